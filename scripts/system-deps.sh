@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install the Debian packages boxcert's tests and benchmarks use, once, quietly.
+# Usage: scripts/system-deps.sh [extra-package ...]
+set -euo pipefail
+
+# command -> package
+declare -A NEEDED=(
+  [pebble]=pebble
+  [dig]=dnsutils
+  [kdig]=knot-dnsutils
+  [openssl]=openssl
+)
+packages=("$@")
+for cmd in "${!NEEDED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || packages+=("${NEEDED[$cmd]}")
+done
+[ ${#packages[@]} -eq 0 ] && exit 0
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 || { echo "need root (or sudo) to install: ${packages[*]}" >&2; exit 1; }
+  SUDO="sudo"
+fi
+echo "installing Debian packages: ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null

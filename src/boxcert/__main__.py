@@ -1,0 +1,3 @@
+from boxcert.cli import main
+
+main()

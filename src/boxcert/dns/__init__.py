@@ -1,0 +1,1 @@
+"""The authoritative DNS server of the IoT zone."""

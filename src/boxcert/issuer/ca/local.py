@@ -1,0 +1,192 @@
+"""A local certificate authority: a root and an intermediate kept in the issuer's data dir.
+
+Trusted only by devices that add its root (``boxcert issuer ca-bundle``); meant for demos,
+tests and closed fleets. The intermediate is name-constrained to the IoT zone, so adding the
+root to a trust store cannot vouch for any other name.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from boxcert import pki
+from boxcert.clock import Clock, system_clock
+from boxcert.issuer.ca import IssuedCertificate
+from boxcert.issuer.errors import CertificateAuthorityError
+
+BACKDATE = timedelta(hours=1)  # tolerate boxes whose clock runs a little behind
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "boxcert local CA"),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
+
+
+class LocalCA:
+    name = "local"
+
+    def __init__(
+        self,
+        directory: Path,
+        zone: str,
+        *,
+        leaf_lifetime: timedelta = timedelta(days=90),
+        clock: Clock = system_clock,
+    ) -> None:
+        self.directory = directory
+        self.zone = zone
+        self.leaf_lifetime = leaf_lifetime
+        self.clock = clock
+        self._root, self._intermediate, self._intermediate_key = self._load_or_create()
+
+    @property
+    def root_pem(self) -> str:
+        return pki.chain_pem([self._root])
+
+    @property
+    def intermediate(self) -> x509.Certificate:
+        return self._intermediate
+
+    def _load_or_create(
+        self,
+    ) -> tuple[x509.Certificate, x509.Certificate, pki.PrivateKey]:
+        d = self.directory
+        d.mkdir(parents=True, exist_ok=True)
+        with open(d / ".lock", "a") as lock:
+            # Two issuers starting on one data dir must not both create a CA.
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (d / "intermediate.pem").exists():
+                self._create(d)
+            try:
+                root = x509.load_pem_x509_certificate((d / "root.pem").read_bytes())
+                inter = x509.load_pem_x509_certificate((d / "intermediate.pem").read_bytes())
+                key = pki.load_private_key((d / "intermediate.key").read_bytes())
+            except (OSError, ValueError) as err:
+                raise CertificateAuthorityError(f"local CA files in {d} unusable: {err}") from err
+        return root, inter, key
+
+    def _create(self, d: Path) -> None:
+        now = self.clock()
+        root_key = ec.generate_private_key(ec.SECP256R1())
+        root_name = _name(f"boxcert root {secrets.token_hex(4)}")
+        root = (
+            x509.CertificateBuilder()
+            .subject_name(root_name)
+            .issuer_name(root_name)
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(root_key.public_key()), False
+            )
+            .sign(root_key, hashes.SHA256())
+        )
+        inter_key = ec.generate_private_key(ec.SECP256R1())
+        inter = (
+            x509.CertificateBuilder()
+            .subject_name(_name("boxcert intermediate"))
+            .issuer_name(root_name)
+            .public_key(inter_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(now + timedelta(days=1825))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), True
+            )
+            .add_extension(
+                x509.NameConstraints(
+                    permitted_subtrees=[x509.DNSName(self.zone)], excluded_subtrees=None
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(inter_key.public_key()), False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key()), False
+            )
+            .sign(root_key, hashes.SHA256())
+        )
+        # The root key signs only the intermediate; it is kept so the CA can be re-chained.
+        pki.atomic_write(d / "root.key", pki.private_key_pem(root_key), 0o600)
+        pki.atomic_write(d / "intermediate.key", pki.private_key_pem(inter_key), 0o600)
+        pki.atomic_write(d / "root.pem", pki.chain_pem([root]).encode())
+        pki.atomic_write(d / "intermediate.pem", pki.chain_pem([inter]).encode())
+
+    async def issue(
+        self,
+        csr: x509.CertificateSigningRequest,
+        names: tuple[str, ...],
+        replaces: str | None = None,
+    ) -> IssuedCertificate:
+        public_key = csr.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise CertificateAuthorityError("unsupported key type")
+        now = self.clock()
+        not_before = now - BACKDATE
+        not_after = now + self.leaf_lifetime
+        usage = x509.KeyUsage(
+            digital_signature=True,
+            content_commitment=False,
+            key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+            data_encipherment=False,
+            key_agreement=False,
+            key_cert_sign=False,
+            crl_sign=False,
+            encipher_only=False,
+            decipher_only=False,
+        )
+        leaf = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+            .issuer_name(self._intermediate.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(usage, critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self._intermediate_key.public_key()
+                ),
+                False,
+            )
+            .sign(self._intermediate_key, hashes.SHA256())
+        )
+        return IssuedCertificate(
+            chain_pem=pki.chain_pem([leaf, self._intermediate]),
+            serial_hex=format(leaf.serial_number, "x"),
+            not_before=not_before.astimezone(UTC),
+            not_after=not_after.astimezone(UTC),
+        )
+
+    async def revoke(self, chain_pem: str) -> None:
+        """Nothing to publish: revocation is recorded in the issuer's store."""
+
+    async def renewal_window(self, chain_pem: str) -> datetime | None:
+        return None
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,140 @@
+"""Tables of the issuer's database (SQLite by default, PostgreSQL for several issuers).
+
+The schema is owned by the Alembic migrations in :mod:`boxcert.issuer.migrations`; these classes
+must match them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+IOT_BOX_LINE = "IoT Box Subscription"
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores none of the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class DatabaseKind(enum.StrEnum):
+    PRODUCTION = "production"
+    STAGING = "staging"
+    DEVELOPMENT = "development"
+    DUPLICATE = "duplicate"
+
+
+class SubscriptionState(enum.StrEnum):
+    DRAFT = "draft"
+    IN_PROGRESS = "in_progress"
+    PAUSED = "paused"
+    CLOSED = "closed"
+    EXPIRED = "expired"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    code: Mapped[str] = mapped_column(String(128), primary_key=True)
+    state: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lines: Mapped[list[SubscriptionLine]] = relationship(
+        back_populates="subscription", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class SubscriptionLine(Base):
+    __tablename__ = "subscription_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_code: Mapped[str] = mapped_column(ForeignKey("subscriptions.code"), index=True)
+    product_name: Mapped[str] = mapped_column(String(256))
+    subscription: Mapped[Subscription] = relationship(back_populates="lines")
+
+
+class Database(Base):
+    __tablename__ = "databases"
+
+    uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subscription_code: Mapped[str] = mapped_column(ForeignKey("subscriptions.code"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Box(Base):
+    """A box (one key) seen asking for a certificate for a database."""
+
+    __tablename__ = "boxes"
+
+    label: Mapped[str] = mapped_column(String(32), primary_key=True)
+    db_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    identifier: Mapped[str] = mapped_column(String(256), default="")
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Certificate(Base):
+    """A certificate the issuer obtained; the newest unrevoked one per holder is served."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (Index("ix_certificates_holder", "holder_label", "issued_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    holder_label: Mapped[str] = mapped_column(String(32))
+    db_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    names: Mapped[str] = mapped_column(Text)  # space separated, wildcard first
+    chain_pem: Mapped[str] = mapped_column(Text)
+    # Only for the compatible no-CSR exchange, where the issuer must hand out a key.
+    private_key_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
+    serial_hex: Mapped[str] = mapped_column(String(64))
+    ca_name: Mapped[str] = mapped_column(String(32))
+    registered_domain: Mapped[str] = mapped_column(String(255), index=True)
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    renew_after: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ari_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class TxtRecord(Base):
+    """A TXT value published in the zone (ACME DNS-01), read by every DNS server."""
+
+    __tablename__ = "txt_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)  # lowercase, no trailing dot
+    value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Setting(Base):
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)

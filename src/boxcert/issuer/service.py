@@ -1,0 +1,229 @@
+"""The issuer's core flow: request → eligibility → cached or new certificate → grant.
+
+Obtain flow (after certmagic): take the per-holder lock, look in storage again, issue, store.
+So N concurrent requests for one holder lead to one CA order; the rest get its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from cryptography import x509
+from sqlalchemy.orm import Session, sessionmaker
+
+from boxcert import naming, pki, renewal
+from boxcert.clock import Clock, system_clock
+from boxcert.issuer import eligibility, store
+from boxcert.issuer.ca import CertificateAuthority
+from boxcert.issuer.csr import validate_box_csr
+from boxcert.issuer.eligibility import RefusalCode
+from boxcert.issuer.errors import CertificateAuthorityError, RateLimited, Refusal
+from boxcert.issuer.models import Certificate
+from boxcert.wire import CertificateRequest, Grant
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RATE_LIMIT_PERIOD = timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerSettings:
+    zone: str = naming.DEFAULT_ZONE
+    max_boxes_per_database: int = 100
+    # When the zone is on the Public Suffix List each label is its own registered domain, as
+    # for Plex, Home Assistant and Tailscale; else the whole zone shares the CA's limits.
+    zone_is_public_suffix: bool = False
+    weekly_cap_per_domain: int = 45  # under Let's Encrypt's 50 per registered domain per week
+
+
+class IssuerService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        ca: CertificateAuthority,
+        settings: IssuerSettings,
+        *,
+        clock: Clock = system_clock,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.sessions = sessions
+        self.ca = ca
+        self.settings = settings
+        self.clock = clock
+        self.jitter = jitter
+        self._locks: dict[str, asyncio.Lock] = {}
+        with sessions.begin() as session:
+            self._label_secret = store.label_secret(session)
+
+    async def _db(self, fn: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self.sessions.begin() as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    def database_label(self, db_uuid: str) -> str:
+        return naming.database_label(db_uuid, self._label_secret)
+
+    async def handle(self, request: CertificateRequest) -> Grant:
+        """Answer one request; raises Refusal or BadRequest."""
+        zone = self.settings.zone
+        csr: x509.CertificateSigningRequest | None = None
+        if request.csr_pem is not None:
+            csr, label = validate_box_csr(request.csr_pem, zone)
+        else:
+            label = self.database_label(request.db_uuid)
+
+        facts = await self._db(lambda s: store.database_facts(s, request.db_uuid))
+        verdict = eligibility.check(facts, request.enterprise_code)
+        if verdict.code is not None:
+            raise Refusal(verdict.code, verdict.message)
+
+        if csr is not None:
+            await self._register_box(label, request)
+        names = naming.certificate_names(label, zone)
+        cert = await self._certificate(label, names, request.db_uuid, csr)
+        leaf = pki.load_chain(cert.chain_pem)[0]
+        return Grant(
+            x509_pem=cert.chain_pem,
+            subject_cn=pki.common_name(leaf.subject) or names[0],
+            domain=names[1],
+            not_after=cert.not_after,
+            private_key_pem=cert.private_key_pem if csr is None else None,
+        )
+
+    async def _register_box(self, label: str, request: CertificateRequest) -> None:
+        limit = self.settings.max_boxes_per_database
+        now = self.clock()
+
+        def register(session: Session) -> bool:
+            known = store.box_known(session, label, request.db_uuid)
+            if not known and store.count_boxes(session, request.db_uuid) >= limit:
+                return False
+            store.touch_box(session, label, request.db_uuid, request.identifier, now)
+            return True
+
+        if not await self._db(register):
+            raise Refusal(
+                RefusalCode.BOX_LIMIT_REACHED,
+                f"This database already has {limit} boxes with certificates. Retire unused "
+                "boxes or ask the vendor to raise the limit.",
+            )
+
+    def _fresh(self, cert: store.StoredCertificate | None) -> bool:
+        if cert is None:
+            return False
+        window = None
+        if cert.renew_after is not None:
+            window = renewal.RenewalWindow(cert.renew_after, cert.renew_after)
+        decision = renewal.renewal_decision(cert.not_before, cert.not_after, self.clock(), window)
+        return not decision.due
+
+    async def _certificate(
+        self,
+        label: str,
+        names: tuple[str, str],
+        db_uuid: str,
+        csr: x509.CertificateSigningRequest | None,
+    ) -> store.StoredCertificate:
+        ca_name = self.ca.name
+
+        def cached(session: Session) -> store.StoredCertificate | None:
+            return store.latest_certificate(session, label, names, ca_name)
+
+        current = await self._db(cached)
+        if self._fresh(current):
+            assert current is not None
+            return current
+        lock = self._locks.setdefault(label, asyncio.Lock())
+        async with lock:
+            current = await self._db(cached)  # someone may have issued while we waited
+            if self._fresh(current):
+                assert current is not None
+                return current
+            return await self._issue(label, names, db_uuid, csr, current)
+
+    def registered_domain(self, label: str) -> str:
+        zone = self.settings.zone
+        return f"{label}.{zone}" if self.settings.zone_is_public_suffix else zone
+
+    async def _issue(
+        self,
+        label: str,
+        names: tuple[str, str],
+        db_uuid: str,
+        csr: x509.CertificateSigningRequest | None,
+        previous: store.StoredCertificate | None,
+    ) -> store.StoredCertificate:
+        key_pem: str | None = None
+        if csr is None:
+            key = pki.make_ec_key()  # compatible exchange: the issuer makes the database's key
+            key_pem = pki.private_key_pem(key).decode("ascii")
+            csr = pki.make_csr(key, names)
+        domain = self.registered_domain(label)
+        await self._check_weekly_cap(domain)
+        try:
+            issued = await self.ca.issue(
+                csr, names, replaces=previous.ari_id if previous is not None else None
+            )
+        except RateLimited as err:
+            when = f" Retry after {err.retry_after.isoformat()}." if err.retry_after else ""
+            raise Refusal(
+                RefusalCode.CA_RATE_LIMITED,
+                f"The certificate authority asked us to slow down.{when}",
+            ) from err
+        except CertificateAuthorityError as err:
+            log.warning("CA %s failed for %s: %s", self.ca.name, names[1], err)
+            raise Refusal(
+                RefusalCode.CA_FAILED,
+                f"The certificate authority could not issue the certificate: {err}",
+            ) from err
+        now = self.clock()
+        row = Certificate(
+            holder_label=label,
+            db_uuid=db_uuid,
+            names=" ".join(names),
+            chain_pem=issued.chain_pem,
+            private_key_pem=key_pem,
+            serial_hex=issued.serial_hex,
+            ca_name=self.ca.name,
+            registered_domain=domain,
+            not_before=issued.not_before,
+            not_after=issued.not_after,
+            renew_after=issued.renew_after,
+            ari_id=issued.ari_id,
+            issued_at=now,
+        )
+        cert_id = await self._db(lambda s: store.save_certificate(s, row))
+        log.info("issued %s by %s until %s", names[1], self.ca.name, issued.not_after.date())
+        return store.StoredCertificate(
+            id=cert_id,
+            holder_label=label,
+            names=names,
+            chain_pem=issued.chain_pem,
+            private_key_pem=key_pem,
+            not_before=issued.not_before,
+            not_after=issued.not_after,
+            renew_after=issued.renew_after,
+            ari_id=issued.ari_id,
+            ca_name=self.ca.name,
+        )
+
+    async def _check_weekly_cap(self, domain: str) -> None:
+        cap = self.settings.weekly_cap_per_domain
+        if self.ca.name == "local" or cap <= 0:
+            return
+        since = self.clock() - RATE_LIMIT_PERIOD
+        count = await self._db(lambda s: store.issued_since(s, domain, self.ca.name, since))
+        if count >= cap:
+            raise Refusal(
+                RefusalCode.CA_RATE_LIMITED,
+                f"{count} certificates were issued for {domain} in the last 7 days, our cap is "
+                f"{cap}. Retry in a day.",
+            )
