@@ -168,7 +168,9 @@ class LocalTestCA:
             .sign(self.key, hashes.SHA256())
         )
 
-    def server_files(self, directory: Path, ips: Sequence[str] = ("127.0.0.1",)) -> tuple[Path, Path]:
+    def server_files(
+        self, directory: Path, ips: Sequence[str] = ("127.0.0.1",)
+    ) -> tuple[Path, Path]:
         """A TLS certificate and key for a loopback server, made now, key 0600."""
         key = ec.generate_private_key(ec.SECP256R1())
         cert = self.leaf(key.public_key(), dns_names=["localhost"], ips=ips)

@@ -7,7 +7,14 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.helpers import BoxHome, IssuerProcess, LocalTestCA, configured_box, free_port, start_issuer
+from tests.helpers import (
+    BoxHome,
+    IssuerProcess,
+    LocalTestCA,
+    configured_box,
+    free_port,
+    start_issuer,
+)
 
 
 def test_fresh_box_gets_certificate_and_status_is_ok(

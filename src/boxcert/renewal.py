@@ -49,14 +49,13 @@ def renewal_decision(
     pass a random number in production and a fixed one in tests.
     """
     lifetime = not_after - not_before
-    last_third = not_before + lifetime * 2 / 3
-    if window is not None and window.start < window.end:
-        renew_at = window.start + (window.end - window.start) * min(max(jitter, 0.0), 0.999)
-        renew_at = min(renew_at, last_third)
-        scheduled_reason = Reason.RENEWAL_WINDOW
-    else:
-        renew_at = last_third
-        scheduled_reason = Reason.LAST_THIRD
+    renew_at = not_before + lifetime * 2 / 3
+    scheduled_reason = Reason.LAST_THIRD
+    if window is not None and window.start <= window.end:
+        suggested = window.start + (window.end - window.start) * min(max(jitter, 0.0), 0.999)
+        # A window that opens later than our own rule does not delay us.
+        if suggested <= renew_at:
+            renew_at, scheduled_reason = suggested, Reason.RENEWAL_WINDOW
     if now >= not_after:
         return Decision(True, now, Reason.EXPIRED)
     if now < not_before - timedelta(minutes=5):

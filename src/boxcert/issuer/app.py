@@ -37,6 +37,8 @@ async def _read_json(request: Request) -> object:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as err:
         raise BadRequest(f"the body is not valid JSON ({err})") from err
+    except RecursionError as err:
+        raise BadRequest("the body is not valid JSON (nested too deeply)") from err
 
 
 def create_app(service: IssuerService) -> Starlette:

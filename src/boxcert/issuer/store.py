@@ -78,7 +78,8 @@ def set_subscription_state(session: Session, code: str, state: SubscriptionState
 
 
 def add_subscription_line(session: Session, code: str, product_name: str) -> None:
-    _subscription(session, code).lines.append(SubscriptionLine(product_name=product_name))
+    sub = _subscription(session, code)  # keep a reference while the lines change
+    sub.lines.append(SubscriptionLine(product_name=product_name))
 
 
 def list_subscriptions(session: Session) -> list[dict[str, object]]:
@@ -109,9 +110,12 @@ def set_database_kind(session: Session, uuid: str, kind: DatabaseKind) -> None:
 
 def list_databases(session: Session) -> list[dict[str, object]]:
     rows = session.scalars(select(Database).order_by(Database.created_at)).all()
-    counts = dict(
-        session.execute(select(Box.db_uuid, func.count()).group_by(Box.db_uuid)).tuples().all()
-    )
+    counts: dict[str, int] = {
+        uuid: count
+        for uuid, count in session.execute(
+            select(Box.db_uuid, func.count()).group_by(Box.db_uuid)
+        ).all()
+    }
     return [
         {
             "uuid": d.uuid,

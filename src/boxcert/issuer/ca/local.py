@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -178,8 +178,8 @@ class LocalCA:
         return IssuedCertificate(
             chain_pem=pki.chain_pem([leaf, self._intermediate]),
             serial_hex=format(leaf.serial_number, "x"),
-            not_before=not_before.astimezone(UTC),
-            not_after=not_after.astimezone(UTC),
+            not_before=leaf.not_valid_before_utc,
+            not_after=leaf.not_valid_after_utc,
         )
 
     async def revoke(self, chain_pem: str) -> None:
