@@ -10,7 +10,10 @@ declare -A NEEDED=(
   [kdig]=knot-dnsutils
   [openssl]=openssl
 )
-packages=("$@")
+packages=()
+for pkg in "$@"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || packages+=("$pkg")
+done
 for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || packages+=("${NEEDED[$cmd]}")
 done

@@ -1,0 +1,368 @@
+"""The DNS server for real: bound on loopback, asked by `dig`, fed garbage, read from SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dns.message
+import dns.rcode
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from boxcert.dns.answer import StaticZoneData, ZoneConfig
+from boxcert.dns.server import DnsServer, SqlZoneData
+from boxcert.issuer import store
+from boxcert.issuer.db import open_engine, session_factory
+
+DIG = shutil.which("dig")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(DIG is None, reason="dig (Debian package dnsutils) is not installed"),
+]
+
+Z = "iot.boxcert.test"
+L = "abcdefghijklmnop"
+ACME = f"_acme-challenge.{L}.{Z}"
+BIG = f"_acme-challenge.qrstuvwxyz234567.{Z}"
+MEDIUM = f"_acme-challenge.aaaaaaaaaaaaaaaa.{Z}"
+HOST = f"192-168-1-5.{L}.{Z}"
+NOW = datetime.now(UTC)
+TOKEN = "gfj9Xq-Rz3bKp0LxvW8nQy2oHcT5sE1aU7dIiYkMmNo"  # 43 characters, like a DNS-01 digest
+
+
+def publish(sessions: sessionmaker[Session], name: str, values: list[str]) -> None:
+    with sessions.begin() as session:
+        for value in values:
+            store.publish_txt(session, name, value, NOW, NOW + timedelta(hours=1))
+
+
+class Running:
+    """A DnsServer on its own event loop in a background thread."""
+
+    def __init__(self, server: DnsServer) -> None:
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> int:
+        self.thread.start()
+        _, port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
+        return port
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@dataclass
+class Served:
+    port: int
+    sessions: sessionmaker[Session]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    engine = open_engine(f"sqlite:///{tmp_path / 'issuer.sqlite3'}")
+    sessions = session_factory(engine)
+    publish(sessions, ACME, ["value-one", "value-two"])
+    publish(sessions, MEDIUM, [f"{TOKEN}{i:02d}" for i in range(12)])  # ~700 bytes
+    publish(sessions, BIG, [f"{TOKEN}{i:02d}" for i in range(40)])  # ~2,300 bytes
+    server = DnsServer(ZoneConfig(Z), SqlZoneData(sessions), "127.0.0.1", 0, tcp_idle_timeout=2)
+    with Running(server) as port:
+        yield Served(port, sessions)
+    engine.dispose()
+
+
+@dataclass
+class Dig:
+    status: str
+    flags: set[str]
+    answers: list[tuple[str, str, str]]  # (name, type, rdata)
+    out: str
+
+
+def dig(port: int, *args: str) -> Dig:
+    assert DIG is not None
+    out = subprocess.run(
+        [
+            DIG,
+            "@127.0.0.1",
+            "-p",
+            str(port),
+            "+time=2",
+            "+tries=1",
+            "+noall",
+            "+answer",
+            "+comments",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout
+    status = re.search(r"status: (\w+)", out)
+    flags = re.search(r";; flags: ([a-z ]*);", out)
+    answers = []
+    for line in out.splitlines():
+        if line and not line.startswith(";"):
+            name, _ttl, _cls, rdtype, rdata = line.split(None, 4)
+            answers.append((name, rdtype, rdata))
+    return Dig(
+        status=status.group(1) if status else "NO ANSWER",
+        flags=set(flags.group(1).split()) if flags else set(),
+        answers=answers,
+        out=out,
+    )
+
+
+def short(port: int, *args: str) -> list[str]:
+    assert DIG is not None
+    out = subprocess.run(
+        [DIG, "@127.0.0.1", "-p", str(port), "+time=2", "+tries=1", "+short", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    ).stdout
+    return sorted(out.split())
+
+
+@pytest.mark.parametrize("transport", ["+notcp", "+tcp"])
+def test_answers_over_udp_and_tcp(served: Served, transport: str) -> None:
+    port = served.port
+    a = dig(port, HOST, "A", transport)
+    assert a.status == "NOERROR" and a.answers == [(f"{HOST}.", "A", "192.168.1.5")]
+    assert "aa" in a.flags and "ra" not in a.flags
+    assert short(port, f"fd00--1.{L}.{Z}", "AAAA", transport) == ["fd00::1"]
+    assert short(port, ACME, "TXT", transport) == ['"value-one"', '"value-two"']
+    assert short(port, Z, "NS", transport) == [f"ns1.{Z}."]
+    soa = dig(port, Z, "SOA", transport)
+    assert soa.answers == [(f"{Z}.", "SOA", f"ns1.{Z}. hostmaster.{Z}. 1 3600 600 1209600 60")]
+    anything = dig(port, Z, "ANY", transport)
+    assert [t for _, t, _ in anything.answers] == ["SOA"]
+
+
+def test_negative_answers(served: Served) -> None:
+    port = served.port
+    nodata = dig(port, HOST, "AAAA", "+authority")
+    assert nodata.status == "NOERROR" and "aa" in nodata.flags
+    assert [t for _, t, _ in nodata.answers] == ["SOA"]  # +authority prints it with answers
+    nxdomain = dig(port, f"nothing.{Z}", "A", "+authority")
+    assert nxdomain.status == "NXDOMAIN" and "aa" in nxdomain.flags
+    assert [t for _, t, _ in nxdomain.answers] == ["SOA"]
+    public = dig(port, f"8-8-8-8.{L}.{Z}", "A")
+    assert public.status == "NXDOMAIN" and public.answers == []
+
+
+def test_names_outside_the_zone_are_refused(served: Served) -> None:
+    for name in ("example.com", "boxcert.test"):
+        reply = dig(served.port, name, "A")
+        assert reply.status == "REFUSED"
+        assert "aa" not in reply.flags and "ra" not in reply.flags
+
+
+def test_case_of_the_question_is_echoed(served: Served) -> None:
+    asked = HOST.upper().replace("BOXCERT", "BoxCert")
+    reply = dig(served.port, asked, "A")
+    assert reply.answers == [(f"{asked}.", "A", "192.168.1.5")]
+
+
+def test_big_answer_is_truncated_over_udp_and_complete_over_tcp(served: Served) -> None:
+    truncated = dig(served.port, BIG, "TXT", "+ignore")
+    assert truncated.status == "NOERROR"
+    assert "tc" in truncated.flags and truncated.answers == []
+    # dig retries over TCP on TC by default; so does every resolver.
+    assert len(short(served.port, BIG, "TXT")) == 40
+    assert len(short(served.port, BIG, "TXT", "+tcp")) == 40
+
+
+def test_udp_size_follows_the_clients_edns_payload(served: Served) -> None:
+    port = served.port
+    assert "tc" not in dig(port, MEDIUM, "TXT", "+ignore").flags  # dig offers 1232
+    assert "tc" in dig(port, MEDIUM, "TXT", "+ignore", "+noedns").flags  # 512 without EDNS
+    assert "tc" in dig(port, MEDIUM, "TXT", "+ignore", "+bufsize=600").flags
+    assert len(short(port, MEDIUM, "TXT", "+noedns")) == 12
+
+
+def test_txt_values_published_later_appear_within_a_second(served: Served) -> None:
+    name = f"_acme-challenge.bbbbbbbbbbbbbbbb.{Z}"
+    assert short(served.port, name, "TXT") == []  # now cached as empty
+    publish(served.sessions, name, ["fresh"])
+    deadline = time.monotonic() + 3
+    while short(served.port, name, "TXT") != ['"fresh"']:
+        assert time.monotonic() < deadline, "the new TXT value never appeared"
+        time.sleep(0.2)
+
+
+def _udp(port: int, payload: bytes, wait: float = 0.5) -> bytes | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(wait)
+        sock.sendto(payload, ("127.0.0.1", port))
+        try:
+            return sock.recv(65535)
+        except TimeoutError:
+            return None
+
+
+def test_garbage_over_udp_is_dropped_or_formerr(served: Served) -> None:
+    port = served.port
+    rng = random.Random(7)
+    assert _udp(port, b"") is None
+    assert _udp(port, b"\x12\x34\x01") is None  # shorter than a header: dropped
+    # A header announcing a question that is not there: FORMERR with the same id.
+    reply = _udp(port, struct.pack("!HHHHHH", 0xBEEF, 0x0100, 1, 0, 0, 0) + b"\x03abc")
+    assert reply is not None
+    assert reply[:2] == b"\xbe\xef" and reply[3] & 0x0F == dns.rcode.FORMERR
+    assert reply[2] & 0x80  # QR
+    # A response is never answered (no reflection loops).
+    response = dns.message.make_response(dns.message.make_query(HOST, "A")).to_wire()
+    assert _udp(port, response) is None
+    for _ in range(200):
+        _udp(port, rng.randbytes(rng.randrange(0, 600)), wait=0.01)
+    assert short(port, HOST, "A") == ["192.168.1.5"]
+
+
+def test_garbage_over_tcp_does_not_stop_the_server(served: Served) -> None:
+    port = served.port
+    rng = random.Random(11)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        junk = struct.pack("!HHHHHH", 0x0102, 0x0100, 1, 0, 0, 0) + rng.randbytes(20)
+        sock.sendall(struct.pack("!H", len(junk)) + junk)
+        size = struct.unpack("!H", sock.recv(2))[0]
+        reply = sock.recv(size)
+        assert reply[:2] == b"\x01\x02" and reply[3] & 0x0F == dns.rcode.FORMERR
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(rng.randbytes(rng.randrange(1, 300)))
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"\x00")  # half a length prefix, then gone
+    assert short(port, HOST, "A", "+tcp") == ["192.168.1.5"]
+
+
+def test_several_queries_on_one_tcp_connection(served: Served) -> None:
+    queries = [dns.message.make_query(HOST, "A"), dns.message.make_query(ACME, "TXT")]
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(b"".join(q.to_wire(prepend_length=True) for q in queries))
+        stream = sock.makefile("rb")
+        replies = []
+        for _ in queries:
+            size = struct.unpack("!H", stream.read(2))[0]
+            replies.append(dns.message.from_wire(stream.read(size)))
+    assert [r.id for r in replies] == [q.id for q in queries]
+    assert replies[0].answer[0][0].to_text() == "192.168.1.5"
+    assert len(replies[1].answer[0]) == 2
+
+
+def test_idle_tcp_connection_is_closed(served: Served) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=6) as sock:
+        start = time.monotonic()
+        assert sock.recv(1) == b""  # closed by the server after the idle timeout (2 s here)
+        assert time.monotonic() - start < 5
+
+
+class Broken(StaticZoneData):
+    def txt_values(self, name: str) -> list[str]:
+        raise OSError("database down")
+
+    def cached_txt_values(self, name: str) -> list[str] | None:
+        return None
+
+
+def test_data_failure_is_servfail_and_the_server_goes_on() -> None:
+    server = DnsServer(ZoneConfig(Z), Broken({}), "127.0.0.1", 0)
+    with Running(server) as port:
+        for transport in ("+notcp", "+tcp"):
+            failed = dig(port, ACME, "TXT", transport)
+            assert failed.status == "SERVFAIL" and failed.answers == []
+        assert short(port, HOST, "A") == ["192.168.1.5"]
+
+
+def test_ipv6_listener() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    server = DnsServer(ZoneConfig(Z), StaticZoneData({}), "::1", 0)
+    try:
+        running = Running(server)
+        port = running.__enter__()
+    except OSError as err:
+        pytest.skip(f"cannot bind ::1: {err}")
+    try:
+        assert DIG is not None
+        out = subprocess.run(
+            [DIG, "@::1", "-p", str(port), "+short", "+time=2", "+tries=1", HOST, "A"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
+        assert out.split() == ["192.168.1.5"]
+    finally:
+        running.__exit__(None, None, None)
+
+
+def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'issuer.sqlite3'}"
+    engine = open_engine(url)
+    publish(session_factory(engine), ACME, ["from-the-cli"])
+    engine.dispose()
+    code = "from boxcert.dns.cli import dns_group; dns_group()"
+    args = [
+        "serve",
+        "--db",
+        url,
+        "--listen",
+        "127.0.0.1:0",
+        "--ns",
+        f"ns1.{Z}",
+        "--ns",
+        f"ns2.{Z}",
+        "--ns-address",
+        "192.0.2.53",
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.fullmatch(
+            rf"dns: serving {re.escape(Z)} on 127\.0\.0\.1:(\d+) \(udp\+tcp\)\n", line
+        )
+        assert match, line
+        port = int(match.group(1))
+        assert short(port, ACME, "TXT") == ['"from-the-cli"']
+        assert short(port, Z, "NS") == [f"ns1.{Z}.", f"ns2.{Z}."]
+        assert short(port, f"ns2.{Z}", "A") == ["192.0.2.53"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if proc.stderr is not None:
+            proc.stderr.close()

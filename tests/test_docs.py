@@ -1,0 +1,28 @@
+"""Docs stay true to the code: one page per error code, named and titled after it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from boxcert.codes import ALL_CODES, lookup
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("code", ALL_CODES, ids=lambda c: c.code)
+def test_every_code_has_a_page(code: object) -> None:
+    page = ROOT / code.doc_path  # type: ignore[attr-defined]
+    assert page.exists(), f"missing {page}"
+    assert page.read_text().splitlines()[0] == f"# {code.code}"  # type: ignore[attr-defined]
+
+
+def test_lookup_accepts_suffix() -> None:
+    entry = lookup("ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 404")
+    assert entry is not None and entry.code == "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS"
+    assert lookup("ERR_SOMETHING_ELSE") is None
+
+
+def test_architecture_page_exists() -> None:
+    assert (ROOT / "docs" / "architecture.md").exists()
