@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from boxcert import naming
 from boxcert.clock import system_clock
 from boxcert.issuer import store
+from boxcert.issuer.ca.acme import AcmeOptions
+from boxcert.issuer.ca.dns01 import parse_server
 from boxcert.issuer.db import database_url, open_engine, session_factory
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.models import DatabaseKind, SubscriptionState
@@ -83,7 +85,17 @@ def issuer_group() -> None:
 @data_options
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
 @click.option("--zone", default=naming.DEFAULT_ZONE, show_default=True)
-@click.option("--ca", "ca_name", type=click.Choice(["local"]), default="local", show_default=True)
+@click.option("--ca", "ca_name", type=click.Choice(["local", "acme"]), default="local",
+              show_default=True)
+@click.option("--acme-directory", metavar="URL", help="ACME directory URL (with --ca acme).")
+@click.option("--acme-ca-bundle", type=click.Path(dir_okay=False, exists=True),
+              help="PEM bundle that verifies the ACME server's TLS (default: system store).")
+@click.option("--acme-email", metavar="EMAIL", help="Contact address for the ACME account.")
+@click.option("--dns-server", "dns_servers", multiple=True, metavar="HOST:PORT",
+              help="Our authoritative DNS server(s); DNS-01 waits until each serves the "
+                   "challenge. Repeatable.")
+@click.option("--dns-wait", default=60.0, show_default=True, type=click.FloatRange(0.5),
+              help="Seconds to wait for our DNS servers to serve a DNS-01 challenge.")
 @click.option("--leaf-days", default=90, show_default=True, type=click.IntRange(1, 398),
               help="Lifetime of certificates from the local CA.")
 @click.option("--max-boxes", default=100, show_default=True, type=click.IntRange(1),
@@ -93,20 +105,31 @@ def issuer_group() -> None:
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def serve_command(
-    data_dir: Path, db_url: str | None, listen: str, zone: str, ca_name: str, leaf_days: int,
-    max_boxes: int, zone_is_public_suffix: bool, tls_cert: Path | None, tls_key: Path | None,
+    data_dir: Path, db_url: str | None, listen: str, zone: str, ca_name: str,
+    acme_directory: str | None, acme_ca_bundle: str | None, acme_email: str | None,
+    dns_servers: tuple[str, ...], dns_wait: float, leaf_days: int, max_boxes: int,
+    zone_is_public_suffix: bool, tls_cert: Path | None, tls_key: Path | None,
 ) -> None:
     """Serve POST /iot/x509 (and /odoo-enterprise/iot/x509)."""
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     show_service_log()
+    if ca_name == "acme" and not acme_directory:
+        raise click.UsageError("--ca acme needs --acme-directory URL")
     try:
         host, port = parse_listen(listen)
+        acme = None
+        if acme_directory:
+            acme = AcmeOptions(
+                directory_url=acme_directory, ca_bundle=acme_ca_bundle, email=acme_email,
+                dns_servers=tuple(parse_server(s) for s in dns_servers),
+                propagation_timeout=dns_wait,
+            )
         service = build_service(
             IssuerOptions(
                 data_dir=data_dir, db_url=db_url, zone=zone, ca=ca_name,
                 leaf_lifetime=timedelta(days=leaf_days), max_boxes_per_database=max_boxes,
-                zone_is_public_suffix=zone_is_public_suffix,
+                zone_is_public_suffix=zone_is_public_suffix, acme=acme,
             )
         )
     except (ValueError, IssuerError) as err:

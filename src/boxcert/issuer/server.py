@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert import naming
 from boxcert.issuer.ca import CertificateAuthority
+from boxcert.issuer.ca.acme import AcmeCA, AcmeOptions
+from boxcert.issuer.ca.dns01 import SqlTxtStore
 from boxcert.issuer.ca.local import LocalCA
 from boxcert.issuer.db import database_url, open_engine, session_factory
 from boxcert.issuer.errors import IssuerError
@@ -30,26 +33,33 @@ class IssuerOptions:
     leaf_lifetime: timedelta = timedelta(days=90)
     max_boxes_per_database: int = 100
     zone_is_public_suffix: bool = False
-    acme: dict[str, object] = field(default_factory=dict)
+    acme: AcmeOptions | None = None
 
 
-def make_ca(options: IssuerOptions, zone: str) -> CertificateAuthority:
+def make_ca(
+    options: IssuerOptions, zone: str, sessions: sessionmaker[Session]
+) -> CertificateAuthority:
     if options.ca == "local":
         return LocalCA(options.data_dir / "ca", zone, leaf_lifetime=options.leaf_lifetime)
-    raise IssuerError(f"unknown CA backend {options.ca!r} (choose: local)")
+    if options.ca == "acme":
+        if options.acme is None:
+            raise IssuerError("--ca acme needs --acme-directory")
+        return AcmeCA(options.data_dir / "acme", options.acme, SqlTxtStore(sessions))
+    raise IssuerError(f"unknown CA backend {options.ca!r} (choose: local, acme)")
 
 
 def build_service(options: IssuerOptions) -> IssuerService:
     options.data_dir.mkdir(parents=True, exist_ok=True)
     zone = naming.normalize_zone(options.zone)
     engine = open_engine(database_url(options.data_dir, options.db_url))
-    ca = make_ca(options, zone)
+    sessions = session_factory(engine)
+    ca = make_ca(options, zone, sessions)
     settings = IssuerSettings(
         zone=zone,
         max_boxes_per_database=options.max_boxes_per_database,
         zone_is_public_suffix=options.zone_is_public_suffix,
     )
-    return IssuerService(session_factory(engine), ca, settings)
+    return IssuerService(sessions, ca, settings)
 
 
 def parse_listen(text: str) -> tuple[str, int]:

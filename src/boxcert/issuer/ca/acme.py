@@ -1,0 +1,321 @@
+"""ACME (RFC 8555) backend: any ACME CA, DNS-01 answered by our own authoritative DNS server.
+
+Uses certbot's ``acme`` library (synchronous); each order runs in a worker thread. The account
+key is made once and stored 0600 in the data dir; on restart the CA finds the account again
+from the key (RFC 8555 §7.3.1), so nothing else needs keeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from acme import challenges, client, errors, messages
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from josepy.errors import DeserializationError
+from josepy.json_util import field as jose_field
+from josepy.jwa import ES256
+from josepy.jwk import JWKEC
+
+from boxcert import pki
+from boxcert.issuer.ca import IssuedCertificate
+from boxcert.issuer.ca.dns01 import TxtStore, wait_until_served
+from boxcert.issuer.errors import CertificateAuthorityError, RateLimited
+
+log = logging.getLogger(__name__)
+USER_AGENT = "boxcert-issuer"
+BAD_NONCE_RETRIES = 10
+
+
+@dataclass(frozen=True)
+class AcmeOptions:
+    directory_url: str
+    ca_bundle: str | None = None  # verifies the ACME server's TLS; None: system store
+    email: str | None = None
+    dns_servers: Sequence[tuple[str, int]] = field(default_factory=tuple)
+    propagation_timeout: float = 60.0
+    order_timeout: float = 120.0
+
+
+class PatientNetwork(client.ClientNetwork):
+    """Retries badNonce more than once (RFC 8555 §6.5: the client should retry), and keeps the
+    last response so a rateLimited error can be read together with its Retry-After."""
+
+    last_response: requests.Response | None = None
+
+    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        response = super()._send_request(method, url, *args, **kwargs)
+        self.last_response = response
+        return response
+
+    def post(self, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(BAD_NONCE_RETRIES):
+            try:
+                return self._post_once(*args, **kwargs)
+            except messages.Error as error:
+                if error.code != "badNonce" or attempt == BAD_NONCE_RETRIES - 1:
+                    raise
+                log.debug("badNonce, retrying (%d)", attempt + 1)
+        raise AssertionError("unreachable")
+
+
+class NewOrderReplacing(messages.NewOrder):
+    """newOrder with the ARI ``replaces`` field (RFC 9773 §5)."""
+
+    replaces: str | None = jose_field("replaces", omitempty=True)
+
+
+def ari_cert_id(cert: x509.Certificate) -> str | None:
+    """The ARI CertID: base64url(AKI keyIdentifier) "." base64url(serial) (RFC 9773 §4.1)."""
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return None
+    if aki.key_identifier is None:
+        return None
+    serial = cert.serial_number
+    serial_bytes = serial.to_bytes((serial.bit_length() + 8) // 8, "big")
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+    return f"{b64(aki.key_identifier)}.{b64(serial_bytes)}"
+
+
+class AcmeCA:
+    name = "acme"
+
+    def __init__(self, state_dir: Path, options: AcmeOptions, txt: TxtStore) -> None:
+        self.state_dir = state_dir
+        self.options = options
+        self.txt = txt
+        self._directory: messages.Directory | None = None
+        self._account: messages.RegistrationResource | None = None
+        self._key = self._load_or_create_key()
+
+    # --- account ------------------------------------------------------------------------
+
+    def _key_path(self) -> Path:
+        tag = hashlib.sha256(self.options.directory_url.encode()).hexdigest()[:12]
+        return self.state_dir / f"account-{tag}.json"
+
+    def _load_or_create_key(self) -> JWKEC:
+        path = self._key_path()
+        try:
+            return JWKEC.json_loads(path.read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, DeserializationError) as err:
+            raise CertificateAuthorityError(f"ACME account key {path} unusable: {err}") from err
+        key = JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+        pki.atomic_write(path, json.dumps(key.to_json()).encode(), 0o600)
+        return key
+
+    def _client(self) -> client.ClientV2:
+        net = PatientNetwork(self._key, alg=ES256, user_agent=USER_AGENT, timeout=30)
+        # requests takes a CA bundle path where the library's signature says bool.
+        net.verify_ssl = self.options.ca_bundle or True  # type: ignore[assignment]
+        if self._directory is None:
+            self._directory = client.ClientV2.get_directory(self.options.directory_url, net)
+        acme_client = client.ClientV2(self._directory, net)
+        if self._account is None:
+            registration = messages.NewRegistration.from_data(
+                email=self.options.email, terms_of_service_agreed=True
+            )
+            try:
+                self._account = acme_client.new_account(registration)
+            except errors.ConflictError as existing:
+                # The key already has an account: RFC 8555 §7.3.1 answers with its URL.
+                self._account = messages.RegistrationResource(
+                    uri=existing.location, body=messages.Registration()
+                )
+            log.info("ACME account %s", self._account.uri)
+        net.account = self._account
+        return acme_client
+
+    # --- issuance -----------------------------------------------------------------------
+
+    async def issue(
+        self,
+        csr: x509.CertificateSigningRequest,
+        names: tuple[str, ...],
+        replaces: str | None = None,
+    ) -> IssuedCertificate:
+        return await asyncio.to_thread(self._translated, self._issue, csr, names, replaces)
+
+    def _translated(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn`` and turn the library's exceptions into ours."""
+        net: list[PatientNetwork] = []
+        try:
+            return fn(net, *args)
+        except messages.Error as err:
+            if err.code == "rateLimited":
+                raise RateLimited(str(err.detail or err), _retry_after(net)) from err
+            raise CertificateAuthorityError(f"{err.code or 'error'}: {err.detail or err}") from err
+        except errors.ValidationError as err:
+            reasons = [
+                str(ch.error.detail) for authz in err.failed_authzrs
+                for ch in authz.body.challenges if ch.error is not None
+            ]
+            raise CertificateAuthorityError(
+                "the CA could not validate: " + ("; ".join(reasons) or "no reason given")
+            ) from err
+        except errors.TimeoutError as err:
+            raise CertificateAuthorityError(
+                f"the CA did not finish the order within {self.options.order_timeout:.0f} s"
+            ) from err
+        except requests.RequestException as err:
+            raise CertificateAuthorityError(f"the CA is unreachable: {err}") from err
+        except errors.Error as err:
+            raise CertificateAuthorityError(f"ACME error: {err}") from err
+
+    def _issue(
+        self,
+        net_out: list[PatientNetwork],
+        csr: x509.CertificateSigningRequest,
+        names: tuple[str, ...],
+        replaces: str | None,
+    ) -> IssuedCertificate:
+        acme_client = self._client()
+        assert isinstance(acme_client.net, PatientNetwork)
+        net_out.append(acme_client.net)
+        csr_pem = csr.public_bytes(serialization.Encoding.PEM)
+        order = self._new_order(acme_client, csr_pem, replaces)
+        published: list[tuple[str, str]] = []
+        try:
+            answers = []
+            for authz in order.authorizations:
+                if authz.body.status == messages.STATUS_VALID:
+                    continue  # reused authorization
+                challb = next(
+                    (c for c in authz.body.challenges if isinstance(c.chall, challenges.DNS01)),
+                    None,
+                )
+                if challb is None:
+                    raise CertificateAuthorityError("the CA offered no dns-01 challenge")
+                name = challb.chall.validation_domain_name(authz.body.identifier.value)
+                value = challb.chall.validation(self._key)
+                self.txt.publish(name, value)
+                published.append((name, value))
+                answers.append(challb)
+            self._wait_for_dns(published)
+            for challb in answers:
+                acme_client.answer_challenge(challb, challb.response(self._key))
+            deadline = dt.datetime.now() + dt.timedelta(seconds=self.options.order_timeout)
+            order = acme_client.poll_and_finalize(order, deadline)
+        finally:
+            for name, value in published:
+                try:
+                    self.txt.remove(name, value)
+                except Exception:  # clean-up must not hide the real outcome
+                    log.exception("could not remove TXT %s", name)
+        chain = pki.load_chain(order.fullchain_pem)
+        leaf = chain[0]
+        return IssuedCertificate(
+            chain_pem=pki.chain_pem(chain),
+            serial_hex=format(leaf.serial_number, "x"),
+            not_before=leaf.not_valid_before_utc,
+            not_after=leaf.not_valid_after_utc,
+            renew_after=self._suggested_renewal(acme_client, order.fullchain_pem),
+            ari_id=ari_cert_id(leaf),
+        )
+
+    def _new_order(
+        self, acme_client: client.ClientV2, csr_pem: bytes, replaces: str | None
+    ) -> messages.OrderResource:
+        if not replaces or not _offers_ari(acme_client):
+            return acme_client.new_order(csr_pem)
+        csr = x509.load_pem_x509_csr(csr_pem)
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        identifiers = [
+            messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n)
+            for n in san.get_values_for_type(x509.DNSName)
+        ]
+        body = NewOrderReplacing(identifiers=identifiers, replaces=replaces)
+        response = acme_client._post(acme_client.directory["newOrder"], body)
+        order = messages.Order.from_json(response.json())
+        authorizations = [
+            acme_client._authzr_from_response(acme_client._post_as_get(url), uri=url)
+            for url in order.authorizations
+        ]
+        return messages.OrderResource(
+            body=order, uri=response.headers.get("Location"),
+            authorizations=authorizations, csr_pem=csr_pem,
+        )
+
+    def _wait_for_dns(self, published: list[tuple[str, str]]) -> None:
+        if not self.options.dns_servers:
+            return
+        by_name: dict[str, set[str]] = {}
+        for name, value in published:
+            by_name.setdefault(name, set()).add(value)
+        for name, values in by_name.items():
+            served = wait_until_served(
+                self.options.dns_servers, name, values, timeout=self.options.propagation_timeout
+            )
+            if not served:
+                raise CertificateAuthorityError(
+                    f"our DNS servers did not serve {name} within "
+                    f"{self.options.propagation_timeout:.0f} s"
+                )
+
+    def _suggested_renewal(self, acme_client: client.ClientV2, pem: str) -> dt.datetime | None:
+        if not _offers_ari(acme_client):
+            return None
+        try:
+            when, _ = acme_client.renewal_time(pem.encode())
+        except errors.ARIError as err:
+            log.info("no renewal info: %s", err)
+            return None
+        if when is None:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+    async def renewal_window(self, chain_pem: str) -> dt.datetime | None:
+        def fetch(net_out: list[PatientNetwork]) -> dt.datetime | None:
+            return self._suggested_renewal(self._client(), chain_pem)
+
+        result: dt.datetime | None = await asyncio.to_thread(self._translated, fetch)
+        return result
+
+    async def revoke(self, chain_pem: str) -> None:
+        def run(net_out: list[PatientNetwork]) -> None:
+            leaf = pki.load_chain(chain_pem)[0]
+            try:
+                self._client().revoke(leaf, 0)
+            except messages.Error as err:
+                if err.code != "alreadyRevoked":
+                    raise
+
+        await asyncio.to_thread(self._translated, run)
+
+    async def close(self) -> None:
+        return None
+
+
+def _retry_after(nets: list[PatientNetwork]) -> dt.datetime | None:
+    response = nets[0].last_response if nets else None
+    if response is None or "Retry-After" not in response.headers:
+        return None
+    naive = client.ClientV2.retry_after(response, 3600)
+    return naive.astimezone(dt.UTC)
+
+
+def _offers_ari(acme_client: client.ClientV2) -> bool:
+    """Whether the CA's directory has ARI (RFC 9773); Directory has no ``in`` of its own."""
+    try:
+        acme_client.directory["renewalInfo"]
+    except KeyError:
+        return False
+    return True
