@@ -6,6 +6,7 @@ authoritative DNS server (``-dnsserver``), which reads the TXT values the issuer
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
 from sqlalchemy import func, select
 
 from boxcert import devstack, naming
@@ -117,3 +119,40 @@ def test_acme_refusal_is_clear_when_dns_cannot_validate(tmp_path: Path) -> None:
         assert report["detail"].startswith("ca_failed:")
         assert "did not serve _acme-challenge." in report["detail"]
         assert _rows(stack, TxtRecord) == 0  # cleaned up after failure too
+
+
+def test_revoke_at_the_ca(tmp_path: Path, stack: devstack.AcmeStack) -> None:
+    box = _box(tmp_path, stack)
+    assert box.ensure()[0] == 0
+    domain = box.status()[1]["certificate"]["sans"][1]
+    serial = format(x509.load_pem_x509_certificate(box.cert_path.read_bytes()).serial_number, "x")
+    code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain,
+                    "--ca", "acme", "--acme-directory", stack.pebble.directory_url,
+                    "--acme-ca-bundle", str(stack.pebble.tls_ca))
+    assert code == 0, out
+    assert f"revoked {serial}" in out
+    status = httpx.get(f"{stack.pebble.management_url}/cert-status-by-serial/{serial}",
+                       verify=ssl.create_default_context(cafile=str(stack.pebble.tls_ca)))
+    assert status.json()["Status"] == "Revoked"
+    # nothing valid is left for that name
+    code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain)
+    assert code == 1 and "no valid certificate" in out
+    # the box asking again gets a new certificate, not the revoked one
+    box.cert_path.unlink()
+    assert box.ensure()[0] == 0
+    new_serial = x509.load_pem_x509_certificate(box.cert_path.read_bytes()).serial_number
+    assert format(new_serial, "x") != serial
+
+
+def test_weekly_cap_refuses_before_the_ca_would(tmp_path: Path) -> None:
+    for stack in _stack(tmp_path, issuer_args=("--weekly-cap", "1")):
+        assert _box(tmp_path, stack).ensure()[0] == 0
+        other = BoxHome(tmp_path / "box2")
+        other.configure("--server", "http://127.0.0.1:8069", "--db-uuid", "db-1",
+                        "--enterprise-code", "CODE-1", "--issuer", stack.issuer_url,
+                        "--trust-ca", str(stack.root_path))
+        code, report = other.ensure()
+        assert code == 1
+        assert report["error_code"] == "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT"
+        assert report["detail"].startswith("ca_rate_limited:")
+        assert stack.pebble.process.log().count("Added order") == 1

@@ -230,3 +230,16 @@ def test_wrong_method_and_path(issuer: IssuerProcess) -> None:
     assert resp.status_code == 404
     assert resp.json()["error"]["code"] == "not_found"
     assert httpx.get(issuer.url + "/healthz").json()["status"] == "ok"
+
+
+def test_revoke_then_reissue_local(issuer: IssuerProcess, eligible: tuple[str, str]) -> None:
+    from tests.helpers import cli
+
+    first = issuer.post(body(*eligible)).json()["result"]
+    code, out = cli("issuer", "revoke", "--data", str(issuer.data_dir), "--domain",
+                    first["domain"])
+    assert code == 0 and out.startswith("revoked ")
+    second = issuer.post(body(*eligible)).json()["result"]
+    assert second["x509_pem"] != first["x509_pem"]
+    code, out = cli("issuer", "revoke", "--data", str(issuer.data_dir), "--domain", "nope.test")
+    assert code == 1 and "no valid certificate covers nope.test" in out

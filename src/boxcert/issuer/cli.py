@@ -24,6 +24,7 @@ from boxcert.issuer.db import database_url, open_engine, session_factory
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.models import DatabaseKind, SubscriptionState
 from boxcert.issuer.server import IssuerOptions, build_service, parse_listen, serve
+from boxcert.issuer.service import IssuerService
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,65 +82,109 @@ def issuer_group() -> None:
     """The vendor's certificate service."""
 
 
+def ca_options(fn: F) -> F:
+    """Options that choose and configure the CA backend; shared by serve and revoke."""
+    for option in reversed([
+        click.option("--zone", default=naming.DEFAULT_ZONE, show_default=True),
+        click.option("--ca", "ca_name", type=click.Choice(["local", "acme"]), default="local",
+                     show_default=True),
+        click.option("--acme-directory", metavar="URL", help="ACME directory URL (--ca acme)."),
+        click.option("--acme-ca-bundle", type=click.Path(dir_okay=False, exists=True),
+                     help="PEM bundle verifying the ACME server's TLS (default: system store)."),
+        click.option("--acme-email", metavar="EMAIL", help="Contact for the ACME account."),
+        click.option("--dns-server", "dns_servers", multiple=True, metavar="HOST:PORT",
+                     help="Our authoritative DNS server(s); DNS-01 waits until each serves "
+                          "the challenge. Repeatable."),
+        click.option("--dns-wait", default=60.0, show_default=True,
+                     type=click.FloatRange(0.5),
+                     help="Seconds to wait for our DNS servers to serve a challenge."),
+        click.option("--leaf-days", default=90, show_default=True,
+                     type=click.IntRange(1, 398), help="Lifetime of local CA certificates."),
+        click.option("--max-boxes", default=100, show_default=True, type=click.IntRange(1),
+                     help="Boxes (keys) allowed per database."),
+        click.option("--weekly-cap", default=45, show_default=True, type=click.IntRange(0),
+                     help="ACME certificates per registered domain per 7 days (0: no cap); "
+                          "keep it under the CA's own limit."),
+        click.option("--zone-is-public-suffix", is_flag=True,
+                     help="The zone is on the Public Suffix List: limits count per label."),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def issuer_options(data_dir: Path, db_url: str | None, **kw: Any) -> IssuerOptions:
+    if kw["ca_name"] == "acme" and not kw["acme_directory"]:
+        raise click.UsageError("--ca acme needs --acme-directory URL")
+    acme = None
+    if kw["acme_directory"]:
+        try:
+            servers = tuple(parse_server(s) for s in kw["dns_servers"])
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="--dns-server") from err
+        acme = AcmeOptions(
+            directory_url=kw["acme_directory"], ca_bundle=kw["acme_ca_bundle"],
+            email=kw["acme_email"], dns_servers=servers, propagation_timeout=kw["dns_wait"],
+        )
+    return IssuerOptions(
+        data_dir=data_dir, db_url=db_url, zone=kw["zone"], ca=kw["ca_name"],
+        leaf_lifetime=timedelta(days=kw["leaf_days"]), max_boxes_per_database=kw["max_boxes"],
+        weekly_cap_per_domain=kw["weekly_cap"],
+        zone_is_public_suffix=kw["zone_is_public_suffix"], acme=acme,
+    )
+
+
+def _build(options: IssuerOptions) -> IssuerService:
+    try:
+        return build_service(options)
+    except (ValueError, IssuerError) as err:
+        raise click.ClickException(str(err)) from err
+
+
 @issuer_group.command("serve")
 @data_options
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT")
-@click.option("--zone", default=naming.DEFAULT_ZONE, show_default=True)
-@click.option("--ca", "ca_name", type=click.Choice(["local", "acme"]), default="local",
-              show_default=True)
-@click.option("--acme-directory", metavar="URL", help="ACME directory URL (with --ca acme).")
-@click.option("--acme-ca-bundle", type=click.Path(dir_okay=False, exists=True),
-              help="PEM bundle that verifies the ACME server's TLS (default: system store).")
-@click.option("--acme-email", metavar="EMAIL", help="Contact address for the ACME account.")
-@click.option("--dns-server", "dns_servers", multiple=True, metavar="HOST:PORT",
-              help="Our authoritative DNS server(s); DNS-01 waits until each serves the "
-                   "challenge. Repeatable.")
-@click.option("--dns-wait", default=60.0, show_default=True, type=click.FloatRange(0.5),
-              help="Seconds to wait for our DNS servers to serve a DNS-01 challenge.")
-@click.option("--leaf-days", default=90, show_default=True, type=click.IntRange(1, 398),
-              help="Lifetime of certificates from the local CA.")
-@click.option("--max-boxes", default=100, show_default=True, type=click.IntRange(1),
-              help="Boxes (keys) allowed per database.")
-@click.option("--zone-is-public-suffix", is_flag=True,
-              help="The zone is on the Public Suffix List: rate limits count per box label.")
+@ca_options
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def serve_command(
-    data_dir: Path, db_url: str | None, listen: str, zone: str, ca_name: str,
-    acme_directory: str | None, acme_ca_bundle: str | None, acme_email: str | None,
-    dns_servers: tuple[str, ...], dns_wait: float, leaf_days: int, max_boxes: int,
-    zone_is_public_suffix: bool, tls_cert: Path | None, tls_key: Path | None,
+    data_dir: Path, db_url: str | None, listen: str, tls_cert: Path | None,
+    tls_key: Path | None, **kw: Any,
 ) -> None:
     """Serve POST /iot/x509 (and /odoo-enterprise/iot/x509)."""
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    show_service_log()
-    if ca_name == "acme" and not acme_directory:
-        raise click.UsageError("--ca acme needs --acme-directory URL")
     try:
         host, port = parse_listen(listen)
-        acme = None
-        if acme_directory:
-            acme = AcmeOptions(
-                directory_url=acme_directory, ca_bundle=acme_ca_bundle, email=acme_email,
-                dns_servers=tuple(parse_server(s) for s in dns_servers),
-                propagation_timeout=dns_wait,
-            )
-        service = build_service(
-            IssuerOptions(
-                data_dir=data_dir, db_url=db_url, zone=zone, ca=ca_name,
-                leaf_lifetime=timedelta(days=leaf_days), max_boxes_per_database=max_boxes,
-                zone_is_public_suffix=zone_is_public_suffix, acme=acme,
-            )
-        )
-    except (ValueError, IssuerError) as err:
-        raise click.ClickException(str(err)) from err
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--listen") from err
+    show_service_log()
+    service = _build(issuer_options(data_dir, db_url, **kw))
 
     def ready(url: str) -> None:
-        click.echo(f"issuer: listening on {url} (zone {service.settings.zone}, CA {ca_name})")
+        click.echo(f"issuer: listening on {url} (zone {service.settings.zone}, "
+                   f"CA {service.ca.name})")
         sys.stdout.flush()
 
     asyncio.run(serve(service, host, port, tls_cert=tls_cert, tls_key=tls_key, on_ready=ready))
+
+
+@issuer_group.command("revoke")
+@data_options
+@click.option("--domain", required=True, help="A name in the certificate (label.zone).")
+@ca_options
+def revoke_command(data_dir: Path, db_url: str | None, domain: str, **kw: Any) -> None:
+    """Revoke every valid certificate that covers DOMAIN, at the CA and in our store."""
+    service = _build(issuer_options(data_dir, db_url, **kw))
+    try:
+        revoked, skipped = asyncio.run(service.revoke_domain(domain))
+    except IssuerError as err:
+        raise click.ClickException(str(err)) from err
+    for serial in revoked:
+        click.echo(f"revoked {serial}")
+    for serial, ca in skipped:
+        click.echo(f"skipped {serial}: issued by the {ca} CA; run with --ca {ca}")
+    if not revoked and not skipped:
+        raise click.ClickException(f"no valid certificate covers {domain}")
 
 
 @issuer_group.command("ca-bundle")

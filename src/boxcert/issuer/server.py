@@ -33,6 +33,7 @@ class IssuerOptions:
     leaf_lifetime: timedelta = timedelta(days=90)
     max_boxes_per_database: int = 100
     zone_is_public_suffix: bool = False
+    weekly_cap_per_domain: int = 45
     acme: AcmeOptions | None = None
 
 
@@ -58,6 +59,7 @@ def build_service(options: IssuerOptions) -> IssuerService:
         zone=zone,
         max_boxes_per_database=options.max_boxes_per_database,
         zone_is_public_suffix=options.zone_is_public_suffix,
+        weekly_cap_per_domain=options.weekly_cap_per_domain,
     )
     return IssuerService(sessions, ca, settings)
 

@@ -7,6 +7,7 @@ So N concurrent requests for one holder lead to one CA order; the rest get its r
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -227,3 +228,24 @@ class IssuerService:
                 f"{count} certificates were issued for {domain} in the last 7 days, our cap is "
                 f"{cap}. Retry in a day.",
             )
+
+    async def revoke_domain(self, domain: str) -> tuple[list[str], list[tuple[str, str]]]:
+        """Revoke the valid certificates covering ``domain`` that our CA backend issued.
+
+        Returns the serials revoked and, separately, (serial, CA) of those another backend
+        issued, which this service cannot revoke.
+        """
+        certs = await self._db(lambda s: store.certificates_for_domain(s, domain))
+        revoked: list[str] = []
+        skipped: list[tuple[str, str]] = []
+        for cert in certs:
+            if cert.ca_name != self.ca.name:
+                skipped.append((cert.serial_hex, cert.ca_name))
+                continue
+            await self.ca.revoke(cert.chain_pem)
+            await self._db(
+                functools.partial(store.mark_revoked, certificate_id=cert.id, now=self.clock())
+            )
+            log.info("revoked %s (%s)", cert.serial_hex, domain)
+            revoked.append(cert.serial_hex)
+        return revoked, skipped

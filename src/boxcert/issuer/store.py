@@ -219,11 +219,34 @@ def issued_since(session: Session, registered_domain: str, ca_name: str, since: 
     )
 
 
-def certificates_for_domain(session: Session, domain: str) -> list[Certificate]:
+@dataclass(frozen=True, slots=True)
+class CertificateRef:
+    id: int
+    serial_hex: str
+    ca_name: str
+    chain_pem: str
+
+
+def certificates_for_domain(session: Session, domain: str) -> list[CertificateRef]:
     """Unrevoked certificates whose names include ``domain`` (or its wildcard)."""
     domain = domain.lower().rstrip(".")
-    rows = session.scalars(select(Certificate).where(Certificate.revoked_at.is_(None))).all()
-    return [c for c in rows if domain in c.names.split() or f"*.{domain}" in c.names.split()]
+    rows = session.scalars(
+        select(Certificate).where(
+            Certificate.revoked_at.is_(None),
+            Certificate.names.contains(domain),  # narrows; the exact test is below
+        )
+    ).all()
+    return [
+        CertificateRef(c.id, c.serial_hex, c.ca_name, c.chain_pem)
+        for c in rows
+        if domain in c.names.split() or f"*.{domain}" in c.names.split()
+    ]
+
+
+def mark_revoked(session: Session, certificate_id: int, now: datetime) -> None:
+    cert = session.get(Certificate, certificate_id)
+    if cert is not None and cert.revoked_at is None:
+        cert.revoked_at = now
 
 
 # --- settings and zone data -----------------------------------------------------------------
