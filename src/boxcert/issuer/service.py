@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from cryptography import x509
@@ -59,6 +59,7 @@ class IssuerService:
         self.clock = clock
         self.jitter = jitter
         self._locks: dict[str, asyncio.Lock] = {}
+        self._ca_paused_until: datetime | None = None
         with sessions.begin() as session:
             self._label_secret = store.label_secret(session)
 
@@ -168,17 +169,17 @@ class IssuerService:
             key_pem = pki.private_key_pem(key).decode("ascii")
             csr = pki.make_csr(key, names)
         domain = self.registered_domain(label)
+        self._check_ca_pause()
         await self._check_weekly_cap(domain)
         try:
             issued = await self.ca.issue(
                 csr, names, replaces=previous.ari_id if previous is not None else None
             )
         except RateLimited as err:
-            when = f" Retry after {err.retry_after.isoformat()}." if err.retry_after else ""
-            raise Refusal(
-                RefusalCode.CA_RATE_LIMITED,
-                f"The certificate authority asked us to slow down.{when}",
-            ) from err
+            # Honour Retry-After: nobody asks the CA again before then (an hour if unsaid).
+            self._ca_paused_until = err.retry_after or self.clock() + timedelta(hours=1)
+            log.warning("CA rate limit until %s: %s", self._ca_paused_until.isoformat(), err)
+            raise _paused(self._ca_paused_until) from err
         except CertificateAuthorityError as err:
             log.warning("CA %s failed for %s: %s", self.ca.name, names[1], err)
             raise Refusal(
@@ -216,6 +217,11 @@ class IssuerService:
             ca_name=self.ca.name,
         )
 
+    def _check_ca_pause(self) -> None:
+        until = self._ca_paused_until
+        if until is not None and self.clock() < until:
+            raise _paused(until)
+
     async def _check_weekly_cap(self, domain: str) -> None:
         cap = self.settings.weekly_cap_per_domain
         if self.ca.name == "local" or cap <= 0:
@@ -249,3 +255,11 @@ class IssuerService:
             log.info("revoked %s (%s)", cert.serial_hex, domain)
             revoked.append(cert.serial_hex)
         return revoked, skipped
+
+
+def _paused(until: datetime) -> Refusal:
+    return Refusal(
+        RefusalCode.CA_RATE_LIMITED,
+        "The certificate authority asked us to slow down. Retry after "
+        f"{until.isoformat(timespec='seconds')}.",
+    )
