@@ -17,6 +17,8 @@ done
 for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || packages+=("${NEEDED[$cmd]}")
 done
+# The PostgreSQL server (scale-out tests start their own cluster) is not on PATH.
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || packages+=(postgresql)
 [ ${#packages[@]} -eq 0 ] && exit 0
 
 SUDO=""

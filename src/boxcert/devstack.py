@@ -217,6 +217,7 @@ class AcmeStack:
     issuer_url: str
     data_dir: Path
     root_path: Path  # Pebble's root, for the box's --trust-ca
+    issuer_args: tuple[str, ...] = ()  # to start more issuers on the same database
 
     def stop(self) -> None:
         for part in (self.issuer, self.pebble, self.dns):
@@ -225,20 +226,22 @@ class AcmeStack:
 
 def start_acme_stack(
     workdir: Path, zone: str, *, pebble_env: dict[str, str] | None = None,
-    issuer_args: tuple[str, ...] = (),
+    issuer_args: tuple[str, ...] = (), db_url: str | None = None,
 ) -> AcmeStack:
+    """Start the stack; ``db_url`` (e.g. PostgreSQL) replaces the SQLite file in the data dir."""
     data_dir = workdir / "issuer"
     data_dir.mkdir(parents=True, exist_ok=True)
-    db_url = f"sqlite:///{(data_dir / 'issuer.sqlite3').resolve()}"
+    db_url = db_url or f"sqlite:///{(data_dir / 'issuer.sqlite3').resolve()}"
     dns, address = start_dns(db_url, zone, workdir / "dns")
     pebble = issuer = None
     try:
         pebble = start_pebble(workdir / "pebble", address, pebble_env)
-        issuer, url = start_issuer(
-            data_dir, "--zone", zone, "--ca", "acme", "--acme-directory", pebble.directory_url,
-            "--acme-ca-bundle", str(pebble.tls_ca),
+        args = (
+            "--db", db_url, "--zone", zone, "--ca", "acme",
+            "--acme-directory", pebble.directory_url, "--acme-ca-bundle", str(pebble.tls_ca),
             "--dns-server", f"{address[0]}:{address[1]}", *issuer_args,
         )
+        issuer, url = start_issuer(data_dir, *args)
         root_path = workdir / "pebble-root.pem"
         root_path.write_text(pebble.root_pem())
     except BaseException:
@@ -246,4 +249,4 @@ def start_acme_stack(
             if part is not None:
                 part.stop()
         raise
-    return AcmeStack(dns, address, pebble, issuer, url, data_dir, root_path)
+    return AcmeStack(dns, address, pebble, issuer, url, data_dir, root_path, args)

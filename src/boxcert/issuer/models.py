@@ -133,6 +133,16 @@ class TxtRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class IssuanceLock(Base):
+    """Held while one issuer orders for a holder, so a cluster of issuers orders once."""
+
+    __tablename__ = "issuance_locks"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class Setting(Base):
     __tablename__ = "settings"
 

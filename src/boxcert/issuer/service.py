@@ -25,12 +25,14 @@ from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.csr import validate_box_csr
 from boxcert.issuer.eligibility import RefusalCode
 from boxcert.issuer.errors import CertificateAuthorityError, RateLimited, Refusal
+from boxcert.issuer.locks import LockTimeout, SqlLocker
 from boxcert.issuer.models import Certificate
 from boxcert.wire import CertificateRequest, Grant
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RATE_LIMIT_PERIOD = timedelta(days=7)
+LOCK_WAIT = 240.0  # longer than one ACME order with its DNS wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class IssuerService:
         self.clock = clock
         self.jitter = jitter
         self._locks: dict[str, asyncio.Lock] = {}
+        self.locker = SqlLocker(sessions, clock=clock)
         self._ca_paused_until: datetime | None = None
         with sessions.begin() as session:
             self._label_secret = store.label_secret(session)
@@ -143,13 +146,18 @@ class IssuerService:
         if self._fresh(current):
             assert current is not None
             return current
+        # In-process lock first (cheap), then the cluster-wide one in the database.
         lock = self._locks.setdefault(label, asyncio.Lock())
         async with lock:
-            current = await self._db(cached)  # someone may have issued while we waited
-            if self._fresh(current):
-                assert current is not None
-                return current
-            return await self._issue(label, names, db_uuid, csr, current)
+            try:
+                async with self.locker.hold(f"issue:{label}", timeout=LOCK_WAIT):
+                    current = await self._db(cached)  # issued while we waited?
+                    if self._fresh(current):
+                        assert current is not None
+                        return current
+                    return await self._issue(label, names, db_uuid, csr, current)
+            except LockTimeout as err:
+                raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
 
     def registered_domain(self, label: str) -> str:
         zone = self.settings.zone

@@ -1,0 +1,77 @@
+"""A lock in the issuer's database: one issuer of a cluster orders for a holder at a time.
+
+Contract (after certmagic's Locker): ``hold(name)`` returns once this process owns ``name``;
+whoever takes it must look in storage again, since another issuer may have finished the same
+order while it waited. A lock left by a crashed issuer expires after ``ttl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from boxcert.clock import Clock, system_clock
+from boxcert.issuer.errors import IssuerError
+from boxcert.issuer.models import IssuanceLock
+
+
+class LockTimeout(IssuerError):
+    pass
+
+
+class SqlLocker:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        ttl: timedelta = timedelta(minutes=5),
+        clock: Clock = system_clock,
+        poll: float = 0.2,
+    ) -> None:
+        self.sessions = sessions
+        self.ttl = ttl
+        self.clock = clock
+        self.poll = poll
+        self.owner = secrets.token_hex(8)
+
+    def _try(self, name: str) -> bool:
+        now = self.clock()
+        try:
+            with self.sessions.begin() as session:
+                session.execute(
+                    delete(IssuanceLock).where(
+                        IssuanceLock.name == name, IssuanceLock.expires_at < now
+                    )
+                )
+                session.add(IssuanceLock(name=name, owner=self.owner, expires_at=now + self.ttl))
+        except IntegrityError:
+            return False  # held by someone else
+        return True
+
+    def _release(self, name: str) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                delete(IssuanceLock).where(
+                    IssuanceLock.name == name, IssuanceLock.owner == self.owner
+                )
+            )
+
+    @asynccontextmanager
+    async def hold(self, name: str, timeout: float) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await asyncio.to_thread(self._try, name):
+            if loop.time() >= deadline:
+                raise LockTimeout(f"another issuer has been ordering {name} for too long")
+            await asyncio.sleep(self.poll)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(self._release, name)

@@ -1,0 +1,50 @@
+"""A throw-away PostgreSQL cluster for scale-out tests, started from Debian's server binaries."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tests.helpers import free_port
+
+
+def pg_bin() -> str | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[str]:
+    """Yield a SQLAlchemy URL of a fresh cluster on 127.0.0.1; stop and delete it after."""
+    bindir = pg_bin()
+    assert bindir is not None, "PostgreSQL server binaries not found"
+    root = os.geteuid() == 0
+    base = tempfile.mkdtemp(prefix="boxcert-pg-")
+    data = os.path.join(base, "data")
+    port = free_port()
+
+    def as_owner(*cmd: str) -> None:
+        # PostgreSQL refuses to run as root: run it as the postgres user then.
+        prefix = ["runuser", "-u", "postgres", "--"] if root else []
+        subprocess.run([*prefix, *cmd], check=True, capture_output=True, text=True)
+
+    if root:
+        shutil.chown(base, "postgres", "postgres")
+    try:
+        as_owner(f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "boxcert", "--no-sync")
+        as_owner(f"{bindir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(base, "log"),
+                 "-o", f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off",
+                 "start")
+        try:
+            as_owner(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "boxcert",
+                     "boxcert")
+            yield f"postgresql+psycopg://boxcert@127.0.0.1:{port}/boxcert"
+        finally:
+            as_owner(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
