@@ -184,15 +184,18 @@ def start_pebble(
     directory_url = f"https://127.0.0.1:{port}/dir"
     context = ssl.create_default_context(cafile=str(ca))
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.proc.poll() is not None:
-            raise StackError(f"pebble exited: {process.log()[-2000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(directory_url, verify=context, timeout=2).status_code == 200:
-                return Pebble(process, directory_url, f"https://127.0.0.1:{management}", ca)
-        time.sleep(0.1)
-    process.stop()
-    raise StackError(f"pebble did not answer at {directory_url}: {process.log()[-2000:]}")
+    try:
+        while time.monotonic() < deadline:
+            if process.proc.poll() is not None:
+                raise StackError(f"pebble exited: {process.log()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(directory_url, verify=context, timeout=2).status_code == 200:
+                    return Pebble(process, directory_url, f"https://127.0.0.1:{management}", ca)
+            time.sleep(0.1)
+        raise StackError(f"pebble did not answer at {directory_url}: {process.log()[-2000:]}")
+    except BaseException:
+        process.stop()  # never leave a CA running behind a failed start
+        raise
 
 
 def start_issuer(data_dir: Path, *extra: str) -> tuple[Process, str]:
