@@ -23,7 +23,7 @@ from boxcert.clock import Clock, system_clock
 from boxcert.issuer import eligibility, store
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.csr import validate_box_csr
-from boxcert.issuer.eligibility import RefusalCode
+from boxcert.issuer.eligibility import DatabaseFacts, RefusalCode
 from boxcert.issuer.errors import CertificateAuthorityError, RateLimited, Refusal
 from boxcert.issuer.locks import LockTimeout, SqlLocker
 from boxcert.issuer.models import Certificate
@@ -32,6 +32,7 @@ from boxcert.wire import CertificateRequest, Grant
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RATE_LIMIT_PERIOD = timedelta(days=7)
+BOX_SEEN_RESOLUTION = timedelta(hours=1)  # how fresh boxes.last_seen is kept
 LOCK_WAIT = 240.0  # longer than one ACME order with its DNS wait
 
 
@@ -85,15 +86,29 @@ class IssuerService:
         else:
             label = self.database_label(request.db_uuid)
 
-        facts = await self._db(lambda s: store.database_facts(s, request.db_uuid))
+        names = naming.certificate_names(label, zone)
+        ca_name = self.ca.name
+
+        def lookup(
+            session: Session,
+        ) -> tuple[DatabaseFacts | None, store.BoxSeen | None, store.StoredCertificate | None]:
+            # One read-only round trip for the common case: eligible, known box, cached.
+            facts = store.database_facts(session, request.db_uuid)
+            if facts is None:
+                return None, None, None
+            seen = store.box_seen(session, label) if csr is not None else None
+            return facts, seen, store.latest_certificate(session, label, names, ca_name)
+
+        facts, seen, cached = await self._db(lookup)
         verdict = eligibility.check(facts, request.enterprise_code)
         if verdict.code is not None:
             raise Refusal(verdict.code, verdict.message)
 
         if csr is not None:
-            await self._register_box(label, request)
-        names = naming.certificate_names(label, zone)
-        cert = await self._certificate(label, names, request.db_uuid, csr)
+            await self._register_box(label, request, seen)
+        cert = cached if self._fresh(cached) else None
+        if cert is None:
+            cert = await self._certificate(label, names, request.db_uuid, csr)
         leaf = pki.load_chain(cert.chain_pem)[0]
         return Grant(
             x509_pem=cert.chain_pem,
@@ -103,9 +118,17 @@ class IssuerService:
             private_key_pem=cert.private_key_pem if csr is None else None,
         )
 
-    async def _register_box(self, label: str, request: CertificateRequest) -> None:
+    async def _register_box(
+        self, label: str, request: CertificateRequest, seen: store.BoxSeen | None
+    ) -> None:
         limit = self.settings.max_boxes_per_database
         now = self.clock()
+        if (
+            seen is not None
+            and seen.db_uuid == request.db_uuid
+            and now - seen.last_seen < BOX_SEEN_RESOLUTION
+        ):
+            return  # known and recently seen: no write on the hot path
 
         def register(session: Session) -> bool:
             known = store.box_known(session, label, request.db_uuid)

@@ -134,6 +134,17 @@ def count_boxes(session: Session, db_uuid: str) -> int:
     return session.scalar(select(func.count()).select_from(Box).where(Box.db_uuid == db_uuid)) or 0
 
 
+@dataclass(frozen=True, slots=True)
+class BoxSeen:
+    db_uuid: str
+    last_seen: datetime
+
+
+def box_seen(session: Session, label: str) -> BoxSeen | None:
+    box = session.get(Box, label)
+    return BoxSeen(box.db_uuid, box.last_seen) if box is not None else None
+
+
 def box_known(session: Session, label: str, db_uuid: str) -> bool:
     box = session.get(Box, label)
     return box is not None and box.db_uuid == db_uuid
