@@ -11,7 +11,8 @@ import click
 
 from boxcert import naming
 from boxcert.dns.answer import ZoneConfig
-from boxcert.dns.server import DnsServer, SqlZoneData, serve
+from boxcert.dns.server import DnsServer, serve
+from boxcert.dns.zonedata import SqlZoneData
 from boxcert.issuer.db import open_engine, session_factory
 from boxcert.issuer.errors import IssuerError
 

@@ -1,96 +1,47 @@
 """The transport: asyncio UDP and TCP around :func:`boxcert.dns.answer.answer`.
 
-Parse → answer → encode. The transport drops what cannot be a query (shorter than a header, or
-a response), answers FORMERR when the header parses but the rest does not, SERVFAIL when the
-answer or the data raises, and truncates UDP answers to the client's payload size (512 without
-EDNS, at most :data:`EDNS_PAYLOAD`) with TC set, so the client asks again over TCP.
+A query whose exact bytes (after the ID) were answered less than a second ago gets the stored
+response with its own ID (:mod:`boxcert.dns.cache`): no parsing, no rendering. Otherwise: parse →
+answer → encode. The transport drops what cannot be a query (shorter than a header, or a
+response), answers FORMERR when the header parses but the rest does not, SERVFAIL when the answer
+or the data raises, and truncates UDP answers to the client's payload size (512 without EDNS, at
+most :data:`EDNS_PAYLOAD`) with TC set, so the client asks again over TCP.
 
-TXT values come from the issuer's database. Reading it blocks, so a query that needs a value
-not in the short cache (:class:`SqlZoneData`, one second) is answered after a read in a thread;
-every other query is answered at once on the event loop.
+TXT values come from the issuer's database (:mod:`boxcert.dns.zonedata`). Reading it blocks, so
+a query that needs a value not in the short cache is answered after a read in a worker thread
+(one read per name at a time, however many queries wait for it); every other query is answered
+at once on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import logging
-import threading
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol, cast
 
 import dns.flags
 import dns.message
 import dns.rcode
-from sqlalchemy.orm import Session, sessionmaker
 
-from boxcert.clock import Clock, system_clock
 from boxcert.dns.answer import EDNS_PAYLOAD, ZoneConfig, ZoneData, answer, txt_name
-from boxcert.issuer import store
+from boxcert.dns.cache import RESPONSE_CACHE_SECONDS, RESPONSE_CACHE_SIZE, ResponseCache, cacheable
+from boxcert.dns.tcp import serve_connection
+from boxcert.dns.udp import HEADER_SIZE, UdpEndpoint, bind_udp
+from boxcert.dns.zonedata import CACHE_SECONDS, CachedZoneData, SqlZoneData, TxtEntry
+
+__all__ = ["CACHE_SECONDS", "CachedZoneData", "DnsServer", "SqlZoneData", "serve"]
 
 log = logging.getLogger(__name__)
 
-HEADER_SIZE = 12
 TCP_MAX = 65535
 TCP_IDLE_TIMEOUT = 10.0
 MAX_TCP_CLIENTS = 256
 MAX_PENDING_UDP = 1024  # UDP queries waiting for the database; beyond this they are dropped
-CACHE_SECONDS = 1.0
-_CACHE_MAX = 10000
-
-
-class CachedZoneData(ZoneData, Protocol):
-    """ZoneData that can also answer from memory without blocking."""
-
-    def cached_txt_values(self, name: str) -> list[str] | None:
-        """The values if known fresh, else None (then ``txt_values`` must be called)."""
-
-
-class SqlZoneData:
-    """TXT values from the issuer's database, cached for at most ``cache_seconds``.
-
-    Every DNS server reading one issuer database sees a value the issuer publishes within
-    ``cache_seconds`` (plus the read). Thread-safe.
-    """
-
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        clock: Clock = system_clock,
-        cache_seconds: float = CACHE_SECONDS,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._sessions = sessions
-        self._clock = clock
-        self._cache_seconds = cache_seconds
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, list[str]]] = {}
-        self._lock = threading.Lock()
-
-    def cached_txt_values(self, name: str) -> list[str] | None:
-        with self._lock:
-            entry = self._cache.get(name)
-        if entry is None or entry[0] <= self._monotonic():
-            return None
-        return list(entry[1])
-
-    def txt_values(self, name: str) -> list[str]:
-        cached = self.cached_txt_values(name)
-        if cached is not None:
-            return cached
-        with self._sessions() as session:
-            values = store.txt_values(session, name, self._clock())
-        now = self._monotonic()
-        with self._lock:
-            if len(self._cache) >= _CACHE_MAX:
-                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-                if len(self._cache) >= _CACHE_MAX:
-                    self._cache.clear()
-            self._cache[name] = (now + self._cache_seconds, values)
-        return list(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +63,7 @@ class _Pending:
     wire: bytes
     name: str
     max_size: int
+    cache: ResponseCache
 
 
 def _header_reply(wire: bytes, rcode: int) -> bytes | None:
@@ -130,7 +82,11 @@ def _udp_limit(query: dns.message.Message) -> int:
 
 
 class DnsServer:
-    """Serves one zone on one address over UDP and TCP (the same port for both)."""
+    """Serves one zone on one address over UDP and TCP (the same port for both).
+
+    ``monotonic`` is the clock of the response cache; give it the one the data's cache uses
+    (tests share a fake one), since TXT freshness deadlines pass from one to the other.
+    """
 
     def __init__(
         self,
@@ -142,6 +98,9 @@ class DnsServer:
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
         max_tcp_clients: int = MAX_TCP_CLIENTS,
         db_threads: int = 4,
+        response_cache_size: int = RESPONSE_CACHE_SIZE,
+        response_cache_seconds: float = RESPONSE_CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.zone = zone
         self.host = host
@@ -150,7 +109,11 @@ class DnsServer:
         self._idle = tcp_idle_timeout
         self._max_tcp = max_tcp_clients
         self._executor = ThreadPoolExecutor(db_threads, thread_name_prefix="dns-db")
-        self._udp: asyncio.DatagramTransport | None = None
+        # Separate caches: the same query bytes get a truncated answer over UDP only.
+        self.udp_cache = ResponseCache(response_cache_size, response_cache_seconds, monotonic)
+        self.tcp_cache = ResponseCache(response_cache_size, response_cache_seconds, monotonic)
+        self._reads: dict[str, asyncio.Future[TxtEntry]] = {}
+        self._udp: UdpEndpoint | None = None
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tcp_clients: set[asyncio.Task[None]] = set()
@@ -160,20 +123,16 @@ class DnsServer:
 
     async def start(self) -> tuple[str, int]:
         """Bind UDP and TCP; returns the bound (host, port), useful with port 0."""
-        loop = asyncio.get_running_loop()
         for _attempt in range(20):
-            udp, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
-            )
-            port = int(udp.get_extra_info("sockname")[1])
+            udp = await bind_udp(self.host, self.port, self.udp_cache.get, self._on_udp_miss)
             try:
-                self._tcp = await asyncio.start_server(self._on_tcp, self.host, port)
+                self._tcp = await asyncio.start_server(self._on_tcp, self.host, udp.port)
             except OSError:
                 udp.close()
                 if self.port != 0:
                     raise
                 continue  # the TCP side of a random UDP port was taken: pick another
-            self._udp, self.port = udp, port
+            self._udp, self.port = udp, udp.port
             break
         else:
             raise OSError(f"no port free for both UDP and TCP on {self.host}")
@@ -196,49 +155,98 @@ class DnsServer:
         if self._tcp is not None:
             await self._tcp.wait_closed()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        udp, tcp = self.udp_cache, self.tcp_cache
+        log.info(
+            "DNS server closed; response cache hits/misses: UDP %d/%d, TCP %d/%d",
+            *(udp.hits, udp.misses, tcp.hits, tcp.misses),
+        )
 
     # --- one message --------------------------------------------------------------------------
 
-    def _begin(self, wire: bytes, udp: bool) -> bytes | _Pending | None:
+    def _begin(self, wire: bytes, cache: ResponseCache) -> bytes | _Pending | None:
         """The reply bytes, None to drop, or a query that needs a database read first."""
+        if len(wire) >= HEADER_SIZE:
+            body = cache.get(wire[2:])
+            if body is not None:
+                return wire[:2] + body
+        return self._parse(wire, cache)
+
+    def _parse(self, wire: bytes, cache: ResponseCache) -> bytes | _Pending | None:
+        """``_begin`` after a cache miss."""
         if len(wire) < HEADER_SIZE:
             return None
         try:
             query = dns.message.from_wire(wire)
         except Exception:
-            return _header_reply(wire, dns.rcode.FORMERR)
+            return _header_reply(wire, dns.rcode.FORMERR)  # never cached: not an answer
         if query.flags & dns.flags.QR:
             return None
-        max_size = _udp_limit(query) if udp else TCP_MAX
+        max_size = _udp_limit(query) if cache is self.udp_cache else TCP_MAX
         try:
             name = txt_name(query, self.zone)
-            values = None if name is None else self._data.cached_txt_values(name)
+            entry = None if name is None else self._data.cached_txt_entry(name)
         except Exception:
             self._log_error("cannot classify a query")
             return self._servfail(query, wire, max_size)
-        if name is not None and values is None:
-            return _Pending(query, wire, name, max_size)
-        return self._finish(query, wire, _Known(name, values or []), max_size)
+        if name is not None and entry is None:
+            return _Pending(query, wire, name, max_size, cache)
+        values, fresh_until = entry if entry is not None else ([], math.inf)
+        return self._finish(query, wire, _Known(name, values), max_size, cache, fresh_until)
 
     async def _complete(self, pending: _Pending) -> bytes | None:
-        loop = asyncio.get_running_loop()
         query, wire = pending.query, pending.wire
         try:
-            values = await loop.run_in_executor(self._executor, self._data.txt_values, pending.name)
+            # Shielded: a waiter cancelled (client gone, server closing) must not cancel the
+            # read the other waiters share.
+            values, fresh_until = await asyncio.shield(self._read(pending.name))
         except Exception:
             self._log_error("cannot read TXT values")
             return self._servfail(query, wire, pending.max_size)
-        return self._finish(query, wire, _Known(pending.name, values), pending.max_size)
+        known = _Known(pending.name, values)
+        return self._finish(query, wire, known, pending.max_size, pending.cache, fresh_until)
+
+    def _read(self, name: str) -> asyncio.Future[TxtEntry]:
+        """The values of ``name`` from a worker thread, one read per name at a time.
+
+        When a popular name's cached values expire, every query arriving during the read would
+        otherwise start a read of its own and queue behind the others.
+        """
+        future = self._reads.get(name)
+        if future is None:
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._executor, self._read_blocking, name)
+            self._reads[name] = future
+            future.add_done_callback(functools.partial(self._read_done, name))
+        return future
+
+    def _read_done(self, name: str, future: asyncio.Future[TxtEntry]) -> None:
+        if self._reads.get(name) is future:
+            del self._reads[name]
+
+    def _read_blocking(self, name: str) -> TxtEntry:
+        values = self._data.txt_values(name)
+        # The freshness deadline comes with the cached copy; without one, answers built from
+        # these values are not kept (-inf: already stale).
+        return self._data.cached_txt_entry(name) or (values, -math.inf)
 
     def _finish(
-        self, query: dns.message.Message, wire: bytes, data: ZoneData, max_size: int
+        self,
+        query: dns.message.Message,
+        wire: bytes,
+        data: ZoneData,
+        max_size: int,
+        cache: ResponseCache,
+        fresh_until: float,
     ) -> bytes | None:
         try:
             response = answer(query, self.zone, data)
-            return response.to_wire(max_size=max_size, prefer_truncation=True)
+            reply = response.to_wire(max_size=max_size, prefer_truncation=True)
         except Exception:
             self._log_error("cannot answer a query")
             return self._servfail(query, wire, max_size)
+        if cacheable(query, response):
+            cache.put(wire[2:], reply[2:], fresh_until)
+        return reply
 
     def _servfail(self, query: dns.message.Message, wire: bytes, max_size: int) -> bytes | None:
         try:
@@ -257,29 +265,25 @@ class DnsServer:
         else:
             log.debug("%s", what, exc_info=True)
 
-    # --- UDP ----------------------------------------------------------------------------------
+    # --- UDP (cache hits never get here: the endpoint answers them itself) --------------------
 
-    def _on_datagram(
-        self, wire: bytes, addr: tuple[str, int], transport: asyncio.DatagramTransport
-    ) -> None:
-        result = self._begin(wire, udp=True)
+    def _on_udp_miss(self, wire: bytes, addr: tuple[str, int], send: UdpEndpoint) -> None:
+        result = self._parse(wire, self.udp_cache)
         if isinstance(result, bytes):
-            transport.sendto(result, addr)
+            send.sendto(result, addr)
         elif isinstance(result, _Pending) and len(self._tasks) < MAX_PENDING_UDP:
-            task = asyncio.get_running_loop().create_task(
-                self._reply_later(result, addr, transport)
-            )
+            task = asyncio.get_running_loop().create_task(self._reply_later(result, addr, send))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _reply_later(
-        self, pending: _Pending, addr: tuple[str, int], transport: asyncio.DatagramTransport
+        self, pending: _Pending, addr: tuple[str, int], send: UdpEndpoint
     ) -> None:
         reply = await self._complete(pending)
-        if reply is not None and not transport.is_closing():
-            transport.sendto(reply, addr)
+        if reply is not None:
+            send.sendto(reply, addr)
 
-    # --- TCP (RFC 7766: length-prefixed, several queries per connection) -----------------------
+    # --- TCP ---------------------------------------------------------------------------------
 
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -288,43 +292,13 @@ class DnsServer:
             return
         self._tcp_clients.add(task)
         try:
-            while True:
-                size = int.from_bytes(
-                    await asyncio.wait_for(reader.readexactly(2), self._idle), "big"
-                )
-                wire = await asyncio.wait_for(reader.readexactly(size), self._idle)
-                result = self._begin(wire, udp=False)
-                if isinstance(result, _Pending):
-                    result = await self._complete(result)
-                if result is not None:
-                    writer.write(len(result).to_bytes(2, "big") + result)
-                    await asyncio.wait_for(writer.drain(), self._idle)
-        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
-            pass  # idle, closed by the client, or reset
+            await serve_connection(reader, writer, self._answer_tcp, self._idle)
         finally:
             self._tcp_clients.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
-
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: DnsServer) -> None:
-        self._server = server
-        self._transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self._transport is not None:
-            try:
-                self._server._on_datagram(data, addr, self._transport)
-            except Exception:  # never let one datagram stop the endpoint
-                log.debug("datagram from %s dropped", addr, exc_info=True)
-
-    def error_received(self, exc: Exception) -> None:
-        log.debug("UDP error: %s", exc)
+    async def _answer_tcp(self, wire: bytes) -> bytes | None:
+        result = self._begin(wire, self.tcp_cache)
+        return await self._complete(result) if isinstance(result, _Pending) else result
 
 
 async def serve(
