@@ -6,6 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from boxcert.box.agent import BoxAgent
 from boxcert.box.config import BoxConfig, BoxPaths, load_config, save_config
 from boxcert.box.state import load_last
@@ -36,3 +38,15 @@ def test_backs_off_then_recovers_then_sleeps_until_due(
     last = load_last(paths)
     assert last is not None and last.ok and last.failures == 0
 
+
+
+def test_loop_survives_a_damaged_config(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    paths = BoxPaths(tmp_path / "box")
+    paths.home.mkdir()
+    paths.config.write_text("{ not json")
+    slept: list[float] = []
+    agent = BoxAgent(paths, clock=lambda: datetime.now(UTC), sleep=slept.append,
+                     jitter=lambda: 0.0)
+    agent.run(iterations=3)  # must not raise
+    assert slept == [60.0, 120.0]  # it backs off and keeps trying
+    assert caplog.text.count("certificate check failed unexpectedly") == 3

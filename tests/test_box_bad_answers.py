@@ -150,3 +150,38 @@ def test_good_answer_replaces_certificate(
     assert code == 0, report
     new_cert, new_key = box.files()
     assert new_key == old_key and new_cert != old_cert
+
+
+def test_certificate_with_malformed_extension_is_rejected(
+    replay: tuple[Replay, str], due_box: tuple[BoxHome, LocalTestCA, Any]
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    state, _ = replay
+    box, ca, key = due_box
+    now = datetime.now(UTC)
+    broken = (
+        x509.CertificateBuilder().subject_name(ca.cert.subject).issuer_name(ca.cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.UnrecognizedExtension(
+            x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x82\x05a"), False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    state.body = grant([broken])
+    before = box.files()
+    code, report = box.ensure()
+    assert (code, report["error_code"]) == (1, "ERR_IOT_HTTPS_LOAD_INVALID_CERT")
+    assert box.files() == before
+
+
+def test_oversized_answer_is_cut_off(
+    replay: tuple[Replay, str], due_box: tuple[BoxHome, LocalTestCA, Any]
+) -> None:
+    state, _ = replay
+    box, _, _ = due_box
+    state.body = b'{"result": {"x509_pem": "' + b"A" * (2 * 1024 * 1024) + b'"}}'
+    code, report = box.ensure()
+    assert (code, report["error_code"]) == (1, "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION")
+    assert "larger than" in report["detail"]

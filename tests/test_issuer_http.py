@@ -243,3 +243,57 @@ def test_revoke_then_reissue_local(issuer: IssuerProcess, eligible: tuple[str, s
     assert second["x509_pem"] != first["x509_pem"]
     code, out = cli("issuer", "revoke", "--data", str(issuer.data_dir), "--domain", "nope.test")
     assert code == 1 and "no valid certificate covers nope.test" in out
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"db_uuid": "a\ud800b", "enterprise_code": "x"}, "invalid characters"),
+        ({"db_uuid": "u", "enterprise_code": "x\ud800"}, "invalid characters"),
+        ({"db_uuid": "u\u0000", "enterprise_code": "x"}, "control"),
+        ({"db_uuid": "u", "enterprise_code": "x\n"}, "control"),
+        ({"db_uuid": "u", "enterprise_code": "x", "csr": ""}, "is empty"),
+    ],
+)
+def test_hostile_strings_get_400(issuer: IssuerProcess, params: dict[str, Any],
+                                 fragment: str) -> None:
+    import json as _json
+
+    resp = issuer.post(_json.dumps({"params": params}).encode())
+    assert resp.status_code == 400, resp.text
+    assert fragment in resp.json()["error"]["message"]
+
+
+def test_csr_with_malformed_extension_gets_400(
+    issuer: IssuerProcess, eligible: tuple[str, str]
+) -> None:
+    """A SAN extension whose inner DER is broken: parsable CSR, unreadable extension."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = pki.make_ec_key()
+    names = naming.certificate_names(naming.box_label(pki.spki_der(key.public_key())), ZONE)
+    garbage = x509.UnrecognizedExtension(x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+                                         b"\x30\x03\x82\x05a")
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+           .add_extension(garbage, False).sign(key, hashes.SHA256()))
+    pem = csr.public_bytes(serialization.Encoding.PEM).decode()
+    resp = issuer.post(body(*eligible, pem))
+    assert resp.status_code == 400, resp.text
+    assert "unreadable" in resp.json()["error"]["message"]
+
+
+def test_issuer_data_is_private(issuer: IssuerProcess, eligible: tuple[str, str]) -> None:
+    import stat
+
+    assert stat.S_IMODE(issuer.data_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((issuer.data_dir / "issuer.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE((issuer.data_dir / "ca" / "intermediate.key").stat().st_mode) == 0o600
+
+
+def test_plain_http_refused_off_loopback(tmp_path: Any) -> None:
+    from tests.helpers import cli
+
+    code, out = cli("issuer", "serve", "--data", str(tmp_path / "d"), "--listen", "0.0.0.0:0")
+    assert code == 2
+    assert "--behind-tls-proxy" in out

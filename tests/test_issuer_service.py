@@ -38,7 +38,7 @@ class LimitedCA:
     async def revoke(self, chain_pem: str) -> None:
         return None
 
-    async def renewal_window(self, chain_pem: str) -> datetime | None:
+    async def suggested_renewal(self, chain_pem: str) -> datetime | None:
         return None
 
     async def close(self) -> None:
@@ -73,3 +73,40 @@ async def test_rate_limit_pauses_all_orders_until_retry_after(tmp_path: Path) ->
     with pytest.raises(Refusal):
         await service.handle(_request())
     assert ca.calls == 2  # after Retry-After the CA is asked again
+
+
+def _service(tmp_path: Path, ca: object, now: list[datetime], **settings: object
+             ) -> IssuerService:
+    sessions = session_factory(open_engine(f"sqlite:///{tmp_path / 'i.sqlite3'}"))
+    with sessions.begin() as s:
+        store.add_subscription(s, "CODE-1", SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now[0])
+        store.add_database(s, "db-1", DatabaseKind.PRODUCTION, "CODE-1", now[0])
+    return IssuerService(sessions, ca, IssuerSettings(**settings),  # type: ignore[arg-type]
+                         clock=lambda: now[0])
+
+
+async def test_weekly_cap_counts_new_holders_not_renewals(tmp_path: Path) -> None:
+    from boxcert.issuer.ca.local import LocalCA
+
+    now = [datetime.now(UTC)]
+    ca = LocalCA(tmp_path / "ca", naming.DEFAULT_ZONE, clock=lambda: now[0])
+    ca.name = "acme-test"  # a public CA as far as the cap is concerned
+    service = _service(tmp_path, ca, now, weekly_cap_per_domain=1)
+    first = _request()
+    granted = await service.handle(first)
+    with pytest.raises(Refusal) as capped:
+        await service.handle(_request())  # a second new holder in the same week
+    assert capped.value.code == "ca_rate_limited"
+    now[0] += timedelta(days=61)  # the first box's certificate is due: a renewal
+    renewed = await service.handle(first)
+    assert renewed.x509_pem != granted.x509_pem
+
+
+async def test_rate_limit_pause_is_per_registered_domain(tmp_path: Path) -> None:
+    now = [datetime(2026, 11, 26, 12, 0, tzinfo=UTC)]
+    ca = LimitedCA(retry_after=now[0] + timedelta(hours=2))
+    service = _service(tmp_path, ca, now, zone_is_public_suffix=True)
+    for _ in range(2):
+        with pytest.raises(Refusal):
+            await service.handle(_request())  # each box its own registered domain
+    assert ca.calls == 2  # a pause for one label does not stop the other

@@ -125,7 +125,11 @@ def tls_files(directory: Path, name: str = "localhost") -> tuple[Path, Path, Pat
 
 
 def start_dns(db_url: str, zone: str, workdir: Path) -> tuple[Process, tuple[str, int]]:
+    """Start ``boxcert dns serve``; the schema is the issuer's to make, so make it first."""
+    from boxcert.issuer.db import open_engine
+
     workdir.mkdir(parents=True, exist_ok=True)
+    open_engine(db_url).dispose()
     process = _spawn(
         [sys.executable, "-m", "boxcert", "dns", "serve", "--zone", zone, "--db", db_url,
          "--listen", "127.0.0.1:0"],

@@ -19,9 +19,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 DEFAULT_ZONE = "iot.boxcert.test"
 LABEL_LENGTH = 16
-_LABEL_RE = re.compile(r"^[a-z2-7]{16}$")
-_IPV4_RE = re.compile(r"^\d{1,3}(-\d{1,3}){3}$")
-_IPV6_RE = re.compile(r"^[0-9a-f-]+$")
+_LABEL_RE = re.compile(r"[a-z2-7]{16}")
+_IPV4_RE = re.compile(r"[0-9]{1,3}(-[0-9]{1,3}){3}")
+_IPV6_RE = re.compile(r"[0-9a-f-]+")
 
 # Addresses a box on a customer's LAN can have. Public addresses are left out on purpose: a name
 # in our zone pointing at someone else's public IP would let anyone get a certificate for it.
@@ -57,7 +57,7 @@ def database_label(db_uuid: str, secret: bytes) -> str:
 
 
 def is_label(text: str) -> bool:
-    return bool(_LABEL_RE.match(text))
+    return bool(_LABEL_RE.fullmatch(text))
 
 
 def normalize_zone(zone: str) -> str:
@@ -84,9 +84,9 @@ def label_to_ip(label: str) -> IPAddress | None:
     """The address a host label spells, or None when it spells none."""
     label = label.lower()
     try:
-        if _IPV4_RE.match(label):
+        if _IPV4_RE.fullmatch(label):
             return ipaddress.IPv4Address(label.replace("-", "."))
-        if _IPV6_RE.match(label) and "-" in label:
+        if _IPV6_RE.fullmatch(label) and "-" in label:
             return ipaddress.IPv6Address(label.replace("-", ":"))
     except ValueError:
         return None

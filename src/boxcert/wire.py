@@ -62,13 +62,27 @@ class CertificateRequest:
                 raise WireError(f'"params.{key}" must be a string')
             if len(value) > (16384 if key == "csr" else 256):
                 raise WireError(f'"params.{key}" is too long')
+            if not _printable(value, allow_newlines=key == "csr"):
+                raise WireError(f'"params.{key}" holds control or invalid characters')
+            if key == "csr" and not value.strip():
+                raise WireError('"params.csr" is empty; leave it out to ask without a CSR')
             fields[key] = value
         return cls(
             db_uuid=(fields["db_uuid"] or "").strip(),
             enterprise_code=(fields["enterprise_code"] or "").strip(),
             identifier=(fields["identifier"] or "").strip(),
-            csr_pem=fields["csr"] or None,
+            csr_pem=fields["csr"],
         )
+
+
+def _printable(text: str, *, allow_newlines: bool) -> bool:
+    """No NUL, control characters or lone surrogates: they break storage and encodings."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    allowed = "\r\n" if allow_newlines else ""
+    return not any((ord(c) < 32 and c not in allowed) or ord(c) == 127 for c in text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from boxcert import codes, naming, pki
@@ -38,6 +39,7 @@ class BoxAgent:
         self.clock = clock
         self.sleep = sleep
         self.jitter = jitter
+        self._unexpected_failures = 0
 
     def config(self) -> BoxConfig:
         return load_config(self.paths)
@@ -71,6 +73,15 @@ class BoxAgent:
                 return report
             try:
                 self._load(config)
+            except OSError as err:
+                # The key or certificate could not be written (disk full, read-only).
+                err_report = StatusReport(
+                    CertStatus.ERROR, codes.CHECK_CERT_READ_EXCEPTION,
+                    f"could not write the box's files in {self.paths.home}: {err}",
+                    report.certificate,
+                )
+                self._record(err_report)
+                return err_report
             except LoadError as err:
                 detail = err.detail
                 if result.repairable:
@@ -138,22 +149,38 @@ class BoxAgent:
         """Ensure now, then whenever the schedule says; forever unless ``iterations``."""
         done = 0
         while iterations is None or done < iterations:
-            report = self.ensure()
             done += 1
-            last = load_last(self.paths)
-            failures = last.failures if last is not None and not last.ok else 0
-            result: CheckResult = check(self.config(), self.paths, self.clock())
-            now = self.clock()
-            wake = next_attempt(
-                now,
-                ok=report.status is CertStatus.OK,
-                failures=failures,
-                renew_at=result.renew_at,
-                jitter=self.jitter(),
-            )
+            try:
+                wake, now = self._run_once()
+            except Exception:
+                # The loop is the box's only renewal: it must outlive any surprise (a damaged
+                # config, a full disk). Log it and try again after a backoff.
+                log.exception("certificate check failed unexpectedly")
+                self._unexpected_failures += 1
+                now = self.clock()
+                wake = next_attempt(now, ok=False, failures=self._unexpected_failures,
+                                    renew_at=None, jitter=self.jitter())
+            else:
+                self._unexpected_failures = 0
             log.info("next check at %s", wake.isoformat(timespec="seconds"))
             if iterations is None or done < iterations:
                 self.sleep(max((wake - now).total_seconds(), 0.0))
+
+    def _run_once(self) -> tuple[datetime, datetime]:
+        """One ensure; returns when to wake next and the time it is now."""
+        report = self.ensure()
+        last = load_last(self.paths)
+        failures = last.failures if last is not None and not last.ok else 0
+        result: CheckResult = check(self.config(), self.paths, self.clock())
+        now = self.clock()
+        wake = next_attempt(
+            now,
+            ok=report.status is CertStatus.OK,
+            failures=failures,
+            renew_at=result.renew_at,
+            jitter=self.jitter(),
+        )
+        return wake, now
 
 
 def configured(config: BoxConfig, **changes: Any) -> BoxConfig:

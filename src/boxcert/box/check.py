@@ -1,6 +1,6 @@
 """The certificate check: what is installed, and is it good for now?
 
-Reads files and the clock it is given; never touches the network.
+Reads files and the clock it is given; sends nothing and resolves no names.
 """
 
 from __future__ import annotations
@@ -30,11 +30,17 @@ def lan_address(config: BoxConfig) -> naming.IPAddress:
     """The box's address on the LAN: configured, else the one routing to its server."""
     if config.lan_ip:
         return ipaddress.ip_address(config.lan_ip)
-    host = urlsplit(config.server).hostname or urlsplit(config.issuer).hostname or "127.0.0.1"
+    # Route towards the server when its address is literal; else towards a private address.
+    # No name is resolved here: a status must answer at once even when the LAN's DNS is broken.
+    host = urlsplit(config.server).hostname or ""
     try:
-        family, _, _, _, sockaddr = socket.getaddrinfo(host, 80, type=socket.SOCK_DGRAM)[0]
+        target = ipaddress.ip_address(host)
+    except ValueError:
+        target = ipaddress.IPv4Address("10.255.255.254")
+    family = socket.AF_INET6 if target.version == 6 else socket.AF_INET
+    try:
         with socket.socket(family, socket.SOCK_DGRAM) as s:
-            s.connect(sockaddr)  # UDP connect sends nothing; it only picks the route
+            s.connect((str(target), 9))  # UDP connect sends nothing; it only picks the route
             return ipaddress.ip_address(s.getsockname()[0])
     except OSError:
         return ipaddress.IPv4Address("127.0.0.1")
@@ -77,6 +83,17 @@ def read_key(paths: BoxPaths) -> pki.PrivateKey | None:
 
 
 def check(config: BoxConfig, paths: BoxPaths, now: datetime) -> CheckResult:
+    try:
+        return _check(config, paths, now)
+    except (ValueError, TypeError) as err:
+        # A certificate that parses but has a malformed extension fails only when read.
+        return _error(
+            codes.CHECK_CERT_READ_EXCEPTION, f"certificate file {paths.cert}: {err}",
+            repairable=True,
+        )
+
+
+def _check(config: BoxConfig, paths: BoxPaths, now: datetime) -> CheckResult:
     if not config.server:
         return _error(codes.CHECK_NO_SERVER, "No server is configured on this box.")
     try:

@@ -85,6 +85,18 @@ def _short_cause(err: Exception) -> str:
     return f"{type(err).__name__}: {text}"[:300]
 
 
+def _read_bounded(response: httpx.Response) -> bytes | None:
+    """The body, or None as soon as it passes MAX_ANSWER_BYTES (the rest is never read)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def request_certificate(endpoint: IssuerEndpoint, request: CertificateRequest) -> Grant:
     """POST the request; return the grant or raise LoadError with the matching code."""
     try:
@@ -93,24 +105,28 @@ def request_certificate(endpoint: IssuerEndpoint, request: CertificateRequest) -
     except (ValueError, OSError, ssl.SSLError) as err:
         raise LoadError(codes.LOAD_REQUEST_EXCEPTION, f"issuer settings: {err}") from err
     try:
-        with httpx.Client(verify=verify, timeout=TIMEOUT, follow_redirects=False) as client:
-            response = client.post(endpoint.x509_url, json=request.to_json())
+        with (
+            httpx.Client(verify=verify, timeout=TIMEOUT, follow_redirects=False) as client,
+            client.stream("POST", endpoint.x509_url, json=request.to_json()) as response,
+        ):
+            content = _read_bounded(response)
     except httpx.HTTPError as err:
         log.warning("request to %s failed", endpoint.x509_url, exc_info=True)
         raise LoadError(codes.LOAD_REQUEST_EXCEPTION, _short_cause(err)) from err
+    if content is None:
+        raise LoadError(codes.LOAD_REQUEST_EXCEPTION,
+                        f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
     if response.status_code != 200:
         detail = f"the certificate service answered HTTP {response.status_code}"
         try:
-            message = response.json()["error"]["message"]
+            message = json.loads(content)["error"]["message"]
             detail += f": {str(message)[:300]}"
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             pass
         raise LoadError(codes.LOAD_REQUEST_STATUS, detail, str(response.status_code))
-    if len(response.content) > MAX_ANSWER_BYTES:
-        raise LoadError(codes.LOAD_REQUEST_EXCEPTION, "the answer is too large")
     try:
-        body = json.loads(response.content)
-    except ValueError as err:
+        body = json.loads(content)
+    except (ValueError, RecursionError) as err:
         kind = response.headers.get("content-type", "unknown type")
         hint = " (a captive portal or proxy may be in the way)" if "html" in kind else ""
         log.warning("answer from %s is not JSON (%s)", endpoint.x509_url, kind, exc_info=True)

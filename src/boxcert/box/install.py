@@ -36,6 +36,20 @@ def validate(
 ) -> list[x509.Certificate]:
     """The delivered chain, leaf first, if it is fit to serve; else LoadError."""
     try:
+        return _validate(grant, key, names, roots, now)
+    except (ValueError, TypeError) as err:
+        # cryptography parses extensions lazily: a malformed one surfaces only here.
+        raise _invalid(f"the delivered certificate is unreadable: {err}") from err
+
+
+def _validate(
+    grant: Grant,
+    key: pki.PrivateKey,
+    names: tuple[str, str],
+    roots: list[x509.Certificate],
+    now: datetime,
+) -> list[x509.Certificate]:
+    try:
         chain = pki.load_chain(grant.x509_pem)
     except pki.PemError as err:
         raise _invalid(f"the delivered certificate is unreadable: {err}") from err

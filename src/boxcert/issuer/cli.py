@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import sys
@@ -17,13 +18,13 @@ from sqlalchemy.orm import Session
 
 from boxcert import naming
 from boxcert.clock import system_clock
+from boxcert.hostport import parse_host_port, resolve_host_port
 from boxcert.issuer import store
 from boxcert.issuer.ca.acme import AcmeOptions
-from boxcert.issuer.ca.dns01 import parse_server
-from boxcert.issuer.db import database_url, open_engine, session_factory
+from boxcert.issuer.db import database_url, open_engine, prepare_data_dir, session_factory
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.models import DatabaseKind, SubscriptionState
-from boxcert.issuer.server import IssuerOptions, build_service, parse_listen, serve
+from boxcert.issuer.server import IssuerOptions, build_service, serve
 from boxcert.issuer.service import IssuerService
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -44,12 +45,12 @@ def data_options(fn: F) -> F:
 
 @contextmanager
 def admin_session(data_dir: Path, db_url: str | None) -> Iterator[Session]:
-    data_dir.mkdir(parents=True, exist_ok=True)
     try:
+        prepare_data_dir(data_dir, db_url)
         engine = open_engine(database_url(data_dir, db_url))
         with session_factory(engine).begin() as session:
             yield session
-    except IssuerError as err:
+    except (IssuerError, OSError) as err:
         raise click.ClickException(str(err)) from err
 
 
@@ -118,7 +119,7 @@ def issuer_options(data_dir: Path, db_url: str | None, **kw: Any) -> IssuerOptio
     acme = None
     if kw["acme_directory"]:
         try:
-            servers = tuple(parse_server(s) for s in kw["dns_servers"])
+            servers = tuple(resolve_host_port(s, 53) for s in kw["dns_servers"])
         except ValueError as err:
             raise click.BadParameter(str(err), param_hint="--dns-server") from err
         acme = AcmeOptions(
@@ -131,6 +132,15 @@ def issuer_options(data_dir: Path, db_url: str | None, **kw: Any) -> IssuerOptio
         weekly_cap_per_domain=kw["weekly_cap"],
         zone_is_public_suffix=kw["zone_is_public_suffix"], acme=acme,
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _build(options: IssuerOptions) -> IssuerService:
@@ -146,17 +156,25 @@ def _build(options: IssuerOptions) -> IssuerService:
 @ca_options
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--behind-tls-proxy", is_flag=True,
+              help="Allow plain HTTP on a non-loopback address: a TLS proxy is in front.")
 def serve_command(
     data_dir: Path, db_url: str | None, listen: str, tls_cert: Path | None,
-    tls_key: Path | None, **kw: Any,
+    tls_key: Path | None, behind_tls_proxy: bool, **kw: Any,
 ) -> None:
     """Serve POST /iot/x509 (and /odoo-enterprise/iot/x509)."""
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     try:
-        host, port = parse_listen(listen)
+        host, port = parse_host_port(listen)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--listen") from err
+    if tls_cert is None and not behind_tls_proxy and not _is_loopback(host):
+        # Contract codes would cross the network in clear text.
+        raise click.UsageError(
+            f"plain HTTP on {host}: give --tls-cert/--tls-key, or --behind-tls-proxy when a "
+            "TLS proxy terminates the connections"
+        )
     show_service_log()
     service = _build(issuer_options(data_dir, db_url, **kw))
 
@@ -182,7 +200,7 @@ def revoke_command(data_dir: Path, db_url: str | None, domain: str, **kw: Any) -
     for serial in revoked:
         click.echo(f"revoked {serial}")
     for serial, ca in skipped:
-        click.echo(f"skipped {serial}: issued by the {ca} CA; run with --ca {ca}")
+        click.echo(f"skipped {serial}: issued by CA backend {ca}, not the one configured here")
     if not revoked and not skipped:
         raise click.ClickException(f"no valid certificate covers {domain}")
 

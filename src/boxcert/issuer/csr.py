@@ -41,7 +41,11 @@ def check_key(csr: x509.CertificateSigningRequest) -> pki.PublicKey:
 def requested_names(csr: x509.CertificateSigningRequest) -> set[str]:
     names = set()
     try:
-        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        extensions = csr.extensions
+    except ValueError as err:  # a malformed or duplicated extension
+        raise BadRequest(f"the CSR's extensions are unreadable ({err})") from err
+    try:
+        san = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         names |= {n.lower() for n in san.get_values_for_type(x509.DNSName)}
         others = [g for g in san if not isinstance(g, x509.DNSName)]
         if others:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +13,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from boxcert.issuer.errors import IssuerError
 
 SQLITE_FILE = "issuer.sqlite3"
+
+
+def prepare_data_dir(data_dir: Path, url: str | None) -> None:
+    """Make the data dir private (0700) and, for the default SQLite file, create it 0600.
+
+    The directory holds CA and ACME account keys and the database holds contract codes and the
+    compatible exchange's keys: nobody else on the host may read them. SQLite gives its -wal and
+    -shm files the main file's mode, so creating the file first is enough.
+    """
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    if not url:
+        fd = os.open(data_dir / SQLITE_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
 
 
 def database_url(data_dir: Path, url: str | None) -> str:

@@ -31,7 +31,7 @@ class SqlLocker:
         self,
         sessions: sessionmaker[Session],
         *,
-        ttl: timedelta = timedelta(minutes=5),
+        ttl: timedelta = timedelta(minutes=10),  # longer than any order with its DNS wait
         clock: Clock = system_clock,
         poll: float = 0.2,
     ) -> None:

@@ -118,6 +118,9 @@ class Certificate(Base):
     renew_after: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     ari_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    # The certificate this one renewed; None for a holder's first. Renewals are exempt from
+    # public CAs' weekly limits, so our own cap counts only first certificates.
+    replaces_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 

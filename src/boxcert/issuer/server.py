@@ -17,7 +17,7 @@ from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.ca.acme import AcmeCA, AcmeOptions
 from boxcert.issuer.ca.dns01 import SqlTxtStore
 from boxcert.issuer.ca.local import LocalCA
-from boxcert.issuer.db import database_url, open_engine, session_factory
+from boxcert.issuer.db import database_url, open_engine, prepare_data_dir, session_factory
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.service import IssuerService, IssuerSettings
 
@@ -50,7 +50,7 @@ def make_ca(
 
 
 def build_service(options: IssuerOptions) -> IssuerService:
-    options.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(options.data_dir, options.db_url)
     zone = naming.normalize_zone(options.zone)
     engine = open_engine(database_url(options.data_dir, options.db_url))
     sessions = session_factory(engine)
@@ -62,13 +62,6 @@ def build_service(options: IssuerOptions) -> IssuerService:
         weekly_cap_per_domain=options.weekly_cap_per_domain,
     )
     return IssuerService(sessions, ca, settings)
-
-
-def parse_listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
 
 
 async def serve(

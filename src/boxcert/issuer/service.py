@@ -7,15 +7,17 @@ So N concurrent requests for one holder lead to one CA order; the rest get its r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from cryptography import x509
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert import naming, pki, renewal
@@ -61,9 +63,9 @@ class IssuerService:
         self.settings = settings
         self.clock = clock
         self.jitter = jitter
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self.locker = SqlLocker(sessions, clock=clock)
-        self._ca_paused_until: datetime | None = None
+        self._ca_paused_until: dict[str, datetime] = {}
         with sessions.begin() as session:
             self._label_secret = store.label_secret(session)
 
@@ -137,7 +139,12 @@ class IssuerService:
             store.touch_box(session, label, request.db_uuid, request.identifier, now)
             return True
 
-        if not await self._db(register):
+        try:
+            registered = await self._db(register)
+        except IntegrityError:
+            # Two first requests of one box raced to insert it; the row exists now.
+            registered = await self._db(register)
+        if not registered:
             raise Refusal(
                 RefusalCode.BOX_LIMIT_REACHED,
                 f"This database already has {limit} boxes with certificates. Retire unused "
@@ -170,8 +177,7 @@ class IssuerService:
             assert current is not None
             return current
         # In-process lock first (cheap), then the cluster-wide one in the database.
-        lock = self._locks.setdefault(label, asyncio.Lock())
-        async with lock:
+        async with self._holder_lock(label):
             try:
                 async with self.locker.hold(f"issue:{label}", timeout=LOCK_WAIT):
                     current = await self._db(cached)  # issued while we waited?
@@ -181,6 +187,21 @@ class IssuerService:
                     return await self._issue(label, names, db_uuid, csr, current)
             except LockTimeout as err:
                 raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
+
+    @contextlib.asynccontextmanager
+    async def _holder_lock(self, label: str) -> AsyncIterator[None]:
+        """One in-process lock per holder, dropped when nobody holds or waits for it."""
+        lock, users = self._locks.get(label, (asyncio.Lock(), 0))
+        self._locks[label] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[label]
+            if users <= 1:
+                del self._locks[label]
+            else:
+                self._locks[label] = (lock, users - 1)
 
     def registered_domain(self, label: str) -> str:
         zone = self.settings.zone
@@ -200,17 +221,20 @@ class IssuerService:
             key_pem = pki.private_key_pem(key).decode("ascii")
             csr = pki.make_csr(key, names)
         domain = self.registered_domain(label)
-        self._check_ca_pause()
-        await self._check_weekly_cap(domain)
+        self._check_ca_pause(domain)
+        if previous is None:  # renewals do not count against the weekly cap
+            await self._check_weekly_cap(domain)
         try:
             issued = await self.ca.issue(
                 csr, names, replaces=previous.ari_id if previous is not None else None
             )
         except RateLimited as err:
-            # Honour Retry-After: nobody asks the CA again before then (an hour if unsaid).
-            self._ca_paused_until = err.retry_after or self.clock() + timedelta(hours=1)
-            log.warning("CA rate limit until %s: %s", self._ca_paused_until.isoformat(), err)
-            raise _paused(self._ca_paused_until) from err
+            # Honour Retry-After for this registered domain: no order for it reaches the CA
+            # before then (an hour when the CA does not say).
+            until = err.retry_after or self.clock() + timedelta(hours=1)
+            self._ca_paused_until[domain] = until
+            log.warning("CA rate limit for %s until %s: %s", domain, until.isoformat(), err)
+            raise _paused(until) from err
         except CertificateAuthorityError as err:
             log.warning("CA %s failed for %s: %s", self.ca.name, names[1], err)
             raise Refusal(
@@ -232,6 +256,7 @@ class IssuerService:
             renew_after=issued.renew_after,
             ari_id=issued.ari_id,
             issued_at=now,
+            replaces_id=previous.id if previous is not None else None,
         )
         cert_id = await self._db(lambda s: store.save_certificate(s, row))
         log.info("issued %s by %s until %s", names[1], self.ca.name, issued.not_after.date())
@@ -248,10 +273,13 @@ class IssuerService:
             ca_name=self.ca.name,
         )
 
-    def _check_ca_pause(self) -> None:
-        until = self._ca_paused_until
-        if until is not None and self.clock() < until:
+    def _check_ca_pause(self, domain: str) -> None:
+        until = self._ca_paused_until.get(domain)
+        if until is None:
+            return
+        if self.clock() < until:
             raise _paused(until)
+        del self._ca_paused_until[domain]
 
     async def _check_weekly_cap(self, domain: str) -> None:
         cap = self.settings.weekly_cap_per_domain

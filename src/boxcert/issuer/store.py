@@ -224,6 +224,7 @@ def issued_since(session: Session, registered_domain: str, ca_name: str, since: 
                 Certificate.registered_domain == registered_domain,
                 Certificate.ca_name == ca_name,
                 Certificate.issued_at >= since,
+                Certificate.replaces_id.is_(None),
             )
         )
         or 0

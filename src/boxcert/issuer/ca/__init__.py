@@ -9,7 +9,7 @@ Contract of :class:`CertificateAuthority`:
   failure, never hangs past its own deadline. ``replaces`` names the certificate being renewed,
   for CAs that exempt renewals from limits (ACME ARI ``replaces``).
 - ``revoke(chain_pem)`` revokes a certificate this CA issued; idempotent.
-- ``renewal_window(chain_pem)`` returns the CA's suggested renewal start (ARI), or None when it
+- ``suggested_renewal(chain_pem)`` returns the CA's suggested renewal start (ARI), or None when it
   offers none, in which case the caller applies the last-third rule.
 """
 
@@ -44,6 +44,6 @@ class CertificateAuthority(Protocol):
 
     async def revoke(self, chain_pem: str) -> None: ...
 
-    async def renewal_window(self, chain_pem: str) -> datetime | None: ...
+    async def suggested_renewal(self, chain_pem: str) -> datetime | None: ...
 
     async def close(self) -> None: ...

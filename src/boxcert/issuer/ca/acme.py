@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import email.utils
 import hashlib
 import json
 import logging
@@ -36,6 +37,7 @@ from boxcert.issuer.errors import CertificateAuthorityError, RateLimited
 log = logging.getLogger(__name__)
 USER_AGENT = "boxcert-issuer"
 BAD_NONCE_RETRIES = 10
+MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600  # a longer pause would outlive certificates
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ class PatientNetwork(client.ClientNetwork):
             except messages.Error as error:
                 if error.code != "badNonce" or attempt == BAD_NONCE_RETRIES - 1:
                     raise
-                log.debug("badNonce, retrying (%d)", attempt + 1)
+                log.info("ACME badNonce, retrying (%d)", attempt + 1)
         raise AssertionError("unreachable")
 
 
@@ -74,6 +76,10 @@ class NewOrderReplacing(messages.NewOrder):
     """newOrder with the ARI ``replaces`` field (RFC 9773 §5)."""
 
     replaces: str | None = jose_field("replaces", omitempty=True)
+
+
+def _directory_tag(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:12]
 
 
 def ari_cert_id(cert: x509.Certificate) -> str | None:
@@ -94,9 +100,10 @@ def ari_cert_id(cert: x509.Certificate) -> str | None:
 
 
 class AcmeCA:
-    name = "acme"
-
     def __init__(self, state_dir: Path, options: AcmeOptions, txt: TxtStore) -> None:
+        # One name per directory URL: moving from a staging CA to production must not keep
+        # serving the staging CA's cached certificates.
+        self.name = f"acme-{_directory_tag(options.directory_url)}"
         self.state_dir = state_dir
         self.options = options
         self.txt = txt
@@ -107,8 +114,7 @@ class AcmeCA:
     # --- account ------------------------------------------------------------------------
 
     def _key_path(self) -> Path:
-        tag = hashlib.sha256(self.options.directory_url.encode()).hexdigest()[:12]
-        return self.state_dir / f"account-{tag}.json"
+        return self.state_dir / f"account-{_directory_tag(self.options.directory_url)}.json"
 
     def _load_or_create_key(self) -> JWKEC:
         path = self._key_path()
@@ -179,6 +185,13 @@ class AcmeCA:
             raise CertificateAuthorityError(f"the CA is unreachable: {err}") from err
         except errors.Error as err:
             raise CertificateAuthorityError(f"ACME error: {err}") from err
+        except CertificateAuthorityError:
+            raise
+        except Exception as err:
+            # Whatever else goes wrong in an order is the CA path failing, not the request:
+            # the box gets a refusal that says so, and the traceback goes to our log.
+            log.exception("ACME order failed")
+            raise CertificateAuthorityError(f"ACME order failed: {type(err).__name__}") from err
 
     def _issue(
         self,
@@ -282,7 +295,7 @@ class AcmeCA:
             return None
         return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
-    async def renewal_window(self, chain_pem: str) -> dt.datetime | None:
+    async def suggested_renewal(self, chain_pem: str) -> dt.datetime | None:
         def fetch(net_out: list[PatientNetwork]) -> dt.datetime | None:
             return self._suggested_renewal(self._client(), chain_pem)
 
@@ -308,8 +321,20 @@ def _retry_after(nets: list[PatientNetwork]) -> dt.datetime | None:
     response = nets[0].last_response if nets else None
     if response is None or "Retry-After" not in response.headers:
         return None
-    naive = client.ClientV2.retry_after(response, 3600)
-    return naive.astimezone(dt.UTC)
+    return parse_retry_after(response.headers["Retry-After"], dt.datetime.now(dt.UTC))
+
+
+def parse_retry_after(value: str, now: dt.datetime) -> dt.datetime | None:
+    """Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3); None when unreadable."""
+    value = value.strip()
+    if value.isdigit():
+        return now + dt.timedelta(seconds=min(int(value), MAX_RETRY_AFTER_SECONDS))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return min(when, now + dt.timedelta(seconds=MAX_RETRY_AFTER_SECONDS))
 
 
 def _offers_ari(acme_client: client.ClientV2) -> bool:

@@ -50,13 +50,6 @@ class SqlTxtStore:
             store.remove_txt(session, name, value)
 
 
-def parse_server(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        return text, 53
-    return host.strip("[]"), int(port)
-
-
 def served_values(server: tuple[str, int], name: str, timeout: float = 2.0) -> set[str]:
     query = dns.message.make_query(name, dns.rdatatype.TXT)
     response = dns.query.udp(query, server[0], port=server[1], timeout=timeout)
@@ -87,7 +80,7 @@ def wait_until_served(
             try:
                 if not values <= served_values(server, name):
                     still.append(server)
-            except (OSError, dns.exception.DNSException) as err:
+            except (OSError, ValueError, dns.exception.DNSException) as err:
                 log.debug("TXT check at %s:%d failed: %s", server[0], server[1], err)
                 still.append(server)
         pending = still

@@ -185,7 +185,7 @@ class LocalCA:
     async def revoke(self, chain_pem: str) -> None:
         """Nothing to publish: revocation is recorded in the issuer's store."""
 
-    async def renewal_window(self, chain_pem: str) -> datetime | None:
+    async def suggested_renewal(self, chain_pem: str) -> datetime | None:
         return None
 
     async def close(self) -> None:
