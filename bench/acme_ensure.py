@@ -37,19 +37,7 @@ from boxcert.box.status import CertStatus
 ZONE = naming.DEFAULT_ZONE
 DB_UUID = "bench-db-0001"
 CODE = "BENCH-CODE-1"
-IOT_LINE = "IoT Box Subscription"
 CLI_TIMEOUT = 180  # seconds for one CLI call (the issuer gives DNS-01 60 s)
-
-
-def admin(data_dir: Path, *args: str) -> None:
-    group, verb, *rest = args
-    subprocess.run(
-        [sys.executable, "-m", "boxcert", "issuer", group, verb, "--data", str(data_dir), *rest],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def new_box(home: Path, stack: devstack.AcmeStack) -> BoxPaths:
@@ -138,28 +126,7 @@ def main() -> None:
             issuer_args=("--zone-is-public-suffix", "--max-boxes", str(boxes + 10)),
         )
         try:
-            admin(
-                stack.data_dir,
-                "subscription",
-                "add",
-                "--code",
-                CODE,
-                "--state",
-                "in_progress",
-                "--line",
-                IOT_LINE,
-            )
-            admin(
-                stack.data_dir,
-                "database",
-                "add",
-                "--uuid",
-                DB_UUID,
-                "--kind",
-                "production",
-                "--subscription",
-                CODE,
-            )
+            devstack.add_eligible_database(stack.data_dir, DB_UUID, CODE)
 
             warm = timed(ensure_in_process, new_box(tmp / "box-warm", stack), stack)
             orders_before = orders(stack)

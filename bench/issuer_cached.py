@@ -24,7 +24,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ from boxcert.box.check import box_names
 ZONE = naming.DEFAULT_ZONE
 DB_UUID = "bench-db-0001"
 CODE = "BENCH-CODE-1"
-IOT_LINE = "IoT Box Subscription"
 REPO = Path(__file__).resolve().parent.parent
 
 LUA = """\
@@ -76,17 +74,6 @@ def ensure_wrk() -> str:
     if path is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk")
     return path
-
-
-def admin(data_dir: Path, *args: str) -> None:
-    group, verb, *rest = args
-    subprocess.run(
-        [sys.executable, "-m", "boxcert", "issuer", group, verb, "--data", str(data_dir), *rest],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def warm(url: str, body: dict[str, Any]) -> None:
@@ -160,28 +147,7 @@ def main() -> None:
         data_dir = tmp / "issuer"
         issuer, base = devstack.start_issuer(data_dir, "--zone", ZONE)
         try:
-            admin(
-                data_dir,
-                "subscription",
-                "add",
-                "--code",
-                CODE,
-                "--state",
-                "in_progress",
-                "--line",
-                IOT_LINE,
-            )
-            admin(
-                data_dir,
-                "database",
-                "add",
-                "--uuid",
-                DB_UUID,
-                "--kind",
-                "production",
-                "--subscription",
-                CODE,
-            )
+            devstack.add_eligible_database(data_dir, DB_UUID, CODE)
             url = f"{base}/iot/x509"
             for label, body in variants.items():
                 warm(url, body)

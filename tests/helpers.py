@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from boxcert import pki
+from boxcert import devstack, pki
 from boxcert.cli import main
 
 IOT_LINE = "IoT Box Subscription"
@@ -39,19 +33,13 @@ def cli_json(*args: str) -> tuple[int, Any]:
     return code, json.loads(out)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class IssuerProcess:
+    """A real ``boxcert issuer serve`` process (started by devstack), with test conveniences."""
+
     data_dir: Path
     url: str
-    proc: subprocess.Popen[str]
-    stderr_path: Path
-    extra: list[str] = field(default_factory=list)
+    process: devstack.Process
 
     @property
     def root_pem(self) -> Path:
@@ -70,43 +58,21 @@ class IssuerProcess:
                    "--subscription", code)
 
     def post(self, body: Any, path: str = "/iot/x509", **kw: Any) -> httpx.Response:
-        verify = kw.pop("verify", True)
-        with httpx.Client(timeout=30, verify=verify) as c:
+        with httpx.Client(timeout=30) as c:
             if isinstance(body, bytes | str):
                 return c.post(self.url + path, content=body, **kw)
             return c.post(self.url + path, json=body, **kw)
 
     def log(self) -> str:
-        return self.stderr_path.read_text()
+        return self.process.log()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        self.process.stop()
 
 
-def start_issuer(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> IssuerProcess:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    stderr_path = data_dir / "issuer.stderr"
-    cmd = [sys.executable, "-m", "boxcert", "issuer", "serve", "--data", str(data_dir),
-           "--listen", "127.0.0.1:0", *extra]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=open(stderr_path, "w"), text=True,  # noqa: SIM115
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    for line in proc.stdout:
-        if line.startswith("issuer: listening on "):
-            return IssuerProcess(data_dir, line.split()[3], proc, stderr_path, list(extra))
-        if time.monotonic() > deadline:
-            break
-    proc.kill()
-    raise AssertionError(f"issuer did not start: {stderr_path.read_text()}")
+def start_issuer(data_dir: Path, *extra: str) -> IssuerProcess:
+    process, url = devstack.start_issuer(data_dir, *extra)
+    return IssuerProcess(data_dir, url, process)
 
 
 # --- a certificate authority of the test's own, for TLS servers and crafted answers --------

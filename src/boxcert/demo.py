@@ -22,23 +22,14 @@ from boxcert.box.agent import BoxAgent
 from boxcert.box.cli import print_report
 from boxcert.box.config import BoxConfig, BoxPaths, save_config
 from boxcert.box.status import CertStatus, StatusReport
-from boxcert.clock import system_clock
-from boxcert.issuer import store
-from boxcert.issuer.db import database_url, open_engine, session_factory
-from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
 
 ZONE = naming.DEFAULT_ZONE
 
 
 def register_database(issuer_dir: Path) -> tuple[str, str]:
-    """An eligible production database with an in-progress IoT subscription."""
+    """An eligible database with a fresh uuid and contract code."""
     db_uuid, code = str(uuid.uuid4()), f"DEMO-{uuid.uuid4().hex[:12].upper()}"
-    engine = open_engine(database_url(issuer_dir, None))
-    with session_factory(engine).begin() as s:
-        now = system_clock()
-        store.add_subscription(s, code, SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now)
-        store.add_database(s, db_uuid, DatabaseKind.PRODUCTION, code, now)
-    engine.dispose()
+    devstack.add_eligible_database(issuer_dir, db_uuid, code)
     return db_uuid, code
 
 

@@ -124,6 +124,23 @@ def tls_files(directory: Path, name: str = "localhost") -> tuple[Path, Path, Pat
     return ca_path, cert_path, key_path
 
 
+def add_eligible_database(
+    data_dir: Path, db_uuid: str, code: str, db_url: str | None = None
+) -> None:
+    """Register a production database with an in-progress IoT subscription."""
+    from boxcert.clock import system_clock
+    from boxcert.issuer import store
+    from boxcert.issuer.db import database_url, open_engine, session_factory
+    from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
+
+    engine = open_engine(database_url(data_dir, db_url))
+    with session_factory(engine).begin() as s:
+        now = system_clock()
+        store.add_subscription(s, code, SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now)
+        store.add_database(s, db_uuid, DatabaseKind.PRODUCTION, code, now)
+    engine.dispose()
+
+
 def start_dns(db_url: str, zone: str, workdir: Path) -> tuple[Process, tuple[str, int]]:
     """Start ``boxcert dns serve``; the schema is the issuer's to make, so make it first."""
     from boxcert.issuer.db import open_engine
