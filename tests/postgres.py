@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.helpers import free_port
+from boxcert.devstack import free_port
 
 
 def pg_bin() -> str | None:

@@ -11,7 +11,8 @@ import pytest
 from boxcert.box.agent import BoxAgent
 from boxcert.box.config import BoxConfig, BoxPaths, load_config, save_config
 from boxcert.box.state import load_last
-from tests.helpers import IssuerProcess, free_port
+from boxcert.devstack import free_port
+from tests.helpers import IssuerProcess
 
 
 def test_backs_off_then_recovers_then_sleeps_until_due(

@@ -7,14 +7,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.helpers import (
-    BoxHome,
-    IssuerProcess,
-    LocalTestCA,
-    configured_box,
-    free_port,
-    start_issuer,
-)
+from boxcert.devstack import free_port
+from tests.helpers import BoxHome, IssuerProcess, LocalTestCA, configured_box, start_issuer
 
 
 def test_fresh_box_gets_certificate_and_status_is_ok(

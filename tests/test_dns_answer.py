@@ -250,3 +250,19 @@ def test_data_errors_reach_the_transport() -> None:
     # Queries that do not read the data are unaffected.
     a_query = dns.message.make_query(f"192-168-1-5.{L}.{Z}", "A")
     assert answer(a_query, ZoneConfig(Z), Failing({})).answer
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"_acme-challenge.{L}\\010.{Z}",  # the holder label ending in a newline
+        f"{L}\\010.{Z}",
+        f"192-168-1-5\\010.{L}.{Z}",  # the address label ending in a newline
+        f"fd00--1\\010.{L}.{Z}",
+    ],
+)
+def test_a_label_ending_in_a_newline_does_not_exist(name: str) -> None:
+    for rdtype in ("A", "AAAA", "TXT"):
+        reply = ask(name, rdtype)
+        assert reply.rcode == "NXDOMAIN" and reply.answers == [] and reply.negative_soa
+    assert txt_name(dns.message.make_query(name, "TXT"), ZoneConfig(Z)) is None

@@ -153,8 +153,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     publish(sessions, ACME, ["value-one"])
     publish(sessions, MEDIUM, [f"{TOKEN}{i:02d}" for i in range(12)])  # ~700 bytes
     clock = FakeClock()
-    data = SqlZoneData(sessions, monotonic=clock)
-    server = DnsServer(ZoneConfig(Z), data, "127.0.0.1", 0, monotonic=clock)
+    server = DnsServer(ZoneConfig(Z), SqlZoneData(sessions), "127.0.0.1", 0, monotonic=clock)
     with Running(server) as port:
         yield Served(server, port, sessions, clock)
     engine.dispose()
@@ -228,9 +227,9 @@ def test_expiry_lets_a_new_txt_value_through(served: Served) -> None:
     assert texts(udp(port, asked)) == ['"value-one"']
     publish(served.sessions, ACME, ["value-two"])
     clock.now += 0.9
-    assert texts(udp(port, asked)) == ['"value-one"']  # both caches still fresh
+    assert texts(udp(port, asked)) == ['"value-one"']  # the answer and the snapshot still fresh
     # Other bytes for the same name (another case) miss the response cache at 0.9 s and are
-    # answered from the TXT cache: that answer must expire with the TXT values, not 1 s later.
+    # answered from the snapshot: that answer must expire with the snapshot, not 1 s later.
     other = query(ACME.upper(), "TXT")
     assert texts(udp(port, other)) == ['"value-one"']
     clock.now += 0.1
@@ -278,56 +277,96 @@ def test_malformed_packets_bypass_the_cache(served: Served) -> None:
 
 
 class Flaky:
-    """Fails the first read, then works; has no cache, so every query reads."""
+    """A database whose reads fail until ``up`` is set."""
 
-    def __init__(self, values: list[str]) -> None:
-        self.values = values
-        self.failed = False
+    def __init__(self, records: dict[str, list[str]]) -> None:
+        self.records = records
+        self.up = False
+        self.loads = 0
 
-    def txt_values(self, name: str) -> list[str]:
-        if not self.failed:
-            self.failed = True
+    def load(self) -> dict[str, list[str]]:
+        self.loads += 1
+        if not self.up:
             raise OSError("database down")
-        return self.values
-
-    def cached_txt_entry(self, name: str) -> tuple[list[str], float] | None:
-        return None
+        return self.records
 
 
-def test_servfail_is_not_cached() -> None:
-    server = DnsServer(ZoneConfig(Z), Flaky(["back"]), "127.0.0.1", 0)
+def test_servfail_before_the_first_read_and_one_read_a_second_while_failing() -> None:
+    clock = FakeClock()
+    data = Flaky({ACME: ["back"]})
+    server = DnsServer(ZoneConfig(Z), data, "127.0.0.1", 0, monotonic=clock)
     with Running(server) as port:
         asked = query(ACME, "TXT")
-        assert udp(port, asked)[3] & 0x0F == dns.rcode.SERVFAIL
-        assert texts(udp(port, asked)) == ['"back"']
-        # Values without a freshness deadline are served but not cached.
-        assert len(server.udp_cache) == 0
+        for _ in range(5):
+            assert udp(port, asked)[3] & 0x0F == dns.rcode.SERVFAIL
+            other = udp(port, query(f"_acme-challenge.{'b' * 16}.{Z}", "TXT"))
+            assert other[3] & 0x0F == dns.rcode.SERVFAIL
+        assert texts(udp(port, query(HOST))) == ["192.168.1.5"]
+        assert data.loads == 1  # the one at start; no retry before a second has passed
+        data.up = True
+        clock.now += 1.0
+        assert texts(udp(port, asked)) == ['"back"']  # the SERVFAILs were not kept
+        assert data.loads == 2
 
 
 class Slow:
-    """A database that takes 0.3 s per read, counts them, and has no cache."""
+    """A database that takes 0.3 s per read and counts them."""
 
-    def __init__(self, values: list[str]) -> None:
-        self.values = values
-        self.reads: list[str] = []
+    def __init__(self, records: dict[str, list[str]]) -> None:
+        self.records = records
+        self.loads = 0
 
-    def txt_values(self, name: str) -> list[str]:
-        self.reads.append(name)
+    def load(self) -> dict[str, list[str]]:
+        self.loads += 1
         time.sleep(0.3)
-        return self.values
-
-    def cached_txt_entry(self, name: str) -> tuple[list[str], float] | None:
-        return None
+        return self.records
 
 
-def test_queries_waiting_for_one_name_share_one_read() -> None:
-    data = Slow(["shared"])
-    server = DnsServer(ZoneConfig(Z), data, "127.0.0.1", 0)
+def test_queries_for_many_names_share_one_read() -> None:
+    data = Slow({ACME: ["shared"]})
+    server = DnsServer(ZoneConfig(Z), data, "127.0.0.1", 0, monotonic=FakeClock())
+    names = [ACME, *(f"_acme-challenge.{c * 16}.{Z}" for c in "bcdefghij")]
     with Running(server) as port, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(5)
         for qid in range(20):
-            sock.sendto(query(ACME, "TXT", qid=qid), ("127.0.0.1", port))
-        replies = [sock.recv(65535) for _ in range(20)]
-    assert sorted(int.from_bytes(r[:2], "big") for r in replies) == list(range(20))
-    assert all(texts(r) == ['"shared"'] for r in replies)
-    assert data.reads == [ACME]
+            sock.sendto(query(names[qid % 10], "TXT", qid=qid), ("127.0.0.1", port))
+        replies = {int.from_bytes(r[:2], "big"): r for r in (sock.recv(65535) for _ in range(20))}
+    assert sorted(replies) == list(range(20))
+    assert all(texts(r) == (['"shared"'] if q % 10 == 0 else []) for q, r in replies.items())
+    assert data.loads == 1
+
+
+class Stuck:
+    """A database that answers once, then hangs (a lost connection) until released."""
+
+    def __init__(self, records: dict[str, list[str]]) -> None:
+        self.records = records
+        self.loads = 0
+        self.release = threading.Event()
+
+    def load(self) -> dict[str, list[str]]:
+        self.loads += 1
+        if self.loads > 1:
+            self.release.wait(10)
+        return self.records
+
+
+def test_a_hanging_database_delays_questions_at_most_max_wait() -> None:
+    clock = FakeClock()
+    data = Stuck({ACME: ["old"]})
+    server = DnsServer(ZoneConfig(Z), data, "127.0.0.1", 0, monotonic=clock)
+    try:
+        with Running(server) as port:
+            assert texts(udp(port, query(ACME, "TXT"))) == ['"old"']
+            clock.now += 1.0
+            start = time.monotonic()
+            assert texts(udp(port, query(ACME, "TXT", qid=2))) == ['"old"']
+            assert 0.5 < time.monotonic() - start < 2  # waited for the read, then gave up
+            # The read still hangs: later questions are answered from the last snapshot at once.
+            start = time.monotonic()
+            assert texts(udp(port, query(ACME.upper(), "TXT"))) == ['"old"']
+            assert time.monotonic() - start < 0.5
+            assert data.loads == 2
+            assert len(server.udp_cache) == 0  # answers from a stale snapshot are not kept
+    finally:
+        data.release.set()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 import os
 import random
 import re
 import shutil
 import signal
 import socket
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -22,9 +25,12 @@ from pathlib import Path
 import dns.message
 import dns.rcode
 import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.dns.answer import StaticZoneData, ZoneConfig
+from boxcert.dns.cli import dns_group
 from boxcert.dns.server import DnsServer, SqlZoneData
 from boxcert.issuer import store
 from boxcert.issuer.db import open_engine, session_factory
@@ -279,11 +285,8 @@ def test_idle_tcp_connection_is_closed(served: Served) -> None:
 
 
 class Broken(StaticZoneData):
-    def txt_values(self, name: str) -> list[str]:
+    def load(self) -> dict[str, list[str]]:
         raise OSError("database down")
-
-    def cached_txt_values(self, name: str) -> list[str] | None:
-        return None
 
 
 def test_data_failure_is_servfail_and_the_server_goes_on() -> None:
@@ -293,6 +296,73 @@ def test_data_failure_is_servfail_and_the_server_goes_on() -> None:
             failed = dig(port, ACME, "TXT", transport)
             assert failed.status == "SERVFAIL" and failed.answers == []
         assert short(port, HOST, "A") == ["192.168.1.5"]
+        assert dig(port, f"_acme-challenge.bbbbbbbbbbbbbbbb.{Z}", "TXT").status == "SERVFAIL"
+
+
+def _reads_of_txt_records(engine: Engine) -> list[str]:
+    """Every statement on ``txt_records`` the engine runs from now on (a real count, no mock)."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "txt_records" in statement:
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    return statements
+
+
+def test_many_random_challenge_names_cost_one_read_a_second(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'issuer.sqlite3'}")
+    sessions = session_factory(engine)
+    publish(sessions, ACME, ["the-one"])
+    reads = _reads_of_txt_records(engine)
+    rng = random.Random(53)
+    names = [
+        f"_acme-challenge.{''.join(rng.choices('abcdefghijklmnopqrstuvwxyz234567', k=16))}.{Z}"
+        for _ in range(1000)
+    ]
+    server = DnsServer(ZoneConfig(Z), SqlZoneData(sessions), "127.0.0.1", 0)
+    try:
+        with Running(server) as port, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(5)
+            start = time.monotonic()
+            for i, name in enumerate([*names, ACME]):
+                sock.sendto(
+                    dns.message.make_query(name, "TXT", id=i).to_wire(), ("127.0.0.1", port)
+                )
+                reply = dns.message.from_wire(sock.recv(65535))
+                assert reply.id == i and reply.rcode() == dns.rcode.NOERROR
+                assert bool(reply.answer) == (name == ACME)
+            elapsed = time.monotonic() - start
+    finally:
+        engine.dispose()
+    # One read when the server starts, then at most one a second whatever is asked.
+    assert 1 <= len(reads) <= 1 + math.ceil(elapsed), (len(reads), elapsed)
+
+
+def test_the_last_snapshot_is_served_while_the_database_fails(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'issuer.sqlite3'}")
+    sessions = session_factory(engine)
+    publish(sessions, ACME, ["kept"])
+    server = DnsServer(ZoneConfig(Z), SqlZoneData(sessions), "127.0.0.1", 0)
+    try:
+        with Running(server) as port:
+            assert short(port, ACME, "TXT") == ['"kept"']
+            with engine.begin() as conn:  # every read fails from now on
+                conn.exec_driver_sql("ALTER TABLE txt_records RENAME TO txt_records_away")
+            time.sleep(1.2)  # the snapshot is stale: the next question reads, and fails
+            for _ in range(3):
+                assert short(port, ACME, "TXT") == ['"kept"']
+                assert short(port, f"_acme-challenge.bbbbbbbbbbbbbbbb.{Z}", "TXT") == []
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ALTER TABLE txt_records_away RENAME TO txt_records")
+            publish(sessions, ACME, ["new"])
+            deadline = time.monotonic() + 3
+            while short(port, ACME, "TXT") != ['"kept"', '"new"']:
+                assert time.monotonic() < deadline, "the database never came back"
+                time.sleep(0.2)
+    finally:
+        engine.dispose()
 
 
 def test_ipv6_listener() -> None:
@@ -318,28 +388,13 @@ def test_ipv6_listener() -> None:
         running.__exit__(None, None, None)
 
 
-def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'issuer.sqlite3'}"
-    engine = open_engine(url)
-    publish(session_factory(engine), ACME, ["from-the-cli"])
-    engine.dispose()
+@contextlib.contextmanager
+def cli_server(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``boxcert dns serve ARGS --listen 127.0.0.1:0`` in a subprocess, and its port."""
     code = "from boxcert.dns.cli import dns_group; dns_group()"
-    args = [
-        "serve",
-        "--db",
-        url,
-        "--listen",
-        "127.0.0.1:0",
-        "--ns",
-        f"ns1.{Z}",
-        "--ns",
-        f"ns2.{Z}",
-        "--ns-address",
-        "192.0.2.53",
-    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-c", code, "serve", *args, "--listen", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -352,12 +407,7 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
             rf"dns: serving {re.escape(Z)} on 127\.0\.0\.1:(\d+) \(udp\+tcp\)\n", line
         )
         assert match, line
-        port = int(match.group(1))
-        assert short(port, ACME, "TXT") == ['"from-the-cli"']
-        assert short(port, Z, "NS") == [f"ns1.{Z}.", f"ns2.{Z}."]
-        assert short(port, f"ns2.{Z}", "A") == ["192.0.2.53"]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        yield proc, int(match.group(1))
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -366,3 +416,47 @@ def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
             proc.stdout.close()
         if proc.stderr is not None:
             proc.stderr.close()
+
+
+def test_cli_serves_until_sigterm(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'issuer.sqlite3'}"
+    engine = open_engine(url)  # the issuer's migration, as in a deployment
+    publish(session_factory(engine), ACME, ["from-the-cli"])
+    engine.dispose()
+    ns = ["--ns", f"ns1.{Z}", "--ns", f"ns2.{Z}", "--ns-address", "192.0.2.53"]
+    with cli_server("--db", url, *ns) as (proc, port):
+        assert short(port, ACME, "TXT") == ['"from-the-cli"']
+        assert short(port, Z, "NS") == [f"ns1.{Z}.", f"ns2.{Z}."]
+        assert short(port, f"ns2.{Z}", "A") == ["192.0.2.53"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_cli_starts_on_an_empty_database_and_never_migrates_it(tmp_path: Path) -> None:
+    path = tmp_path / "issuer.sqlite3"
+    url = f"sqlite:///{path}"
+    with cli_server("--db", url) as (proc, port):
+        soa = dig(port, Z, "SOA")
+        assert soa.status == "NOERROR" and [t for _, t, _ in soa.answers] == ["SOA"]
+        assert short(port, HOST, "A") == ["192.168.1.5"]
+        assert dig(port, ACME, "TXT").status == "SERVFAIL"  # no txt_records table yet
+        with sqlite3.connect(path) as conn:
+            tables = conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+        assert tables == []
+        # The issuer starts: migrates, publishes. The server picks the table up by itself.
+        engine = open_engine(url)
+        publish(session_factory(engine), ACME, ["after-migration"])
+        engine.dispose()
+        deadline = time.monotonic() + 3
+        while short(port, ACME, "TXT") != ['"after-migration"']:
+            assert time.monotonic() < deadline, "the new table was never read"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+@pytest.mark.parametrize("listen", ["::1:53", "127.0.0.1", "[::1]x", "host:99999"])
+def test_cli_rejects_a_bad_listen_address(listen: str) -> None:
+    result = CliRunner().invoke(dns_group, ["serve", "--db", "sqlite://", "--listen", listen])
+    assert result.exit_code == 2
+    assert "Invalid value for '--listen'" in result.output
