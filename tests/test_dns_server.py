@@ -34,6 +34,7 @@ from boxcert.dns.cli import dns_group
 from boxcert.dns.server import DnsServer, SqlZoneData
 from boxcert.issuer import store
 from boxcert.issuer.db import open_engine, session_factory
+from tests.postgres import pg_bin, postgres_cluster
 
 DIG = shutil.which("dig")
 pytestmark = [
@@ -460,3 +461,37 @@ def test_cli_rejects_a_bad_listen_address(listen: str) -> None:
     result = CliRunner().invoke(dns_group, ["serve", "--db", "sqlite://", "--listen", listen])
     assert result.exit_code == 2
     assert "Invalid value for '--listen'" in result.output
+
+
+@pytest.mark.skipif(pg_bin() is None, reason="PostgreSQL server binaries not found")
+def test_the_documented_read_only_postgresql_role_is_enough() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "dns.md").read_text()
+    grants = re.search(r"```sql\n(.*?)```", docs, re.DOTALL)
+    assert grants is not None
+    with postgres_cluster() as admin_url:
+        dns_url = admin_url.replace("//boxcert@", "//boxcert_dns@")
+        reader = open_engine(dns_url, migrate=False)
+        server = DnsServer(ZoneConfig(Z), SqlZoneData(session_factory(reader)), "127.0.0.1", 0)
+        admin = open_engine(admin_url, migrate=False)
+        try:
+            with admin.begin() as conn:  # the role exists before the issuer's first start
+                conn.exec_driver_sql(grants.group(1).split(";")[0])
+            with Running(server) as port:
+                assert short(port, Z, "SOA") != []
+                assert dig(port, ACME, "TXT").status == "SERVFAIL"  # no table yet
+                admin.dispose()
+                admin = open_engine(admin_url)  # the issuer starts and migrates
+                publish(session_factory(admin), ACME, ["read-only"])
+                with admin.begin() as conn:
+                    for statement in grants.group(1).split(";")[1:]:
+                        if statement.strip():
+                            conn.exec_driver_sql(statement.replace("issuer", "boxcert"))
+                deadline = time.monotonic() + 3
+                while short(port, ACME, "TXT") != ['"read-only"']:
+                    assert time.monotonic() < deadline, "never read with the read-only role"
+                    time.sleep(0.2)
+            with reader.begin() as conn, pytest.raises(Exception, match="permission denied"):
+                conn.exec_driver_sql("DELETE FROM txt_records")
+        finally:
+            reader.dispose()
+            admin.dispose()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import enum
 import functools
 import ipaddress
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -70,21 +69,15 @@ class ZoneData(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StaticZoneData:
-    """ZoneData from a mapping, for tests and benchmarks; never blocks."""
+    """ZoneData from a mapping, for tests; also a ``TxtSource`` for the server (``load``)."""
 
     values: Mapping[str, Sequence[str]]
 
     def txt_values(self, name: str) -> list[str]:
         return list(self.values.get(name, ()))
 
-    def cached_txt_values(self, name: str) -> list[str] | None:
-        return self.txt_values(name)
-
-    def cached_txt_entry(self, name: str) -> tuple[list[str], float] | None:
-        # Static values never go stale; subclasses that override cached_txt_values to force a
-        # read (tests of failing databases) are still honoured.
-        values = self.cached_txt_values(name)
-        return None if values is None else (values, math.inf)
+    def load(self) -> Mapping[str, Sequence[str]]:
+        return self.values
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +180,7 @@ def _relative(qname: dns.name.Name, compiled: _Compiled) -> tuple[str, ...] | No
 def txt_name(query: dns.message.Message, zone: ZoneConfig) -> str | None:
     """The name :func:`answer` will pass to ``data.txt_values`` for this query, if any.
 
-    Lets a transport fetch blocking data off its event loop before answering.
+    Lets a transport get the TXT data ready (perhaps waiting for it) before answering.
     """
     if query.opcode() != dns.opcode.QUERY or len(query.question) != 1:
         return None

@@ -8,7 +8,7 @@ so the stored response minus its ID is the answer for any query with the same ke
 prepends the new query's ID and is done. The transport keeps one cache per protocol because UDP
 answers are truncated to the client's size and TCP answers are not.
 
-Entries live at most ``seconds`` (one, like the TXT cache), and never past the freshness of the
+Entries live at most ``seconds`` (one, like a TXT snapshot), and never past the freshness of the
 TXT values they were built from, so a value the issuer publishes shows within about a second.
 The size is bounded, least recently used first out, so a flood of distinct names costs memory
 once and then only evicts.

@@ -13,17 +13,17 @@ from boxcert import naming
 from boxcert.dns.answer import ZoneConfig
 from boxcert.dns.server import DnsServer, serve
 from boxcert.dns.zonedata import SqlZoneData
+from boxcert.hostport import parse_host_port
 from boxcert.issuer.db import open_engine, session_factory
 from boxcert.issuer.errors import IssuerError
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``127.0.0.1:53``, ``[::1]:53`` or ``::1:53`` → (host, port)."""
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
+def _host_port(_ctx: click.Context, _param: click.Parameter, text: str) -> tuple[str, int]:
+    try:
+        return parse_host_port(text)
+    except ValueError as err:
+        hint = " (write an IPv6 address in brackets: [::1]:53)" if text.count(":") > 1 else ""
+        raise click.BadParameter(f"{err}{hint}") from err
 
 
 def _show(host: str, port: int) -> str:
@@ -42,14 +42,15 @@ def dns_group() -> None:
     "db_url",
     required=True,
     metavar="URL",
-    help="SQLAlchemy URL of the issuer's database (TXT records are read from it).",
+    help="SQLAlchemy URL of the issuer's database; only SELECT on txt_records is needed.",
 )
 @click.option(
     "--listen",
     default="127.0.0.1:5353",
     show_default=True,
     metavar="HOST:PORT",
-    help="Address for UDP and TCP; port 0 picks a free one.",
+    callback=_host_port,
+    help="Address for UDP and TCP ([::1]:53 for IPv6); port 0 picks a free one.",
 )
 @click.option(
     "--ns",
@@ -73,21 +74,24 @@ def dns_group() -> None:
 def serve_command(
     zone: str,
     db_url: str,
-    listen: str,
+    listen: tuple[str, int],
     ns_names: tuple[str, ...],
     ns_addresses: tuple[str, ...],
     allow_public: bool,
 ) -> None:
     """Answer A/AAAA for IP-in-name hosts and TXT for ACME DNS-01, until SIGINT/SIGTERM."""
+    host, port = listen
     try:
-        host, port = parse_listen(listen)
         config = ZoneConfig(
             zone=zone,
             ns_names=ns_names,
             ns_addresses=tuple(ipaddress.ip_address(a) for a in ns_addresses),
             allow_public=allow_public,
         )
-        engine = open_engine(db_url)
+        # Never migrated from here: the schema is the issuers' job, and this server (open to the
+        # internet) needs no right beyond reading txt_records. Without the table yet, TXT
+        # questions get SERVFAIL until an issuer creates it.
+        engine = open_engine(db_url, migrate=False)
     except (ValueError, IssuerError) as err:
         raise click.ClickException(str(err)) from err
     server = DnsServer(config, SqlZoneData(session_factory(engine)), host, port)
@@ -106,7 +110,7 @@ def serve_command(
     try:
         asyncio.run(run())
     except OSError as err:
-        raise click.ClickException(f"cannot listen on {listen}: {err}") from err
+        raise click.ClickException(f"cannot listen on {_show(host, port)}: {err}") from err
     finally:
         engine.dispose()
     click.echo("dns: stopped", err=True)

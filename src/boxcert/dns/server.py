@@ -7,34 +7,39 @@ response), answers FORMERR when the header parses but the rest does not, SERVFAI
 or the data raises, and truncates UDP answers to the client's payload size (512 without EDNS, at
 most :data:`EDNS_PAYLOAD`) with TC set, so the client asks again over TCP.
 
-TXT values come from the issuer's database (:mod:`boxcert.dns.zonedata`). Reading it blocks, so
-a query that needs a value not in the short cache is answered after a read in a worker thread
-(one read per name at a time, however many queries wait for it); every other query is answered
-at once on the event loop.
+TXT values come from a snapshot of the issuer's ``txt_records`` table
+(:mod:`boxcert.dns.zonedata`), read at most once a second whatever the queries ask. A TXT
+question that finds the snapshot stale waits for the one read in a worker thread, shared by every
+question waiting; every other query is answered at once on the event loop, and the database is
+never read per query.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import math
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import dns.flags
 import dns.message
 import dns.rcode
 
-from boxcert.dns.answer import EDNS_PAYLOAD, ZoneConfig, ZoneData, answer, txt_name
+from boxcert.dns.answer import EDNS_PAYLOAD, ZoneConfig, answer, txt_name
 from boxcert.dns.cache import RESPONSE_CACHE_SECONDS, RESPONSE_CACHE_SIZE, ResponseCache, cacheable
 from boxcert.dns.tcp import serve_connection
 from boxcert.dns.udp import HEADER_SIZE, UdpEndpoint, bind_udp
-from boxcert.dns.zonedata import CACHE_SECONDS, CachedZoneData, SqlZoneData, TxtEntry
+from boxcert.dns.zonedata import (
+    REFRESH_SECONDS,
+    NoTxtData,
+    Snapshot,
+    SqlZoneData,
+    TxtSnapshots,
+    TxtSource,
+)
 
-__all__ = ["CACHE_SECONDS", "CachedZoneData", "DnsServer", "SqlZoneData", "serve"]
+__all__ = ["REFRESH_SECONDS", "DnsServer", "SqlZoneData", "TxtSource", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +47,15 @@ TCP_MAX = 65535
 TCP_IDLE_TIMEOUT = 10.0
 MAX_TCP_CLIENTS = 256
 MAX_PENDING_UDP = 1024  # UDP queries waiting for the database; beyond this they are dropped
-
-
-@dataclass(frozen=True, slots=True)
-class _Known:
-    """The one name's values, fetched before answering; any other name is a bug."""
-
-    name: str | None
-    values: list[str]
-
-    def txt_values(self, name: str) -> list[str]:
-        if name != self.name:
-            raise LookupError(f"TXT values for {name!r} were not fetched")
-        return self.values
+_NO_TXT = Snapshot()  # for queries that read no TXT value
 
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
+    """A TXT question that waits for a fresh snapshot."""
+
     query: dns.message.Message
     wire: bytes
-    name: str
     max_size: int
     cache: ResponseCache
 
@@ -84,20 +78,20 @@ def _udp_limit(query: dns.message.Message) -> int:
 class DnsServer:
     """Serves one zone on one address over UDP and TCP (the same port for both).
 
-    ``monotonic`` is the clock of the response cache; give it the one the data's cache uses
-    (tests share a fake one), since TXT freshness deadlines pass from one to the other.
+    ``data`` gives the TXT snapshots (read at most every ``refresh_seconds``). ``monotonic`` is
+    the clock of both the snapshots' freshness and the response cache (tests pass a fake one).
     """
 
     def __init__(
         self,
         zone: ZoneConfig,
-        data: CachedZoneData,
+        data: TxtSource,
         host: str = "127.0.0.1",
         port: int = 5353,
         *,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
         max_tcp_clients: int = MAX_TCP_CLIENTS,
-        db_threads: int = 4,
+        refresh_seconds: float = REFRESH_SECONDS,
         response_cache_size: int = RESPONSE_CACHE_SIZE,
         response_cache_seconds: float = RESPONSE_CACHE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
@@ -105,14 +99,12 @@ class DnsServer:
         self.zone = zone
         self.host = host
         self.port = port
-        self._data = data
+        self.txt = TxtSnapshots(data, refresh_seconds, monotonic)
         self._idle = tcp_idle_timeout
         self._max_tcp = max_tcp_clients
-        self._executor = ThreadPoolExecutor(db_threads, thread_name_prefix="dns-db")
         # Separate caches: the same query bytes get a truncated answer over UDP only.
         self.udp_cache = ResponseCache(response_cache_size, response_cache_seconds, monotonic)
         self.tcp_cache = ResponseCache(response_cache_size, response_cache_seconds, monotonic)
-        self._reads: dict[str, asyncio.Future[TxtEntry]] = {}
         self._udp: UdpEndpoint | None = None
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -142,6 +134,7 @@ class DnsServer:
             self.host,
             self.port,
         )
+        self.txt.reload()  # the first snapshot, so the first TXT question need not wait
         return self.host, self.port
 
     async def close(self) -> None:
@@ -154,7 +147,7 @@ class DnsServer:
         await asyncio.gather(*self._tasks, *self._tcp_clients, return_exceptions=True)
         if self._tcp is not None:
             await self._tcp.wait_closed()
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        await self.txt.close()
         udp, tcp = self.udp_cache, self.tcp_cache
         log.info(
             "DNS server closed; response cache hits/misses: UDP %d/%d, TCP %d/%d",
@@ -164,7 +157,7 @@ class DnsServer:
     # --- one message --------------------------------------------------------------------------
 
     def _begin(self, wire: bytes, cache: ResponseCache) -> bytes | _Pending | None:
-        """The reply bytes, None to drop, or a query that needs a database read first."""
+        """The reply bytes, None to drop, or a query that waits for a fresh snapshot."""
         if len(wire) >= HEADER_SIZE:
             body = cache.get(wire[2:])
             if body is not None:
@@ -183,69 +176,41 @@ class DnsServer:
             return None
         max_size = _udp_limit(query) if cache is self.udp_cache else TCP_MAX
         try:
-            name = txt_name(query, self.zone)
-            entry = None if name is None else self._data.cached_txt_entry(name)
+            snapshot = _NO_TXT if txt_name(query, self.zone) is None else self.txt.current()
+        except NoTxtData:
+            return self._servfail(query, wire, max_size)  # the snapshots log why
         except Exception:
             self._log_error("cannot classify a query")
             return self._servfail(query, wire, max_size)
-        if name is not None and entry is None:
-            return _Pending(query, wire, name, max_size, cache)
-        values, fresh_until = entry if entry is not None else ([], math.inf)
-        return self._finish(query, wire, _Known(name, values), max_size, cache, fresh_until)
+        if snapshot is None:
+            return _Pending(query, wire, max_size, cache)
+        return self._finish(query, wire, snapshot, max_size, cache)
 
     async def _complete(self, pending: _Pending) -> bytes | None:
         query, wire = pending.query, pending.wire
         try:
-            # Shielded: a waiter cancelled (client gone, server closing) must not cancel the
-            # read the other waiters share.
-            values, fresh_until = await asyncio.shield(self._read(pending.name))
-        except Exception:
-            self._log_error("cannot read TXT values")
+            snapshot = await self.txt.fresh()
+        except NoTxtData:
             return self._servfail(query, wire, pending.max_size)
-        known = _Known(pending.name, values)
-        return self._finish(query, wire, known, pending.max_size, pending.cache, fresh_until)
-
-    def _read(self, name: str) -> asyncio.Future[TxtEntry]:
-        """The values of ``name`` from a worker thread, one read per name at a time.
-
-        When a popular name's cached values expire, every query arriving during the read would
-        otherwise start a read of its own and queue behind the others.
-        """
-        future = self._reads.get(name)
-        if future is None:
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._executor, self._read_blocking, name)
-            self._reads[name] = future
-            future.add_done_callback(functools.partial(self._read_done, name))
-        return future
-
-    def _read_done(self, name: str, future: asyncio.Future[TxtEntry]) -> None:
-        if self._reads.get(name) is future:
-            del self._reads[name]
-
-    def _read_blocking(self, name: str) -> TxtEntry:
-        values = self._data.txt_values(name)
-        # The freshness deadline comes with the cached copy; without one, answers built from
-        # these values are not kept (-inf: already stale).
-        return self._data.cached_txt_entry(name) or (values, -math.inf)
+        return self._finish(query, wire, snapshot, pending.max_size, pending.cache)
 
     def _finish(
         self,
         query: dns.message.Message,
         wire: bytes,
-        data: ZoneData,
+        snapshot: Snapshot,
         max_size: int,
         cache: ResponseCache,
-        fresh_until: float,
     ) -> bytes | None:
         try:
-            response = answer(query, self.zone, data)
+            response = answer(query, self.zone, snapshot)
             reply = response.to_wire(max_size=max_size, prefer_truncation=True)
         except Exception:
             self._log_error("cannot answer a query")
             return self._servfail(query, wire, max_size)
         if cacheable(query, response):
-            cache.put(wire[2:], reply[2:], fresh_until)
+            # An answer from TXT values goes stale with them (stale snapshots: not kept at all).
+            cache.put(wire[2:], reply[2:], snapshot.fresh_until)
         return reply
 
     def _servfail(self, query: dns.message.Message, wire: bytes, max_size: int) -> bytes | None:
