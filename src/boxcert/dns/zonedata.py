@@ -34,11 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer.models import TxtRecord
+from boxcert.issuer import store
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +68,8 @@ class SqlZoneData:
         self._clock = clock
 
     def load(self) -> dict[str, list[str]]:
-        records: dict[str, list[str]] = {}
-        query = (
-            select(TxtRecord.name, TxtRecord.value)
-            .where(TxtRecord.expires_at > self._clock())
-            .order_by(TxtRecord.id)
-        )
         with self._sessions() as session:
-            for name, value in session.execute(query):
-                records.setdefault(name, []).append(value)
-        return records
+            return store.live_txt_records(session, self._clock())
 
 
 @dataclass(frozen=True, slots=True)

@@ -302,3 +302,16 @@ def txt_values(session: Session, name: str, now: datetime) -> list[str]:
             .order_by(TxtRecord.id)
         ).all()
     )
+
+
+def live_txt_records(session: Session, now: datetime) -> dict[str, list[str]]:
+    """Every unexpired TXT value by name, in publication order (the DNS server's snapshot)."""
+    records: dict[str, list[str]] = {}
+    query = (
+        select(TxtRecord.name, TxtRecord.value)
+        .where(TxtRecord.expires_at > now)
+        .order_by(TxtRecord.id)
+    )
+    for name, value in session.execute(query):
+        records.setdefault(name, []).append(value)
+    return records
