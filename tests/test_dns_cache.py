@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import struct
 import threading
@@ -26,6 +25,7 @@ from boxcert.dns.server import DnsServer
 from boxcert.dns.zonedata import SqlZoneData
 from boxcert.issuer import store
 from boxcert.issuer.db import open_engine, session_factory
+from tests.dns_running import Running
 
 Z = "iot.boxcert.test"
 L = "abcdefghijklmnop"
@@ -33,26 +33,6 @@ HOST = f"192-168-1-5.{L}.{Z}"
 ACME = f"_acme-challenge.{L}.{Z}"
 MEDIUM = f"_acme-challenge.aaaaaaaaaaaaaaaa.{Z}"
 TOKEN = "gfj9Xq-Rz3bKp0LxvW8nQy2oHcT5sE1aU7dIiYkMmNo"
-
-
-class Running:
-    """A DnsServer on its own event loop in a background thread (as in test_dns_server)."""
-
-    def __init__(self, server: DnsServer) -> None:
-        self.server = server
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> int:
-        self.thread.start()
-        _, port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-        return port
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 class FakeClock:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import os
@@ -15,7 +14,6 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from boxcert.dns.cli import dns_group
 from boxcert.dns.server import DnsServer, SqlZoneData
 from boxcert.issuer import store
 from boxcert.issuer.db import open_engine, session_factory
+from tests.dns_running import Running
 from tests.postgres import pg_bin, postgres_cluster
 
 DIG = shutil.which("dig")
@@ -56,26 +55,6 @@ def publish(sessions: sessionmaker[Session], name: str, values: list[str]) -> No
     with sessions.begin() as session:
         for value in values:
             store.publish_txt(session, name, value, NOW, NOW + timedelta(hours=1))
-
-
-class Running:
-    """A DnsServer on its own event loop in a background thread."""
-
-    def __init__(self, server: DnsServer) -> None:
-        self.server = server
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> int:
-        self.thread.start()
-        _, port = asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(10)
-        return port
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @dataclass
