@@ -8,9 +8,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from boxcert import codes, naming, pki
 from boxcert.box import install
@@ -181,8 +179,3 @@ class BoxAgent:
             jitter=self.jitter(),
         )
         return wake, now
-
-
-def configured(config: BoxConfig, **changes: Any) -> BoxConfig:
-    """A copy of ``config`` with the given fields changed (None leaves a field as it is)."""
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from boxcert import naming
-from boxcert.box.agent import BoxAgent, configured
+from boxcert.box.agent import BoxAgent
 from boxcert.box.client import check_issuer_url
-from boxcert.box.config import BoxPaths, home_from, load_config, save_config
+from boxcert.box.config import BoxPaths, configured, home_from, load_config, save_config
 from boxcert.box.status import CertStatus, StatusReport
 
 

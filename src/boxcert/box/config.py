@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +78,8 @@ def save_config(paths: BoxPaths, config: BoxConfig) -> None:
 def home_from(option: str | None) -> BoxPaths:
     home = option or os.environ.get(HOME_ENV) or str(Path.home() / ".boxcert")
     return BoxPaths(Path(home))
+
+
+def configured(config: BoxConfig, **changes: Any) -> BoxConfig:
+    """A copy of ``config`` with the given fields changed (None leaves a field as it is)."""
+    return replace(config, **{k: v for k, v in changes.items() if v is not None})
