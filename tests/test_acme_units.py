@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
 
 from boxcert import pki
-from boxcert.issuer.ca.acme import AcmeCA, AcmeOptions, PatientNetwork, ari_cert_id
+from boxcert.issuer.ca.acme import AcmeCA, AcmeOptions
+from boxcert.issuer.ca.acme_client import PatientNetwork, ari_cert_id, parse_retry_after
 from boxcert.issuer.errors import CertificateAuthorityError, RateLimited
 
 
@@ -87,3 +88,11 @@ def test_other_ca_errors_become_clear_failures(ca: AcmeCA) -> None:
 
     with pytest.raises(CertificateAuthorityError, match="unreachable"):
         ca._translated(unreachable)
+
+
+def test_retry_after_forms() -> None:
+    now = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("120", now) == now + timedelta(minutes=2)
+    assert parse_retry_after("Thu, 26 Nov 2026 13:00:00 GMT", now) == now + timedelta(hours=1)
+    assert parse_retry_after("99999999999", now) == now + timedelta(days=7)  # capped
+    assert parse_retry_after("soon", now) is None

@@ -8,9 +8,7 @@ from the key (RFC 8555 §7.3.1), so nothing else needs keeping.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import email.utils
 import hashlib
 import json
 import logging
@@ -25,19 +23,23 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from josepy.errors import DeserializationError
-from josepy.json_util import field as jose_field
 from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from boxcert import pki
 from boxcert.issuer.ca import IssuedCertificate
+from boxcert.issuer.ca.acme_client import (
+    NewOrderReplacing,
+    PatientNetwork,
+    ari_cert_id,
+    offers_ari,
+    retry_after_of,
+)
 from boxcert.issuer.ca.dns01 import TxtStore, wait_until_served
 from boxcert.issuer.errors import CertificateAuthorityError, RateLimited
 
 log = logging.getLogger(__name__)
 USER_AGENT = "boxcert-issuer"
-BAD_NONCE_RETRIES = 10
-MAX_RETRY_AFTER_SECONDS = 7 * 24 * 3600  # a longer pause would outlive certificates
 
 
 @dataclass(frozen=True)
@@ -50,53 +52,8 @@ class AcmeOptions:
     order_timeout: float = 120.0
 
 
-class PatientNetwork(client.ClientNetwork):
-    """Retries badNonce more than once (RFC 8555 §6.5: the client should retry), and keeps the
-    last response so a rateLimited error can be read together with its Retry-After."""
-
-    last_response: requests.Response | None = None
-
-    def _send_request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        response = super()._send_request(method, url, *args, **kwargs)
-        self.last_response = response
-        return response
-
-    def post(self, *args: Any, **kwargs: Any) -> Any:
-        for attempt in range(BAD_NONCE_RETRIES):
-            try:
-                return self._post_once(*args, **kwargs)
-            except messages.Error as error:
-                if error.code != "badNonce" or attempt == BAD_NONCE_RETRIES - 1:
-                    raise
-                log.info("ACME badNonce, retrying (%d)", attempt + 1)
-        raise AssertionError("unreachable")
-
-
-class NewOrderReplacing(messages.NewOrder):
-    """newOrder with the ARI ``replaces`` field (RFC 9773 §5)."""
-
-    replaces: str | None = jose_field("replaces", omitempty=True)
-
-
 def _directory_tag(url: str) -> str:
     return hashlib.sha256(url.encode()).hexdigest()[:12]
-
-
-def ari_cert_id(cert: x509.Certificate) -> str | None:
-    """The ARI CertID: base64url(AKI keyIdentifier) "." base64url(serial) (RFC 9773 §4.1)."""
-    try:
-        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
-    except x509.ExtensionNotFound:
-        return None
-    if aki.key_identifier is None:
-        return None
-    serial = cert.serial_number
-    serial_bytes = serial.to_bytes((serial.bit_length() + 8) // 8, "big")
-
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-    return f"{b64(aki.key_identifier)}.{b64(serial_bytes)}"
 
 
 class AcmeCA:
@@ -167,7 +124,7 @@ class AcmeCA:
             return fn(net, *args)
         except messages.Error as err:
             if err.code == "rateLimited":
-                raise RateLimited(str(err.detail or err), _retry_after(net)) from err
+                raise RateLimited(str(err.detail or err), retry_after_of(net)) from err
             raise CertificateAuthorityError(f"{err.code or 'error'}: {err.detail or err}") from err
         except errors.ValidationError as err:
             reasons = [
@@ -247,7 +204,7 @@ class AcmeCA:
     def _new_order(
         self, acme_client: client.ClientV2, csr_pem: bytes, replaces: str | None
     ) -> messages.OrderResource:
-        if not replaces or not _offers_ari(acme_client):
+        if not replaces or not offers_ari(acme_client):
             return acme_client.new_order(csr_pem)
         csr = x509.load_pem_x509_csr(csr_pem)
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -284,7 +241,7 @@ class AcmeCA:
                 )
 
     def _suggested_renewal(self, acme_client: client.ClientV2, pem: str) -> dt.datetime | None:
-        if not _offers_ari(acme_client):
+        if not offers_ari(acme_client):
             return None
         try:
             when, _ = acme_client.renewal_time(pem.encode())
@@ -315,32 +272,3 @@ class AcmeCA:
 
     async def close(self) -> None:
         return None
-
-
-def _retry_after(nets: list[PatientNetwork]) -> dt.datetime | None:
-    response = nets[0].last_response if nets else None
-    if response is None or "Retry-After" not in response.headers:
-        return None
-    return parse_retry_after(response.headers["Retry-After"], dt.datetime.now(dt.UTC))
-
-
-def parse_retry_after(value: str, now: dt.datetime) -> dt.datetime | None:
-    """Retry-After as seconds or an HTTP date (RFC 9110 §10.2.3); None when unreadable."""
-    value = value.strip()
-    if value.isdigit():
-        return now + dt.timedelta(seconds=min(int(value), MAX_RETRY_AFTER_SECONDS))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    return min(when, now + dt.timedelta(seconds=MAX_RETRY_AFTER_SECONDS))
-
-
-def _offers_ari(acme_client: client.ClientV2) -> bool:
-    """Whether the CA's directory has ARI (RFC 9773); Directory has no ``in`` of its own."""
-    try:
-        acme_client.directory["renewalInfo"]
-    except KeyError:
-        return False
-    return True
