@@ -5,15 +5,16 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: all venv system-deps demo lint test bench clean
+.PHONY: all venv system-deps demo lint test clean
+.NOTPARALLEL:
 
 all: test
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { scripts/system-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
-	@$(PIP) install --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-	@$(PIP) install -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-	@$(BIN)/python -c 'import boxcert, acme, dns, sqlalchemy' 
+	@$(PIP) install --upgrade pip > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(PIP) install -e '.[dev]' > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
+	@$(BIN)/python -c 'import boxcert, acme, dns, sqlalchemy, psycopg, pytest, mypy'
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -36,7 +36,8 @@ def postgres_cluster() -> Iterator[str]:
     if root:
         shutil.chown(base, "postgres", "postgres")
     try:
-        as_owner(f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "boxcert", "--no-sync")
+        as_owner(f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "boxcert", "--no-sync",
+                 "--no-locale", "-E", "UTF8")
         as_owner(f"{bindir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(base, "log"),
                  "-o", f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off",
                  "start")

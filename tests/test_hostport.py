@@ -20,11 +20,12 @@ def test_parse(text: str, expected: tuple[str, int]) -> None:
 
 def test_default_port() -> None:
     assert parse_host_port("ns1.example.net", 53) == ("ns1.example.net", 53)
-    assert parse_host_port("::1", 53) == ("::1", 53)
     assert parse_host_port("[fd00::1]", 53) == ("fd00::1", 53)
 
 
-@pytest.mark.parametrize("text", ["", ":53", "host:x", "host:70000", "[::1", "[::1]x", "::1"])
+@pytest.mark.parametrize(
+    "text", ["", ":53", "host:x", "host:70000", "[::1", "[::1]x", "::1", "::1:5353"]
+)
 def test_rejects(text: str) -> None:
     with pytest.raises(ValueError):
         parse_host_port(text)

@@ -10,8 +10,8 @@ import socket
 def parse_host_port(text: str, default_port: int | None = None) -> tuple[str, int]:
     """Split ``text`` into (host, port); ValueError with a readable reason when it is not one.
 
-    A bare IPv6 address must be bracketed when a port follows (``[::1]:53``); with
-    ``default_port`` the port may be left out.
+    An IPv6 address is always bracketed (``[::1]:53``, ``[::1]``); with ``default_port`` the
+    port may be left out.
     """
     text = text.strip()
     if text.startswith("["):
@@ -21,8 +21,11 @@ def parse_host_port(text: str, default_port: int | None = None) -> tuple[str, in
         port_text = rest[1:]
     elif text.count(":") == 1:
         host, _, port_text = text.partition(":")
+    elif ":" in text:
+        # "::1:5353" is both an address and an address with a port: make the writer choose.
+        raise ValueError(f"write an IPv6 address in brackets: [addr] or [addr]:port, not {text!r}")
     else:
-        host, port_text = text, ""  # a bare name, IPv4 or unbracketed IPv6 address
+        host, port_text = text, ""  # a bare name or IPv4 address
     if not host:
         raise ValueError(f"no host in {text!r}")
     if not port_text:

@@ -29,7 +29,10 @@ class CheckResult:
 def lan_address(config: BoxConfig) -> naming.IPAddress:
     """The box's address on the LAN: configured, else the one routing to its server."""
     if config.lan_ip:
-        return ipaddress.ip_address(config.lan_ip)
+        try:
+            return ipaddress.ip_address(config.lan_ip)
+        except ValueError:
+            pass  # a hand-edited config: fall back to detection rather than fail the check
     # Route towards the server when its address is literal; else towards a private address.
     # No name is resolved here: a status must answer at once even when the LAN's DNS is broken.
     host = urlsplit(config.server).hostname or ""

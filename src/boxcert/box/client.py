@@ -6,6 +6,7 @@ import ipaddress
 import json
 import logging
 import ssl
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -17,6 +18,7 @@ from boxcert.wire import CertificateRequest, Grant, RefusalAnswer, parse_answer
 log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(90.0, connect=10.0)  # an ACME order can take tens of seconds
 MAX_ANSWER_BYTES = 1024 * 1024
+ANSWER_DEADLINE = 120.0  # seconds for the whole answer body
 
 
 class LoadError(Exception):
@@ -89,10 +91,14 @@ def _read_bounded(response: httpx.Response) -> bytes | None:
     """The body, or None as soon as it passes MAX_ANSWER_BYTES (the rest is never read)."""
     chunks: list[bytes] = []
     size = 0
+    deadline = time.monotonic() + ANSWER_DEADLINE
     for chunk in response.iter_bytes():
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             return None
+        if time.monotonic() > deadline:
+            # A server dripping bytes would otherwise hold the box for as long as it likes.
+            raise httpx.ReadTimeout(f"the answer took longer than {ANSWER_DEADLINE:.0f} s")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -107,7 +113,11 @@ def request_certificate(endpoint: IssuerEndpoint, request: CertificateRequest) -
     try:
         with (
             httpx.Client(verify=verify, timeout=TIMEOUT, follow_redirects=False) as client,
-            client.stream("POST", endpoint.x509_url, json=request.to_json()) as response,
+            client.stream(
+                "POST", endpoint.x509_url, json=request.to_json(),
+                # Uncompressed, so the size limit below is the size in memory.
+                headers={"accept-encoding": "identity"},
+            ) as response,
         ):
             content = _read_bounded(response)
     except httpx.HTTPError as err:

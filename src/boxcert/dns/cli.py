@@ -91,7 +91,8 @@ def serve_command(
         # Never migrated from here: the schema is the issuers' job, and this server (open to the
         # internet) needs no right beyond reading txt_records. Without the table yet, TXT
         # questions get SERVFAIL until an issuer creates it.
-        engine = open_engine(db_url, migrate=False)
+        # A snapshot read that hangs would freeze every challenge: bound it (PostgreSQL).
+        engine = open_engine(db_url, migrate=False, statement_timeout_ms=2000)
     except (ValueError, IssuerError) as err:
         raise click.ClickException(str(err)) from err
     server = DnsServer(config, SqlZoneData(session_factory(engine)), host, port)

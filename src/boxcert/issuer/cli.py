@@ -146,7 +146,7 @@ def _is_loopback(host: str) -> bool:
 def _build(options: IssuerOptions) -> IssuerService:
     try:
         return build_service(options)
-    except (ValueError, IssuerError) as err:
+    except (ValueError, OSError, IssuerError) as err:
         raise click.ClickException(str(err)) from err
 
 

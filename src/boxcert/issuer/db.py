@@ -26,7 +26,14 @@ def prepare_data_dir(data_dir: Path, url: str | None) -> None:
     os.chmod(data_dir, 0o700)
     if not url:
         fd = os.open(data_dir / SQLITE_FILE, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
+        try:
+            os.fchmod(fd, 0o600)  # also for a file made before this rule
+        finally:
+            os.close(fd)
+        for suffix in ("-wal", "-shm"):
+            side = data_dir / (SQLITE_FILE + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
 
 
 def database_url(data_dir: Path, url: str | None) -> str:
@@ -46,10 +53,21 @@ def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
     cur.close()
 
 
-def open_engine(url: str, *, migrate: bool = True) -> Engine:
-    """Create the engine and bring the schema to the newest migration."""
+def open_engine(
+    url: str, *, migrate: bool = True, statement_timeout_ms: int | None = None
+) -> Engine:
+    """Create the engine and bring the schema to the newest migration.
+
+    On PostgreSQL, connecting gives up after 10 s and ``statement_timeout_ms`` bounds every
+    statement, so a lost connection cannot hang a caller for the TCP retransmission timeout.
+    """
+    connect_args: dict[str, object] = {}
+    if url.startswith("postgresql"):
+        connect_args["connect_timeout"] = 10
+        if statement_timeout_ms is not None:
+            connect_args["options"] = f"-c statement_timeout={int(statement_timeout_ms)}"
     try:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     except Exception as err:  # bad URL, missing driver
         raise IssuerError(f"cannot open database {safe_url(url)}: {err}") from err
     if engine.dialect.name == "sqlite":
