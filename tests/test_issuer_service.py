@@ -110,3 +110,19 @@ async def test_rate_limit_pause_is_per_registered_domain(tmp_path: Path) -> None
         with pytest.raises(Refusal):
             await service.handle(_request())  # each box its own registered domain
     assert ca.calls == 2  # a pause for one label does not stop the other
+
+
+async def test_cached_certificate_is_replaced_a_little_before_boxes_ask(tmp_path: Path) -> None:
+    """A box asks at two thirds of the lifetime; the issuer must then hand out a new one."""
+    from boxcert.issuer.ca.local import LocalCA
+
+    now = [datetime.now(UTC)]
+    ca = LocalCA(tmp_path / "ca", naming.DEFAULT_ZONE, clock=lambda: now[0])
+    service = _service(tmp_path, ca, now)
+    request = _request()
+    first = await service.handle(request)
+    now[0] += timedelta(days=45)  # half the lifetime: the cache answers
+    assert (await service.handle(request)).x509_pem == first.x509_pem
+    now[0] += timedelta(days=15)  # day 60, the box's renewal day (a few hours early even)
+    now[0] -= timedelta(hours=12)
+    assert (await service.handle(request)).x509_pem != first.x509_pem
