@@ -35,8 +35,8 @@ import dns.exception
 import dns.message
 import dns.query
 
-from boxcert.issuer import store
 from boxcert.issuer.db import open_engine, session_factory
+from boxcert.storage import txt as store
 
 ZONE = "iot.boxcert.test"
 LABEL = "abcdefghijklmnop"

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 
 from boxcert import devstack, naming
 from boxcert.issuer.db import database_url, open_engine
-from boxcert.issuer.models import Certificate, TxtRecord
+from boxcert.issuer.models import Certificate
+from boxcert.storage.txt import TxtRecord
 from tests.helpers import IOT_LINE, BoxHome, cli
 
 pytestmark = pytest.mark.skipif(not devstack.pebble_available(), reason="pebble not installed")

@@ -27,3 +27,16 @@ def test_box_commands_do_not_import_the_issuer_stack() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "HEAVY []" in out
+
+
+def test_dns_server_does_not_import_the_issuer() -> None:
+    """The internet-facing DNS process carries the shared storage only, not the vendor's data
+    layer (issuer models, admin queries, CA backends)."""
+    code = (
+        "import sys\n"
+        "import boxcert.dns.cli, boxcert.dns.server, boxcert.dns.zonedata\n"
+        "print('ISSUER', sorted(m for m in sys.modules if m.startswith('boxcert.issuer')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "ISSUER []" in out

@@ -23,8 +23,8 @@ from boxcert.dns.answer import StaticZoneData, ZoneConfig, answer
 from boxcert.dns.cache import ResponseCache, cacheable
 from boxcert.dns.server import DnsServer
 from boxcert.dns.zonedata import SqlZoneData
-from boxcert.issuer import store
 from boxcert.issuer.db import open_engine, session_factory
+from boxcert.storage import txt as store
 from tests.dns_running import Running
 
 Z = "iot.boxcert.test"

@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from boxcert.dns.answer import StaticZoneData, ZoneConfig
 from boxcert.dns.cli import dns_group
 from boxcert.dns.server import DnsServer, SqlZoneData
-from boxcert.issuer import store
 from boxcert.issuer.db import open_engine, session_factory
+from boxcert.storage import txt as store
 from tests.dns_running import Running
 from tests.postgres import pg_bin, postgres_cluster
 

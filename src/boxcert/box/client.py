@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from boxcert import codes
-from boxcert.wire import CertificateRequest, Grant, RefusalAnswer, parse_answer
+from boxcert.wire import CertificateRequest, ErrorBody, Grant, RefusalAnswer, parse_answer
 
 log = logging.getLogger(__name__)
 TIMEOUT = httpx.Timeout(90.0, connect=10.0)  # an ACME order can take tens of seconds
@@ -128,11 +128,9 @@ def request_certificate(endpoint: IssuerEndpoint, request: CertificateRequest) -
                         f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
     if response.status_code != 200:
         detail = f"the certificate service answered HTTP {response.status_code}"
-        try:
-            message = json.loads(content)["error"]["message"]
-            detail += f": {str(message)[:300]}"
-        except (ValueError, KeyError, TypeError, RecursionError):
-            pass
+        error = ErrorBody.parse(content)
+        if error is not None and error.message:
+            detail += f": {error.message}"
         raise LoadError(codes.LOAD_REQUEST_STATUS, detail, str(response.status_code))
     try:
         body = json.loads(content)

@@ -14,8 +14,7 @@ from boxcert.dns.answer import ZoneConfig
 from boxcert.dns.server import DnsServer, serve
 from boxcert.dns.zonedata import SqlZoneData
 from boxcert.hostport import parse_host_port
-from boxcert.issuer.db import open_engine, session_factory
-from boxcert.issuer.errors import IssuerError
+from boxcert.storage.engine import StorageError, open_engine, session_factory
 
 
 def _host_port(_ctx: click.Context, _param: click.Parameter, text: str) -> tuple[str, int]:
@@ -92,8 +91,8 @@ def serve_command(
         # internet) needs no right beyond reading txt_records. Without the table yet, TXT
         # questions get SERVFAIL until an issuer creates it.
         # A snapshot read that hangs would freeze every challenge: bound it (PostgreSQL).
-        engine = open_engine(db_url, migrate=False, statement_timeout_ms=2000)
-    except (ValueError, IssuerError) as err:
+        engine = open_engine(db_url, statement_timeout_ms=2000)
+    except (ValueError, StorageError) as err:
         raise click.ClickException(str(err)) from err
     server = DnsServer(config, SqlZoneData(session_factory(engine)), host, port)
 

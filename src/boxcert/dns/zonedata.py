@@ -37,7 +37,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer import store
+from boxcert.storage.txt import live_txt_records
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class SqlZoneData:
 
     def load(self) -> dict[str, list[str]]:
         with self._sessions() as session:
-            return store.live_txt_records(session, self._clock())
+            return live_txt_records(session, self._clock())
 
 
 @dataclass(frozen=True, slots=True)

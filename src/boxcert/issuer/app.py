@@ -15,13 +15,21 @@ from starlette.routing import Route
 
 from boxcert.issuer.errors import BadRequest, Refusal
 from boxcert.issuer.service import IssuerService
-from boxcert.wire import MAX_BODY_BYTES, X509_PATHS, CertificateRequest, RefusalAnswer, WireError
+from boxcert.wire import (
+    MAX_BODY_BYTES,
+    X509_PATHS,
+    CertificateRequest,
+    ErrorBody,
+    HttpErrorCode,
+    RefusalAnswer,
+    WireError,
+)
 
 log = logging.getLogger(__name__)
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse(ErrorBody(code, message).to_json(), status_code=status)
 
 
 async def _read_json(request: Request) -> object:
@@ -60,16 +68,17 @@ def create_app(service: IssuerService) -> Starlette:
         return JSONResponse({"status": "ok", "ca": service.ca.name, "zone": service.settings.zone})
 
     async def bad_request(_: Request, exc: Exception) -> Response:
-        return _error(400, "bad_request", str(exc))
+        return _error(400, HttpErrorCode.BAD_REQUEST, str(exc))
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), exc.detail)
+        return _error(exc.status_code, HttpErrorCode.for_status(exc.status_code), exc.detail)
 
     async def internal_error(_: Request, exc: Exception) -> Response:
         log.error("internal error", exc_info=exc)
-        return _error(500, "internal_error", "the issuer failed; the error is in its log")
+        return _error(
+            500, HttpErrorCode.INTERNAL_ERROR, "the issuer failed; the error is in its log"
+        )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -8,21 +8,13 @@ specific, since the caller has proved it knows the contract code.
 
 from __future__ import annotations
 
-import enum
 import hmac
 from dataclasses import dataclass
 
 from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
+from boxcert.wire import RefusalCode
 
-
-class RefusalCode(enum.StrEnum):
-    CREDENTIALS_NOT_RECOGNIZED = "credentials_not_recognized"
-    DATABASE_NOT_PRODUCTION = "database_not_production"
-    SUBSCRIPTION_NOT_IN_PROGRESS = "subscription_not_in_progress"
-    NO_IOT_BOX_LINE = "no_iot_box_line"
-    BOX_LIMIT_REACHED = "box_limit_reached"
-    CA_RATE_LIMITED = "ca_rate_limited"
-    CA_FAILED = "ca_failed"
+__all__ = ["ELIGIBLE", "DatabaseFacts", "RefusalCode", "Verdict", "check"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,34 +7,15 @@ must match them (a test compares the two).
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import DateTime, Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
+
+from boxcert.storage.txt import TxtBase
+from boxcert.storage.types import UtcDateTime
 
 IOT_BOX_LINE = "IoT Box Subscription"
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on every backend (SQLite stores none of the zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the database")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class DatabaseKind(enum.StrEnum):
@@ -124,18 +105,6 @@ class Certificate(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
-class TxtRecord(Base):
-    """A TXT value published in the zone (ACME DNS-01), read by every DNS server."""
-
-    __tablename__ = "txt_records"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(255), index=True)  # lowercase, no trailing dot
-    value: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
-
-
 class IssuanceLock(Base):
     """Held while one issuer orders for a holder, so a cluster of issuers orders once."""
 
@@ -151,3 +120,8 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# The TXT table is shared with the DNS server (boxcert.storage.txt) but created by our
+# migrations: it belongs to this schema too.
+TxtBase.metadata.tables["txt_records"].to_metadata(Base.metadata)

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,6 @@ from boxcert.issuer.models import (
     Subscription,
     SubscriptionLine,
     SubscriptionState,
-    TxtRecord,
 )
 
 LABEL_SECRET_KEY = "database_label_secret"  # noqa: S105 - a row name, not a secret
@@ -261,7 +260,7 @@ def mark_revoked(session: Session, certificate_id: int, now: datetime) -> None:
         cert.revoked_at = now
 
 
-# --- settings and zone data -----------------------------------------------------------------
+# --- settings -----------------------------------------------------------------
 
 
 def label_secret(session: Session) -> bytes:
@@ -276,42 +275,3 @@ def label_secret(session: Session) -> bytes:
         row = session.get(Setting, LABEL_SECRET_KEY)
         assert row is not None
     return bytes.fromhex(row.value)
-
-
-def publish_txt(session: Session, name: str, value: str, now: datetime, expires: datetime) -> None:
-    session.add(
-        TxtRecord(
-            name=name.lower().rstrip("."), value=value, created_at=now, expires_at=expires
-        )
-    )
-
-
-def remove_txt(session: Session, name: str, value: str) -> None:
-    session.execute(
-        delete(TxtRecord).where(
-            TxtRecord.name == name.lower().rstrip("."), TxtRecord.value == value
-        )
-    )
-
-
-def txt_values(session: Session, name: str, now: datetime) -> list[str]:
-    return list(
-        session.scalars(
-            select(TxtRecord.value)
-            .where(TxtRecord.name == name.lower().rstrip("."), TxtRecord.expires_at > now)
-            .order_by(TxtRecord.id)
-        ).all()
-    )
-
-
-def live_txt_records(session: Session, now: datetime) -> dict[str, list[str]]:
-    """Every unexpired TXT value by name, in publication order (the DNS server's snapshot)."""
-    records: dict[str, list[str]] = {}
-    query = (
-        select(TxtRecord.name, TxtRecord.value)
-        .where(TxtRecord.expires_at > now)
-        .order_by(TxtRecord.id)
-    )
-    for name, value in session.execute(query):
-        records.setdefault(name, []).append(value)
-    return records

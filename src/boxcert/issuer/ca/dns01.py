@@ -22,7 +22,7 @@ import dns.rdatatype
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer import store
+from boxcert.storage import txt
 
 log = logging.getLogger(__name__)
 TXT_LIFETIME = timedelta(hours=1)  # a forgotten record expires by itself
@@ -42,12 +42,12 @@ class SqlTxtStore:
     def publish(self, name: str, value: str) -> None:
         now = self.clock()
         with self.sessions.begin() as session:
-            if value not in store.txt_values(session, name, now):
-                store.publish_txt(session, name, value, now, now + TXT_LIFETIME)
+            if value not in txt.txt_values(session, name, now):
+                txt.publish_txt(session, name, value, now, now + TXT_LIFETIME)
 
     def remove(self, name: str, value: str) -> None:
         with self.sessions.begin() as session:
-            store.remove_txt(session, name, value)
+            txt.remove_txt(session, name, value)
 
 
 def served_values(server: tuple[str, int], name: str, timeout: float = 2.0) -> set[str]:
