@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
 
-.PHONY: all venv system-deps demo lint test clean
+.PHONY: all venv system-deps demo lint test fuzz clean
 .NOTPARALLEL:
 
 all: test
@@ -31,6 +31,12 @@ lint: venv
 
 test: venv system-deps lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The long budgets of the fuzz and fault suite; figures go to .fuzz-report.jsonl.
+fuzz: venv system-deps
+	@rm -f .fuzz-report.jsonl
+	BOXCERT_FUZZ=long BOXCERT_FUZZ_REPORT=$(CURDIR)/.fuzz-report.jsonl $(BIN)/pytest -q -m fuzz $(PYTEST_ARGS)
+	@cat .fuzz-report.jsonl
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -9,7 +9,19 @@ declare -A NEEDED=(
   [dig]=dnsutils
   [kdig]=knot-dnsutils
   [openssl]=openssl
+  [curl]=curl
+  [chromium]=chromium
+  [certutil]=libnss3-tools
+  [nginx]=nginx-light
+  [dnsmasq]=dnsmasq-base
+  [unbound]=unbound
+  [pdns_server]=pdns-server
+  [systemd-analyze]=systemd
 )
+# Backends that have no command of their own.
+for pkg in pdns-backend-sqlite3; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || set -- "$@" "$pkg"
+done
 packages=()
 for pkg in "$@"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || packages+=("$pkg")
@@ -28,5 +40,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing Debian packages: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# Wait for another apt run (a parallel make) instead of failing on its lock.
+APT=(apt-get -o DPkg::Lock::Timeout=600 -qq)
+$SUDO "${APT[@]}" update >/dev/null
+$SUDO "${APT[@]}" install -y --no-install-recommends "${packages[@]}" >/dev/null
