@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { scripts/system-deps.sh python3-venv && $(PYTHON) -m venv $(VENV); }
 	@$(PIP) install --upgrade pip > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
 	@$(PIP) install -e '.[dev]' > $(VENV)/pip.log 2>&1 || { cat $(VENV)/pip.log; exit 1; }
-	@$(BIN)/python -c 'import boxcert, acme, dns, sqlalchemy, psycopg, pytest, mypy'
+	@$(BIN)/python -c 'import boxcert, acme, dns, sqlalchemy, psycopg, pytest, mypy, playwright, trustme'
 	@touch $(STAMP)
 
 venv: $(STAMP)
