@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.helpers import cli
 
@@ -40,3 +41,78 @@ def test_dns_server_does_not_import_the_issuer() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "ISSUER []" in out
+
+
+def boxcert(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real console entry point in a subprocess."""
+    import os
+
+    return subprocess.run([sys.executable, "-m", "boxcert", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=60)
+
+
+def test_hoisting_moves_global_options_wherever_they_are() -> None:
+    from boxcert.cli import hoist_global_options
+
+    assert hoist_global_options(["box", "status", "--log-level", "debug", "--json"]) == [
+        "--log-level", "debug", "box", "status", "--json"]
+    assert hoist_global_options(["box", "--debug", "status", "--log-format=json"]) == [
+        "--debug", "--log-format=json", "box", "status"]
+    # after "--" nothing is moved
+    assert hoist_global_options(["x", "--", "--debug"]) == ["x", "--", "--debug"]
+
+
+def test_no_subcommand_reuses_a_global_option_name() -> None:
+    """Hoisting is only safe while no sub-command defines an option of the same name."""
+    import click
+
+    from boxcert.cli import _GLOBAL_FLAGS, _GLOBAL_VALUED, COMMANDS, main
+
+    globals_ = _GLOBAL_FLAGS | _GLOBAL_VALUED
+
+    def walk(command: click.Command, path: str) -> None:
+        for param in command.params:
+            clash = set(getattr(param, "opts", [])) & globals_
+            assert not clash, f"{path} defines {clash}"
+        if isinstance(command, click.Group):
+            for name in command.list_commands(click.Context(command)):
+                sub = command.get_command(click.Context(command), name)
+                assert sub is not None
+                walk(sub, f"{path} {name}")
+
+    for name in COMMANDS:
+        sub = main.get_command(click.Context(main), name)
+        assert sub is not None
+        walk(sub, name)
+
+
+def test_usage_error_exits_2_and_failure_is_one_line(tmp_path: Path) -> None:
+    wrong = boxcert("issuer", "serve", "--data", str(tmp_path), "--listen", "nope")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    bad_config = tmp_path / "c.toml"
+    bad_config.write_text("[issuer.serve]\nlisten = \n")
+    failed = boxcert("--config", str(bad_config), "systemd-unit", "box")
+    assert failed.returncode == 3, failed.stderr
+    assert failed.stderr.count("\n") == 1 and "not valid TOML" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
+def test_config_file_gives_defaults_and_flags_win(tmp_path: Path) -> None:
+    config = tmp_path / "boxcert.toml"
+    config.write_text('[systemd-unit]\nexec = "/opt/boxcert/bin/boxcert"\n')
+    from_file = boxcert("systemd-unit", "dns", env={"BOXCERT_CONFIG": str(config)})
+    assert from_file.returncode == 0, from_file.stderr
+    assert "ExecStart=/opt/boxcert/bin/boxcert " in from_file.stdout
+    flag = boxcert("--config", str(config), "systemd-unit", "dns", "--exec", "/usr/bin/boxcert")
+    assert "ExecStart=/usr/bin/boxcert " in flag.stdout
+    env = boxcert("systemd-unit", "dns", env={"BOXCERT_CONFIG": str(config),
+                                              "BOXCERT_SYSTEMD_UNIT_EXECUTABLE": "/env/boxcert"})
+    assert "ExecStart=/env/boxcert " in env.stdout
+
+
+def test_config_file_unknown_option_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "boxcert.toml"
+    config.write_text('[systemd-unit]\ncolour = "blue"\n')
+    result = boxcert("--config", str(config), "systemd-unit", "dns")
+    assert result.returncode == 3
+    assert "unknown option 'colour'" in result.stderr

@@ -1,3 +1,3 @@
-from boxcert.cli import main
+from boxcert.cli import run
 
-main()
+run()
