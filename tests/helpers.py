@@ -22,14 +22,15 @@ from boxcert.cli import main
 IOT_LINE = "IoT Box Subscription"
 
 
-def cli(*args: str, input: str | None = None) -> tuple[int, str]:
-    """Run the real ``boxcert`` CLI in-process; return exit code and output."""
+def cli(*args: str, input: str | None = None, stdout_only: bool = False) -> tuple[int, str]:
+    """Run the real ``boxcert`` CLI in-process; return exit code and output (stdout and
+    stderr interleaved, or stdout alone for output a program would parse)."""
     result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
-    return result.exit_code, result.output
+    return result.exit_code, result.stdout if stdout_only else result.output
 
 
 def cli_json(*args: str) -> tuple[int, Any]:
-    code, out = cli(*args)
+    code, out = cli(*args, stdout_only=True)
     return code, json.loads(out)
 
 
@@ -160,11 +161,11 @@ class BoxHome:
         assert code == 0, out
 
     def ensure(self) -> tuple[int, dict[str, Any]]:
-        code, out = self.run("ensure", "--json")
+        code, out = cli("box", "--home", str(self.home), "ensure", "--json", stdout_only=True)
         return code, json.loads(out)
 
     def status(self) -> tuple[int, dict[str, Any]]:
-        code, out = self.run("status", "--json")
+        code, out = cli("box", "--home", str(self.home), "status", "--json", stdout_only=True)
         return code, json.loads(out)
 
     @property

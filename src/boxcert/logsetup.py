@@ -59,10 +59,14 @@ def configure(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter(fmt))
     handler._boxcert_stderr = True  # type: ignore[attr-defined]
+    # The handler's own level is what reaches the terminal; our logger may be lower for the
+    # files a role adds (the box keeps INFO in box.log while commands print warnings only).
+    handler.setLevel((level or "warning").upper())
     root.addHandler(handler)
     root.setLevel(library_level.upper())
     logging.getLogger(_OURS).setLevel((level or "warning").upper())
     _state["explicit"] = level is not None
+    _state["handler"] = handler
     _state["format"] = fmt
 
 
@@ -70,6 +74,9 @@ def default_level(level: str) -> None:
     """A command's own default (servers: info); an explicit ``--log-level`` wins."""
     if not _state["explicit"]:
         logging.getLogger(_OURS).setLevel(level.upper())
+        handler = _state.get("handler")
+        if isinstance(handler, logging.Handler):
+            handler.setLevel(level.upper())
 
 
 def add_file(path: Path, *, max_bytes: int = 1024 * 1024, backups: int = 3) -> logging.Handler:
