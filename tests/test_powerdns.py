@@ -93,7 +93,7 @@ def test_unsigned_or_wrongly_signed_updates_are_refused(pdns: PowerDns) -> None:
     good = load_tsig_key(pdns.key_file)
     wrong = TsigKey(good.name, good.algorithm, bytes(32))
     store = Rfc2136TxtStore(pdns.address, ZONE, wrong)
-    with pytest.raises(TxtUpdateError, match=r"refused the update .*: NOTAUTH"):
+    with pytest.raises(TxtUpdateError, match="does not accept the TSIG key"):
         store.publish(f"_acme-challenge.{L}.{ZONE}", "forged")
     assert served_txt(pdns, f"_acme-challenge.{L}.{ZONE}") == set()
     with pytest.raises(TxtUpdateError, match="not in the zone"):

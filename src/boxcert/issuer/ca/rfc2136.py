@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dns.exception
+import dns.message
 import dns.name
 import dns.query
 import dns.rcode
@@ -126,6 +127,13 @@ class Rfc2136TxtStore:
         host, port = self.server
         try:
             response = dns.query.tcp(update, host, port=port, timeout=self.timeout)
+        except (dns.message.UnknownTSIGKey, dns.tsig.PeerError, dns.tsig.BadSignature) as err:
+            raise TxtUpdateError(self._key_refused(what)) from err
+        except dns.exception.FormError as err:
+            if "TSIG" not in str(err):
+                raise TxtUpdateError(f"{host}:{port} sent a malformed answer ({what})") from err
+            # The server answered unsigned: it did not know our key or its secret.
+            raise TxtUpdateError(self._key_refused(what)) from err
         except (OSError, dns.exception.DNSException) as err:
             raise TxtUpdateError(
                 f"the zone's DNS server {host}:{port} did not take the update ({what}): {err}"
@@ -136,6 +144,14 @@ class Rfc2136TxtStore:
                 f"the zone's DNS server {host}:{port} refused the update ({what}): "
                 f"{dns.rcode.to_text(rcode)}"
             )
+
+    def _key_refused(self, what: str) -> str:
+        host, port = self.server
+        return (
+            f"the zone's DNS server {host}:{port} refused the update ({what}): it does not "
+            f"accept the TSIG key {self.key.name!r} (wrong secret, or the key is not allowed "
+            "to update the zone)"
+        )
 
     def _relative(self, name: str) -> dns.name.Name:
         absolute = dns.name.from_text(name.rstrip(".") + ".")
