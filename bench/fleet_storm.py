@@ -1,0 +1,304 @@
+"""A fleet of 100,000 boxes across 1,000 databases against one issuer: first certificates, the
+same again from the cache, then 10% of the databases closed.
+
+    .venv/bin/python bench/fleet_storm.py [--boxes 100000] [--databases 1000] [--db sqlite|postgres]
+                                          [--workers 2] [--clients 200]
+
+Every box has its own key and CSR, made before any timing starts (and cached in
+``.bench-cache/`` between runs: key generation is not what is measured). The issuer runs as
+``boxcert issuer serve --ca local`` in its own process(es); this script is the load generator, a
+separate process speaking HTTP/1.1 over keep-alive connections with a small client of its own
+(an HTTP library would cost more CPU per request than the issuer, on a 2-core machine). Phases:
+
+(a) every box asks for its first certificate;
+(b) every box asks again: the issuer answers from its cache;
+(c) 10% of the databases have their subscription closed, then every box asks again: exactly
+    the boxes of those databases are refused, every other box gets its certificate.
+
+For each phase it prints boxes/s, p50/p99 latency and errors (anything but the expected grant
+or refusal), and at the end the number of certificates per box key in the issuer's database
+(exactly one each: no duplicates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from boxcert import devstack, naming, pki  # noqa: E402
+
+ZONE = naming.DEFAULT_ZONE
+CACHE = REPO / ".bench-cache"
+
+
+@dataclass(frozen=True)
+class Box:
+    db_index: int
+    label: str
+    body: bytes  # the request, ready to send
+
+
+def _make_csrs(args: tuple[int, int]) -> list[tuple[str, str]]:
+    _start, count = args
+    out = []
+    for _ in range(count):
+        key = pki.make_ec_key()
+        label = naming.box_label(pki.spki_der(key.public_key()))
+        names = naming.certificate_names(label, ZONE)
+        out.append((label, pki.csr_pem(pki.make_csr(key, names))))
+    return out
+
+
+def csrs(count: int) -> list[tuple[str, str]]:
+    """``count`` (label, CSR) pairs, made once and kept in .bench-cache (no private keys kept:
+    the issuer never sees them, and the bench never installs anything)."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"csrs-{count}.pickle"
+    if path.exists():
+        with path.open("rb") as f:
+            cached: list[tuple[str, str]] = pickle.load(f)  # our own cache file
+        return cached
+    chunk = 1000
+    jobs = [(i, min(chunk, count - i)) for i in range(0, count, chunk)]
+    started = time.monotonic()
+    with ProcessPoolExecutor() as pool:
+        made = [pair for part in pool.map(_make_csrs, jobs) for pair in part]
+    print(f"made {count} keys and CSRs in {time.monotonic() - started:.0f} s (not timed below)")
+    with path.open("wb") as f:
+        pickle.dump(made, f)
+    return made
+
+
+def fleet(count: int, databases: int) -> tuple[list[Box], list[tuple[str, str]]]:
+    dbs = [(f"fleet-db-{i:05d}", f"FLEET-CODE-{i:05d}") for i in range(databases)]
+    boxes = []
+    for n, (label, csr) in enumerate(csrs(count)):
+        db_uuid, code = dbs[n % databases]
+        body = {"params": {"db_uuid": db_uuid, "enterprise_code": code,
+                           "identifier": f"box-{n}", "csr": csr}}
+        boxes.append(Box(n % databases, label, json.dumps(body).encode()))
+    return boxes, dbs
+
+
+# --- the load generator ------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    latency: float
+    status: int
+    kind: str  # "grant", "refusal:<code>", "error:<what>"
+
+
+async def _worker(host: str, port: int, jobs: Iterator[Box], out: list[tuple[Box, Outcome]]
+                  ) -> None:
+    reader = writer = None
+    for box in jobs:
+        head = (
+            f"POST /iot/x509 HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(box.body)}\r\n\r\n"
+        ).encode()
+        started = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            assert reader is not None
+            writer.write(head + box.body)
+            header = await reader.readuntil(b"\r\n\r\n")
+            status = int(header.split(b" ", 2)[1])
+            length = 0
+            close = False
+            for line in header.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.lower() == b"content-length":
+                    length = int(value)
+                elif name.lower() == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            payload = await reader.readexactly(length)
+            if close:
+                writer.close()
+                reader = writer = None
+        except (OSError, asyncio.IncompleteReadError, ValueError) as err:
+            out.append((box, Outcome(time.perf_counter() - started, 0,
+                                     f"error:{type(err).__name__}")))
+            if writer is not None:
+                writer.close()
+            reader = writer = None
+            continue
+        latency = time.perf_counter() - started
+        if status != 200:
+            kind = f"error:http {status}"
+        elif b'"x509_pem"' in payload:
+            kind = "grant"
+        else:
+            try:
+                kind = "refusal:" + json.loads(payload)["result"]["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                kind = "error:unreadable answer"
+        out.append((box, Outcome(latency, status, kind)))
+    if writer is not None:
+        writer.close()
+
+
+def storm(url: str, boxes: list[Box], clients: int) -> tuple[float, list[tuple[Box, Outcome]]]:
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    out: list[tuple[Box, Outcome]] = []
+
+    async def run() -> None:
+        jobs = iter(boxes)  # shared: each worker takes the next box
+        await asyncio.gather(*(_worker(host, int(port), jobs, out) for _ in range(clients)))
+
+    started = time.perf_counter()
+    asyncio.run(run())
+    return time.perf_counter() - started, out
+
+
+def summary(name: str, elapsed: float, results: list[tuple[Box, Outcome]],
+            expected: dict[int, str] | None = None) -> dict[str, object]:
+    latencies = sorted(o.latency for _, o in results)
+    kinds = Counter(o.kind for _, o in results)
+    wrong = 0
+    for box, outcome in results:
+        want = (expected or {}).get(box.db_index, "grant")
+        if outcome.kind != want:
+            wrong += 1
+    p50 = statistics.median(latencies) * 1000
+    p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
+    row = {"phase": name, "boxes": len(results), "seconds": round(elapsed, 1),
+           "boxes_per_s": round(len(results) / elapsed), "p50_ms": round(p50, 1),
+           "p99_ms": round(p99, 1), "unexpected": wrong, "answers": dict(kinds)}
+    print(f"{name:<28} {row['boxes']:>7} boxes in {row['seconds']:>6} s  "
+          f"{row['boxes_per_s']:>6} boxes/s  p50 {row['p50_ms']:>7} ms  p99 {row['p99_ms']:>7} ms"
+          f"  unexpected {wrong}  {dict(kinds)}")
+    return row
+
+
+# --- the issuer --------------------------------------------------------------------------------
+
+
+def register(data_dir: Path, db_url: str | None, dbs: list[tuple[str, str]]) -> None:
+    """All databases eligible, in one transaction (the admin CLI would take minutes)."""
+    from boxcert.clock import system_clock
+    from boxcert.issuer import store
+    from boxcert.issuer.db import database_url, open_engine, prepare_data_dir, session_factory
+    from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
+
+    prepare_data_dir(data_dir, db_url)
+    engine = open_engine(database_url(data_dir, db_url))
+    with session_factory(engine).begin() as s:
+        now = system_clock()
+        for db_uuid, code in dbs:
+            store.add_subscription(s, code, SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now)
+            store.add_database(s, db_uuid, DatabaseKind.PRODUCTION, code, now)
+    engine.dispose()
+
+
+def close(data_dir: Path, db_url: str | None, codes: list[str]) -> None:
+    from boxcert.issuer import store
+    from boxcert.issuer.db import database_url, open_engine, session_factory
+    from boxcert.issuer.models import SubscriptionState
+
+    engine = open_engine(database_url(data_dir, db_url))
+    with session_factory(engine).begin() as s:
+        for code in codes:
+            store.set_subscription_state(s, code, SubscriptionState.CLOSED)
+    engine.dispose()
+
+
+def certificates_per_holder(data_dir: Path, db_url: str | None) -> Counter[int]:
+    from sqlalchemy import func, select
+
+    from boxcert.issuer.db import database_url, open_engine
+    from boxcert.issuer.models import Certificate
+
+    engine = open_engine(database_url(data_dir, db_url))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(func.count()).select_from(Certificate).group_by(Certificate.holder_label)
+        ).all()
+    engine.dispose()
+    return Counter(int(n) for (n,) in rows)
+
+
+@contextmanager
+def database(kind: str) -> Iterator[str | None]:
+    if kind == "sqlite":
+        yield None
+        return
+    from tests.postgres import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--boxes", type=int, default=100_000)
+    parser.add_argument("--databases", type=int, default=1000)
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
+    args = parser.parse_args()
+
+    boxes, dbs = fleet(args.boxes, args.databases)
+    per_db = args.boxes // args.databases + 1
+    with tempfile.TemporaryDirectory(prefix="boxcert-storm-") as tmp, database(args.db) as url:
+        data_dir = Path(tmp) / "issuer"
+        extra = ["--ca", "local", "--max-boxes", str(per_db + 10)]
+        if url:
+            extra += ["--db", url]
+        if args.workers > 1:
+            extra += ["--workers", str(args.workers)]
+        # The schema first (the issuer migrates at start too; this lets us register first).
+        register(data_dir, url, dbs)
+        process, issuer_url = devstack.start_issuer(data_dir, *extra)
+        try:
+            print(f"issuer {issuer_url} ({args.db}, {args.workers} worker(s)); "
+                  f"{args.boxes} boxes, {args.databases} databases, {args.clients} clients; "
+                  f"{os.cpu_count()} cores")
+            rows = []
+            elapsed, results = storm(issuer_url, boxes, args.clients)
+            rows.append(summary("(a) first certificates", elapsed, results))
+            elapsed, results = storm(issuer_url, boxes, args.clients)
+            rows.append(summary("(b) from the cache", elapsed, results))
+            closed = list(range(0, args.databases, 10))
+            close(data_dir, url, [dbs[i][1] for i in closed])
+            time.sleep(1.5)  # the issuer's documented bound on stale eligibility
+            expected = {i: "refusal:subscription_not_in_progress" for i in closed}
+            elapsed, results = storm(issuer_url, boxes, args.clients)
+            rows.append(summary("(c) 10% databases closed", elapsed, results, expected))
+        finally:
+            process.stop()
+        holders = certificates_per_holder(data_dir, url)
+        duplicates = sum(n for per, n in holders.items() if per > 1)
+        boxes_with_certs = sum(holders.values())
+        print(f"certificates per box key: {dict(holders)}  -> duplicates: {duplicates}; "
+              f"boxes with a certificate: {boxes_with_certs} of {args.boxes}")
+        if args.json:
+            args.json.write_text(json.dumps({"rows": rows, "duplicates": duplicates,
+                                             "db": args.db, "workers": args.workers}, indent=2))
+        if any(r["unexpected"] for r in rows) or duplicates:
+            subprocess.run(["tail", "-20", str(process.log_path)], check=False)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
