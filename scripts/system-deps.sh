@@ -17,6 +17,7 @@ declare -A NEEDED=(
   [unbound]=unbound
   [pdns_server]=pdns-server
   [systemd-analyze]=systemd
+  [chronyd]=chrony
 )
 # Backends that have no command of their own.
 for pkg in pdns-backend-sqlite3; do

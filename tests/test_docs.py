@@ -26,3 +26,22 @@ def test_lookup_accepts_suffix() -> None:
 
 def test_architecture_page_exists() -> None:
     assert (ROOT / "docs" / "architecture.md").exists()
+
+
+def test_every_dns_finding_has_a_page_and_a_verdict() -> None:
+    from boxcert.box.diagnosis.dns_verdict import DnsVerdict
+    from boxcert.codes import DNS_FINDINGS
+
+    assert set(DNS_FINDINGS) == {v.value for v in DnsVerdict}
+    index = (ROOT / "docs" / "diagnosis" / "README.md").read_text()
+    for key, finding in DNS_FINDINGS.items():
+        page = ROOT / finding.doc_path
+        assert page.exists(), f"missing {page}"
+        assert page.read_text().splitlines()[0] == f"# DNS: {finding.title}"
+        assert f"({key}.md)" in index
+
+
+def test_error_index_lists_every_code() -> None:
+    index = (ROOT / "docs" / "errors" / "README.md").read_text()
+    for code in ALL_CODES:
+        assert f"[`{code.code}`]({code.code}.md)" in index

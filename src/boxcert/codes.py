@@ -2,8 +2,13 @@
 
 One table, read by the CLI, the box homepage and the documentation (``docs/errors/<CODE>.md``
 is checked against it by the tests). The six ``ERR_IOT_HTTPS_*`` strings of the vendor's
-troubleshooting guide are kept exactly; :data:`LOAD_INVALID_CERT` is ours, for an answer that
-carried a certificate the box refused to install.
+troubleshooting guide are kept exactly; :data:`LOAD_INVALID_CERT` (a delivered certificate the
+box refused), :data:`CHECK_CLOCK_SKEW` (the box's clock is wrong) and :data:`LOAD_ZONE_MISMATCH`
+(box and issuer disagree on the zone) are ours.
+
+:data:`DNS_FINDINGS` holds the DNS diagnosis (``boxcert box diagnose``, the homepage's DNS row):
+findings, not error codes, since the certificate can be fine while the name does not resolve.
+Their texts may name the zone: ``{zone}`` is filled in when shown.
 """
 
 from __future__ import annotations
@@ -80,6 +85,25 @@ LOAD_INVALID_CERT = ErrorCode(
     "support; if it persists, something between the box and the service may alter traffic.",
 )
 
+CHECK_CLOCK_SKEW = ErrorCode(
+    "ERR_IOT_HTTPS_CHECK_CLOCK_SKEW",
+    "Box clock wrong",
+    "The box's clock differs by more than 5 minutes from a time source it trusts (its NTP "
+    "server or the certificate service). Certificates then look expired or not yet valid to "
+    "the box, and its secure connections fail.",
+    "Let the box set its clock: give it an NTP server it can reach (`boxcert box configure "
+    "--ntp-server HOST`) or open UDP port 123 to the internet. Nothing is switched off "
+    "meanwhile: the box keeps its certificate and retries once its clock is right.",
+)
+LOAD_ZONE_MISMATCH = ErrorCode(
+    "ERR_IOT_HTTPS_LOAD_ZONE_MISMATCH",
+    "Zone differs from the certificate service's",
+    "The box is set to one IoT zone and the certificate service issues names in another, so "
+    "it cannot give the box a certificate. The detail names both zones.",
+    "Remove the box's zone setting so it uses the service's zone (`boxcert box configure "
+    "--zone ''`), or set it to the zone the detail names.",
+)
+
 ALL_CODES: tuple[ErrorCode, ...] = (
     CHECK_NO_SERVER,
     CHECK_CERT_READ_EXCEPTION,
@@ -88,6 +112,8 @@ ALL_CODES: tuple[ErrorCode, ...] = (
     LOAD_REQUEST_STATUS,
     LOAD_REQUEST_NO_RESULT,
     LOAD_INVALID_CERT,
+    CHECK_CLOCK_SKEW,
+    LOAD_ZONE_MISMATCH,
 )
 
 BY_CODE: dict[str, ErrorCode] = {c.code: c for c in ALL_CODES}
@@ -96,3 +122,78 @@ BY_CODE: dict[str, ErrorCode] = {c.code: c for c in ALL_CODES}
 def lookup(shown: str) -> ErrorCode | None:
     """Find the table entry for a shown code, which may carry a suffix (``… 404``)."""
     return BY_CODE.get(shown.split(" ", 1)[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A DNS diagnosis as the box explains it; ``key`` is the verdict's value."""
+
+    key: str
+    ok: bool
+    title: str
+    cause: str
+    remedy: str
+
+    @property
+    def doc_path(self) -> str:
+        return f"docs/diagnosis/{self.key}.md"
+
+    def render(self, zone: str) -> tuple[str, str, str]:
+        """Title, cause and remedy with the zone filled in."""
+        return (self.title, self.cause.format(zone=zone), self.remedy.format(zone=zone))
+
+
+DNS_FINDINGS: dict[str, Finding] = {
+    f.key: f
+    for f in (
+        Finding(
+            "ok", True, "Name found on this network",
+            "Phones, PCs and terminals on this network find the box by its name.",
+            "Nothing to do.",
+        ),
+        Finding(
+            "rebinding_suspected", False, "The router hides the box's name",
+            "The vendor's DNS answers the box's name with its local address, but this "
+            "network's DNS server (usually the router) drops that answer. Many routers do so to "
+            "protect against \"DNS rebinding\": they refuse public names that point into the "
+            "local network, which is exactly what the box's name does. Browsers then cannot "
+            "find the box by name, so they cannot show the padlock.",
+            "Tell the router to accept the zone {zone}: look for \"DNS rebind protection\" "
+            "and its exception list (\"domain whitelist\", \"host name exceptions\" or "
+            "\"private domains\") and add {zone}. With dnsmasq that is "
+            "`rebind-domain-ok=/{zone}/`; with unbound, `private-domain: \"{zone}\"`. If the "
+            "router has no such setting, give the network DNS servers that do not filter (in "
+            "the router's DHCP settings), such as your internet provider's.",
+        ),
+        Finding(
+            "wrong_address", False, "The network gives another address for the box",
+            "This network's DNS answers the box's name with an address that is not the box's: "
+            "an old answer kept after the box changed address, or local DNS entries that "
+            "override the vendor's (split DNS).",
+            "Wait a few minutes for the old answer to expire, or restart the router. If the "
+            "network has DNS entries of its own under {zone}, remove them.",
+        ),
+        Finding(
+            "lan_resolver_unreachable", False, "This network's DNS server does not answer",
+            "The DNS server this network uses (usually the router) did not answer the box. "
+            "Devices here probably cannot look up any name.",
+            "Check that the router is on and that its DNS service works; restart it if "
+            "needed. If the box was given a DNS server by hand, check that setting.",
+        ),
+        Finding(
+            "zone_unreachable", False, "The vendor's DNS servers do not answer",
+            "Neither this network's DNS nor the box could get an answer from the DNS servers "
+            "of the zone {zone}.",
+            "Check the box's internet access. If it works, the vendor's DNS may be down for "
+            "a while; the box checks again by itself. Contact support if it lasts.",
+        ),
+        Finding(
+            "name_not_served", False, "The vendor's DNS does not know this name",
+            "The zone {zone} gives no address for the box's name. Either the box's address "
+            "is not a local-network address (only those get a name), or the box and the "
+            "vendor do not use the same zone.",
+            "Give the box a local address (192.168.x.x, 10.x.x.x or 172.16-31.x.x). If it "
+            "has one, check the zone shown on the box against the vendor's.",
+        ),
+    )
+}

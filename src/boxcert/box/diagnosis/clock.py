@@ -1,0 +1,99 @@
+"""Is the box's clock right? A pure judgement of readings from sources we trust more.
+
+A box without a real-time clock can boot days in the past; then TLS to the issuer fails on
+certificate dates, and every renewal decision is wrong. Sources, most trusted first:
+
+1. an NTP server the box is told to use (``--ntp-server``), read by SNTP;
+2. the issuer's HTTP ``Date`` header, over verified TLS (1 s resolution);
+3. the same header over TLS *without* verification — only when verified TLS failed on dates,
+   and only as a hint for the diagnosis: nothing secret is sent on that request and nothing
+   is decided from it except "the clock looks wrong".
+
+A difference above :data:`TOLERANCE` is a clock error (``ERR_IOT_HTTPS_CHECK_CLOCK_SKEW``).
+The agent never switches verification off, and while its clock is known wrong it does not
+renew, discard or install a certificate because of what that clock says.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+TOLERANCE = timedelta(minutes=5)
+
+
+class Source(enum.StrEnum):
+    NTP = "ntp"
+    ISSUER = "issuer"
+    ISSUER_HINT = "issuer_unverified"  # TLS not verified: a hint only
+
+
+_RANK = {Source.NTP: 0, Source.ISSUER: 1, Source.ISSUER_HINT: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """``reference`` was the time by ``source`` when the box's clock said ``local``."""
+
+    source: Source
+    reference: datetime
+    local: datetime
+    where: str = ""  # the server, for the detail
+
+    @property
+    def offset(self) -> timedelta:
+        """How far the box's clock is behind the reference (negative: ahead)."""
+        return self.reference - self.local
+
+
+class ClockVerdict(enum.StrEnum):
+    OK = "ok"
+    BEHIND = "behind"
+    AHEAD = "ahead"
+    UNKNOWN = "unknown"  # no source answered
+
+
+@dataclass(frozen=True, slots=True)
+class ClockCheck:
+    verdict: ClockVerdict
+    offset: timedelta  # add to the box's clock to get the reference time
+    source: Source | None
+    detail: str
+
+    @property
+    def wrong(self) -> bool:
+        return self.verdict in (ClockVerdict.BEHIND, ClockVerdict.AHEAD)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = abs(delta.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} hours"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} minutes"
+    return f"{seconds:.0f} seconds"
+
+
+def judge(readings: list[Reading], tolerance: timedelta = TOLERANCE) -> ClockCheck:
+    """The verdict from the most trusted reading; UNKNOWN when there is none."""
+    if not readings:
+        return ClockCheck(ClockVerdict.UNKNOWN, timedelta(0), None,
+                          "No time source answered; the box's clock could not be checked.")
+    best = min(readings, key=lambda r: _RANK[r.source])
+    offset = best.offset
+    where = f" ({best.where})" if best.where else ""
+    label = {Source.NTP: "the NTP server", Source.ISSUER: "the certificate service",
+             Source.ISSUER_HINT: "the certificate service (unverified)"}[best.source]
+    if abs(offset) <= tolerance:
+        return ClockCheck(ClockVerdict.OK, offset, best.source,
+                          f"The box's clock agrees with {label}{where} "
+                          f"within {_span(offset)}.")
+    verdict = ClockVerdict.BEHIND if offset > timedelta(0) else ClockVerdict.AHEAD
+    return ClockCheck(
+        verdict, offset, best.source,
+        f"The box's clock is {_span(offset)} {verdict.value} of {label}{where}: it reads "
+        f"{best.local:%Y-%m-%d %H:%M} UTC where it is {best.reference:%Y-%m-%d %H:%M} UTC.",
+    )
