@@ -14,6 +14,7 @@ browser. Each :class:`Chromium` gets a fresh ``--user-data-dir`` (no cookies fro
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -56,10 +57,22 @@ class Chromium:
         self.log_path = workdir / "chromium.log"
         with open(self.log_path, "w") as log:
             self.proc = subprocess.Popen(
-                [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--remote-debugging-pipe", f"--user-data-dir={profile}",
-                 f"--window-size={width},{height}", *args, "about:blank"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=wire_fds,
+                [
+                    binary,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--remote-debugging-pipe",
+                    f"--user-data-dir={profile}",
+                    f"--window-size={width},{height}",
+                    *args,
+                    "about:blank",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                preexec_fn=wire_fds,
                 close_fds=False,
             )
         for fd in (to_browser_r, from_browser_w, child_in, child_out):
@@ -155,6 +168,41 @@ class Chromium:
         self.evaluate(script)
         self.wait_event("Page.loadEventFired")
 
+    # Script-free: these go through the DevTools DOM and Input domains, so they work on a page
+    # with script turned off (``Emulation.setScriptExecutionDisabled``).
+
+    def html(self) -> str:
+        root = self.call("DOM.getDocument")["root"]["nodeId"]
+        return str(self.call("DOM.getOuterHTML", nodeId=root)["outerHTML"])
+
+    def location(self) -> str:
+        history = self.call("Page.getNavigationHistory")
+        return str(history["entries"][history["currentIndex"]]["url"])
+
+    def focus(self, selector: str) -> None:
+        root = self.call("DOM.getDocument")["root"]["nodeId"]
+        node = self.call("DOM.querySelector", nodeId=root, selector=selector)["nodeId"]
+        if not node:
+            raise BrowserError(f"nothing matches {selector}")
+        self.call("DOM.focus", nodeId=node)
+
+    def type_text(self, text: str) -> None:
+        self.call("Input.insertText", text=text)
+
+    def press_enter(self) -> None:
+        """Press Enter in the focused element (submits its form) and wait for the next page."""
+        self._events.clear()
+        for kind in ("keyDown", "keyUp"):
+            self.call(
+                "Input.dispatchKeyEvent",
+                type=kind,
+                key="Enter",
+                code="Enter",
+                windowsVirtualKeyCode=13,
+                text="\r" if kind == "keyDown" else "",
+            )
+        self.wait_event("Page.loadEventFired")
+
     def text(self) -> str:
         return str(self.evaluate("document.body.innerText"))
 
@@ -163,8 +211,13 @@ class Chromium:
 
     def phone(self, width: int = 390, height: int = 844) -> None:
         """Lay pages out as a phone would (until the next ``desktop``)."""
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                  deviceScaleFactor=2, mobile=True)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=2,
+            mobile=True,
+        )
 
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         params: dict[str, Any] = {"format": "png"}
@@ -176,20 +229,16 @@ class Chromium:
         return path
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrowserError, OSError):
             self._call("Browser.close")
-        except (BrowserError, OSError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for fd in (self._write_fd, self._read_fd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     def __enter__(self) -> Chromium:
         return self

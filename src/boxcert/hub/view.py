@@ -6,7 +6,8 @@ One shape serves the IoT page, the page per box, the JSON API and ``boxcert hub 
   ``expiring_soon`` under :data:`EXPIRY_WARNING` (14 days) — the page highlights those rows;
 - ``silent``: nothing heard from the box for :data:`SILENCE` (2 days) — a box reports at
   least daily, so two missed reports mean it is off, unplugged or cut off from the hub;
-- the status, with the error code's title and remedy from :mod:`boxcert.codes`;
+- the status, with the error code's title and remedy from :mod:`boxcert.codes`, and the
+  issuer's refusal (:mod:`boxcert.wire.refusals`) when the box's detail names one;
 - a ``tone`` (ok, warn, bad, none) for the page's colours, decided here and nowhere else.
 """
 
@@ -20,6 +21,7 @@ from typing import Any, Protocol
 from boxcert import codes
 from boxcert.hub.models import BoxKind
 from boxcert.wire.hub import BoxState
+from boxcert.wire.refusals import RefusalMeaning, meaning_of
 
 EXPIRY_WARNING = timedelta(days=14)
 SILENCE = timedelta(days=2)
@@ -59,6 +61,7 @@ class BoxView:
     status_label: str
     error_code: str | None
     error: codes.ErrorCode | None
+    refusal: RefusalMeaning | None  # the issuer's stated reason, when the detail names one
     detail: str
     last_seen: datetime | None
     silent: bool
@@ -86,6 +89,7 @@ class BoxView:
             "silent": self.silent,
             "error_title": self.error.title if self.error else None,
             "remedy": self.error.remedy if self.error else None,
+            "refusal": self.refusal.title if self.refusal else None,
             "detail": self.detail,
         }
 
@@ -100,6 +104,8 @@ def box_view(row: BoxRow, now: datetime) -> BoxView:
     soon = left is not None and end is not None and end - now < EXPIRY_WARNING
     silent = now - (row.last_seen or row.added_at) >= SILENCE
     error = codes.lookup(row.error_code) if row.error_code else None
+    # A refused box reports the issuer's refusal as "<code>: <message>" in its detail.
+    refusal = meaning_of(row.detail.split(":", 1)[0].strip()) if row.detail else None
     if row.state is not None:
         label = _STATUS_LABELS.get(row.state, row.state)
     elif row.kind == BoxKind.LEGACY.value:
@@ -120,6 +126,7 @@ def box_view(row: BoxRow, now: datetime) -> BoxView:
         status_label=label,
         error_code=row.error_code,
         error=error,
+        refusal=refusal,
         detail=row.detail,
         last_seen=row.last_seen,
         silent=silent,
