@@ -99,8 +99,8 @@ def start_hub(data_dir: Path, *extra: str) -> HubProcess:
 class AdminClient:
     """The admin in a browser: cookies kept, forms posted with the page's CSRF token."""
 
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=30)
+    def __init__(self, url: str, verify: Any = True) -> None:
+        self.http = httpx.Client(base_url=url, timeout=30, verify=verify)
 
     def csrf(self, path: str = "/login") -> str:
         match = _CSRF.search(self.http.get(path).text)

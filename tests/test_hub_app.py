@@ -4,6 +4,7 @@ wire/hub.py, and the admin's pages over HTTP. Pairing, reports, the legacy repor
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxcert import codes
+from boxcert import codes, devstack
 from boxcert.wire.hub import CONNECT_PATH, BoxReport, BoxState, LegacyReport, PairingToken
-from tests.helpers import IssuerProcess, start_issuer
+from tests.helpers import IssuerProcess, cli, start_issuer
 from tests.hub_running import AdminClient, BoxClient, HubProcess, legacy_report, start_hub
 
 
@@ -56,8 +57,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     hub_data = root / "hub"
     hub = None
     try:
-        from tests.helpers import cli
-
         status, out = cli(
             "hub",
             "configure",
@@ -331,3 +330,42 @@ def test_no_secret_in_any_log_line(stack: Stack, tmp_path: Path) -> None:
             assert secret not in text, f"a secret in the {name} log"
     # The password was shown once on the console, never in the log.
     assert stack.hub.password in stack.hub.stdout
+
+
+def test_over_https_with_verified_tls(tmp_path: Path) -> None:
+    ca, cert, key = devstack.tls_files(tmp_path / "tls")
+    data = tmp_path / "hub"
+    code, out = cli(
+        "hub",
+        "configure",
+        "--data",
+        str(data),
+        "--db-uuid",
+        "u-1",
+        "--enterprise-code",
+        "C-tls",
+        "--issuer",
+        "https://issuer.example",
+        "--zone",
+        "iot.example",
+    )
+    assert code == 0, out
+    hub = start_hub(data, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert hub.url.startswith("https://127.0.0.1:")
+        trust = ssl.create_default_context(cafile=ca)
+        box = BoxClient("box-tls", verify=trust)
+        answer = box.connect(hub.token())
+        assert answer.server_url == hub.url
+        assert box.report(BoxReport("box-tls", BoxState.OK)).status_code == 200
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            BoxClient("box-untrusting").connect_raw(hub.token())
+        admin = AdminClient(hub.url, verify=trust)
+        first = admin.http.get("/login")
+        assert first.headers["set-cookie"].startswith("__Host-boxcert_session=")
+        assert "; Secure" in first.headers["set-cookie"]
+        assert admin.login(hub.password).status_code == 303
+        assert admin.http.get("/api/boxes/box-tls").json()["status"] == "ok"
+        admin.close()
+    finally:
+        hub.stop()

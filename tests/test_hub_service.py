@@ -7,13 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from boxcert.hub import store
 from boxcert.hub.errors import BoxRefused, HubError, PairingRefused, UnknownBox
 from boxcert.hub.models import Box, PairingTokenRow
 from boxcert.hub.server import open_service
 from boxcert.hub.service import HubConfig, HubService
+from boxcert.issuer.db import open_engine
 from boxcert.wire.hub import (
     BoxReport,
     BoxSecret,
@@ -23,6 +24,7 @@ from boxcert.wire.hub import (
     PairingRefusal,
     PairingToken,
 )
+from tests.postgres import pg_bin, postgres_cluster
 from tests.web_site import FakeClock
 
 CODE = "C-0123456789"
@@ -224,6 +226,9 @@ def test_legacy_reports_only_for_known_older_boxes(hub: HubService, clock: FakeC
     hub.add_legacy_box("OLD-1", "Scale")
     with pytest.raises(HubError, match="already known"):
         hub.add_legacy_box("OLD-1", "Scale")
+    for identifier, name in (("", "x"), ("A\x1b[2J", "x"), ("A" * 129, "x"), ("B", "n" * 101)):
+        with pytest.raises(HubError):
+            hub.add_legacy_box(identifier, name)
     clock.advance(minutes=5)
     hub.legacy_report(LegacyReport("OLD-1", clock() + timedelta(days=5)))
     view = hub.box("OLD-1")
@@ -268,3 +273,34 @@ def test_the_config_repr_hides_the_contract_code(hub: HubService) -> None:
     config = hub.config()
     assert config is not None and config.enterprise_code == CODE
     assert CODE not in repr(config)
+
+
+@pytest.mark.skipif(pg_bin() is None, reason="needs PostgreSQL")
+def test_on_postgresql_beside_the_issuers_schema(tmp_path: Path, clock: FakeClock) -> None:
+    """Any SQLAlchemy URL: on PostgreSQL, one token still pairs one box under a race, and the
+    hub's migrations keep their own history beside the issuer's in a shared database."""
+    with postgres_cluster() as url:
+        open_engine(url).dispose()  # the issuer's schema first
+        hub = open_service(tmp_path / "hub", url, clock)
+        hub.configure(HubConfig("uuid-1", CODE, "https://issuer.example", "iot.example"))
+        hub.set_public_url("https://hub.example")
+        open_service(tmp_path / "hub", url, clock)  # migrating again changes nothing
+        token = hub.new_token()
+        outcomes: list[str] = []
+
+        def attempt(identifier: str) -> None:
+            try:
+                pair(hub, token, identifier)
+                outcomes.append("paired")
+            except PairingRefused as refused:
+                outcomes.append(refused.refusal.value)
+
+        threads = [threading.Thread(target=attempt, args=(f"box-{i}",)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["paired"] + ["token_used"] * 5
+        tables = set(inspect(hub.sessions.kw["bind"]).get_table_names())
+        assert {"alembic_version", "hub_alembic_version", "boxes", "hub_boxes"} <= tables
+        hub.sessions.kw["bind"].dispose()

@@ -5,6 +5,8 @@ must match them (a test compares the two). Secrets are never stored as given: pa
 box secrets as scrypt hashes (``boxcert.secrets``) under a public random id, the admin password
 as a scrypt hash in ``hub_settings``. The contract code is kept as given (the hub hands it to
 the boxes it pairs), which is why the database file is private (0600 in a 0700 directory).
+
+Every table name starts with ``hub_``, so the hub may share a database with another role.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class Setting(Base):
 
 
 class PairingTokenRow(Base):
-    __tablename__ = "pairing_tokens"
+    __tablename__ = "hub_pairing_tokens"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # public part of the token
     secret_hash: Mapped[str] = mapped_column(String(200))
@@ -46,7 +48,7 @@ class PairingTokenRow(Base):
 
 
 class Box(Base):
-    __tablename__ = "boxes"
+    __tablename__ = "hub_boxes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     identifier: Mapped[str] = mapped_column(String(128), unique=True)

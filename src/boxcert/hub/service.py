@@ -41,7 +41,7 @@ from boxcert.wire.hub import (
     PairingRefusal,
     PairingToken,
 )
-from boxcert.wire.text import printable
+from boxcert.wire.text import is_clean_text, printable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -252,6 +252,12 @@ class HubService:
         return box_view(row, self.clock())
 
     def add_legacy_box(self, identifier: str, name: str) -> None:
+        """Accept the legacy reports of an existing vendor box known by ``identifier``."""
+        for text, limit, what in ((identifier, 128, "identifier"), (name, 100, "name")):
+            if len(text) > limit or not is_clean_text(text):
+                raise HubError(f"the {what} is too long or holds control characters")
+        if not identifier:
+            raise HubError("the identifier is empty")
         row = self._tx(lambda s: store.add_legacy_box(s, identifier, name, self.clock()))
         if row is None:
             raise HubError(f"a box {identifier!r} is already known")

@@ -1,4 +1,4 @@
-"""The hub's first schema: settings, pairing tokens, boxes.
+"""The hub's first schema: settings, pairing tokens, boxes (every table named hub_…).
 
 Revision ID: hub_0001
 Revises:
@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Text, nullable=False),
     )
     op.create_table(
-        "pairing_tokens",
+        "hub_pairing_tokens",
         sa.Column("id", sa.String(32), primary_key=True),
         sa.Column("secret_hash", sa.String(200), nullable=False),
         sa.Column("created_at", TS, nullable=False),
@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("used_by", sa.String(128), nullable=True),
     )
     op.create_table(
-        "boxes",
+        "hub_boxes",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("identifier", sa.String(128), nullable=False, unique=True),
         sa.Column("kind", sa.String(16), nullable=False),
@@ -50,5 +50,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("boxes", "pairing_tokens", "hub_settings"):
+    for table in ("hub_boxes", "hub_pairing_tokens", "hub_settings"):
         op.drop_table(table)
