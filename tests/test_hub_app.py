@@ -369,3 +369,20 @@ def test_over_https_with_verified_tls(tmp_path: Path) -> None:
         admin.close()
     finally:
         hub.stop()
+
+
+def test_unknown_addresses_and_methods_answer_in_our_words(stack: Stack) -> None:
+    admin = stack.admin()
+    page = admin.http.get("/nowhere")
+    assert page.status_code == 404 and "There is nothing at this address." in page.text
+    assert "Not Found" not in page.text
+    api = admin.http.get("/api/nowhere")
+    assert api.status_code == 404
+    assert api.json()["error"] == {
+        "code": "not_found",
+        "message": "There is nothing at this address.",
+    }
+    admin.close()
+    with httpx.Client(timeout=30) as c:
+        wrong = c.get(stack.hub.url + "/iot/box/report")
+    assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 
 from jinja2 import PackageLoader
 from starlette.applications import Starlette
@@ -61,6 +60,10 @@ from boxcert.wire.x509 import WireError
 log = logging.getLogger(__name__)
 SITE = "boxcert hub"
 _JSON_PATHS = (BOX_PATHS, "/api/", "/healthz")
+_HTTP_TEXTS = {
+    404: ("Page not found", "There is nothing at this address."),
+    405: ("Not allowed here", "This address does not take that kind of request."),
+}
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -216,11 +219,11 @@ def create_app(
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        status = exc.status_code
+        text = _HTTP_TEXTS.get(status, ("Error", "The hub cannot answer this request."))
         if wants_json(request):
-            return _error(exc.status_code, HttpErrorCode.for_status(exc.status_code), exc.detail)
-        titles = {404: "Page not found", 405: "Not allowed here"}
-        title = titles.get(exc.status_code, "Error")
-        return pages.message(request, exc.status_code, title, exc.detail, back="/boxes")
+            return _error(status, HttpErrorCode.for_status(status), text[1])
+        return pages.message(request, status, text[0], text[1], back="/boxes")
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.error("internal error on %s", request.url.path, exc_info=exc)
@@ -229,8 +232,7 @@ def create_app(
             return _error(500, HttpErrorCode.INTERNAL_ERROR, text)
         return pages.message(request, 500, "Hub error", text.capitalize() + ".")
 
-    Endpoint = Callable[[Request], Awaitable[Response]]
-    page: Callable[[Endpoint], Endpoint] = gate.page
+    page = gate.page
     routes = [
         Route(CONNECT_PATH, connect, methods=["POST"]),
         Route(REPORT_PATH, report, methods=["POST"]),

@@ -152,6 +152,11 @@ class Visit:
         self.cookie_changed = True
         self.session = None
 
+    def take_store_writes(self) -> list[tuple[str, Session | None]]:
+        """The store changes that login/logout asked for (None: delete), once."""
+        writes, self._pending = self._pending, []
+        return writes
+
 
 def visit_of(conn: HTTPConnection) -> Visit | None:
     """The visit the middleware attached; None on an exempt path or without the middleware."""
@@ -300,12 +305,11 @@ class Sessions:
         return replay
 
     async def _flush(self, visit: Visit) -> None:
-        for key, session in visit._pending:
+        for key, session in visit.take_store_writes():
             if session is None:
                 self.store.delete(key)
             else:
                 self.store.put(key, session)
-        visit._pending.clear()
 
 
 def _set_cookie(name: str, value: str, secure: bool) -> bytes:
