@@ -37,6 +37,7 @@ COMMANDS = {
     "box": "boxcert.box.cli:box_group",
     "issuer": "boxcert.issuer.cli:issuer_group",
     "dns": "boxcert.dns.cli:dns_group",
+    "hub": "boxcert.hub.cli:hub_group",
     "demo": "boxcert.demo:demo_command",
     "systemd-unit": "boxcert.systemd:systemd_unit_command",
 }
@@ -44,6 +45,7 @@ HELP = {
     "box": "The agent on the IoT box.",
     "issuer": "The vendor's certificate service.",
     "dns": "The IoT zone's authoritative DNS server.",
+    "hub": "The customer's server: pairs boxes and lists their certificates.",
     "demo": "Run an issuer and a box on this machine and get the box its certificate.",
     "systemd-unit": "Print a hardened systemd unit for a role.",
 }

@@ -2,6 +2,8 @@
 
 - :mod:`boxcert.wire.x509` — the box⇄issuer exchange (``POST /iot/x509``): request, grant,
   refusal, and the database UUID's canonical form.
+- :mod:`boxcert.wire.hub` — the box⇄hub exchange: pairing token, connect, reports (and the
+  report existing vendor boxes send).
 - :mod:`boxcert.wire.refusals` — the refusal codes the issuer sends, with what each means for
   the person looking at the box.
 - :mod:`boxcert.wire.errors` — the JSON body of every non-200 answer of our HTTP services.

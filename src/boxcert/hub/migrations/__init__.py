@@ -1,0 +1,1 @@
+"""Alembic migrations of the hub's database (script location ``boxcert.hub:migrations``)."""
