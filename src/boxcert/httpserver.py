@@ -38,6 +38,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 __all__ = [
+    "DEFAULT_TIMEOUTS",
     "HttpServerError",
     "Timeouts",
     "base_url",
@@ -73,6 +74,8 @@ class Timeouts:
     max_head_bytes: int = 64 * 1024
 
 
+DEFAULT_TIMEOUTS = Timeouts()
+
 # --- the per-connection deadlines ------------------------------------------------------------
 
 _HEAD, _BODY, _APP = "head", "body", "app"
@@ -87,7 +90,7 @@ class _Deadlines:
     True once the answer is sent; both implementations call ``on_response_complete``.
     """
 
-    timeouts: Timeouts = Timeouts()
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
     # Declared by the uvicorn protocol class this is mixed into.
     transport: asyncio.Transport
     cycle: Any
@@ -254,7 +257,7 @@ async def serve(
     port: int,
     *,
     tls: ssl.SSLContext | None = None,
-    timeouts: Timeouts = Timeouts(),
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
     on_ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
     implementation: str = "auto",
@@ -310,7 +313,7 @@ def running(
     port: int = 0,
     *,
     tls: ssl.SSLContext | None = None,
-    timeouts: Timeouts = Timeouts(),
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
     implementation: str = "auto",
     start_timeout: float = 30.0,
 ) -> Iterator[str]:

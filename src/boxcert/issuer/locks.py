@@ -18,12 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer.errors import IssuerError
+from boxcert.issuer.errors import LockTimeout
 from boxcert.issuer.models import IssuanceLock
 
-
-class LockTimeout(IssuerError):
-    pass
+__all__ = ["LockTimeout", "SqlLocker"]
 
 
 class SqlLocker:

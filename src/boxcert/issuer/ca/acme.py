@@ -57,6 +57,8 @@ def _directory_tag(url: str) -> str:
 
 
 class AcmeCA:
+    limits_per_domain = True  # public ACME CAs count certificates per registered domain
+
     def __init__(self, state_dir: Path, options: AcmeOptions, txt: TxtStore) -> None:
         # One name per directory URL: moving from a staging CA to production must not keep
         # serving the staging CA's cached certificates.
@@ -128,8 +130,10 @@ class AcmeCA:
             raise CertificateAuthorityError(f"{err.code or 'error'}: {err.detail or err}") from err
         except errors.ValidationError as err:
             reasons = [
-                str(ch.error.detail) for authz in err.failed_authzrs
-                for ch in authz.body.challenges if ch.error is not None
+                str(ch.error.detail)
+                for authz in err.failed_authzrs
+                for ch in authz.body.challenges
+                if ch.error is not None
             ]
             raise CertificateAuthorityError(
                 "the CA could not validate: " + ("; ".join(reasons) or "no reason given")
@@ -220,8 +224,10 @@ class AcmeCA:
             for url in order.authorizations
         ]
         return messages.OrderResource(
-            body=order, uri=response.headers.get("Location"),
-            authorizations=authorizations, csr_pem=csr_pem,
+            body=order,
+            uri=response.headers.get("Location"),
+            authorizations=authorizations,
+            csr_pem=csr_pem,
         )
 
     def _wait_for_dns(self, published: list[tuple[str, str]]) -> None:
