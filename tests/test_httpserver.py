@@ -229,3 +229,15 @@ async def test_stop_event_and_ready_callback() -> None:
         serve(Recorder().app(), "127.0.0.1", 0, on_ready=ready, stop=stop), GUARD
     )
     assert len(urls) == 1 and urls[0].startswith("http://127.0.0.1:")
+
+
+def test_idle_kept_alive_tls_clients_do_not_hold_up_shutdown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ca, cert, key = devstack.tls_files(tmp_path)
+    patient = Timeouts(graceful_shutdown=3)  # a held-up shutdown logs an error after 3 s
+    client = httpx.Client(verify=ssl.create_default_context(cafile=str(ca)))
+    with running(Recorder().app(), tls=tls_context(cert, key), timeouts=patient) as url:
+        assert client.get(url + "/").status_code == 200  # the connection stays open, idle
+    client.close()
+    assert "graceful shutdown exceeded" not in caplog.text

@@ -250,6 +250,16 @@ class _Server(uvicorn.Server):
         if self.started:
             self._on_started()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # An idle kept-alive connection has nothing left to finish; closing it gracefully
+        # would wait for a TLS peer's close_notify that an idle client never sends.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+        await super().shutdown(sockets=sockets)
+
 
 async def serve(
     app: AsgiApp,
