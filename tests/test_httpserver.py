@@ -241,3 +241,13 @@ def test_idle_kept_alive_tls_clients_do_not_hold_up_shutdown(
         assert client.get(url + "/").status_code == 200  # the connection stays open, idle
     client.close()
     assert "graceful shutdown exceeded" not in caplog.text
+
+
+def test_listening_socket_is_tcp_so_answers_are_not_delayed() -> None:
+    """asyncio sets TCP_NODELAY on accepted sockets only when the listener's protocol is
+    IPPROTO_TCP; without it every answer written in two parts waits for a delayed ACK."""
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()

@@ -33,7 +33,8 @@ from boxcert.issuer.limits import OrderLimits
 from boxcert.issuer.obtain import Holder, Obtainer
 from boxcert.issuer.registration import Registrar
 from boxcert.issuer.revocation import RevocationResult, Revoker
-from boxcert.issuer.store import accounts, boxes, settings
+from boxcert.issuer.store import accounts, boxes
+from boxcert.issuer.store import settings as stored
 from boxcert.issuer.store.rows import BoxRow, StoredCertificate
 from boxcert.wire import CertificateRequest, Grant, canonical_uuid
 
@@ -45,21 +46,21 @@ class IssuerService:
         self,
         sessions: sessionmaker[Session],
         ca: CertificateAuthority,
-        settings_: IssuerSettings,
+        settings: IssuerSettings,
         *,
         clock: Clock = system_clock,
         events: EventBus | None = None,
     ) -> None:
         self.sessions = sessions
         self.ca = ca
-        self.settings = settings_
+        self.settings = settings
         self.clock = clock
         self.events = events or EventBus()
         with sessions.begin() as session:
-            self._label_secret = settings.label_secret(session)
-            self.codes = settings.contract_codes_of(session)
-        self.limits = OrderLimits(sessions, ca, settings_, self.events, clock)
-        self.registrar = Registrar(sessions, settings_.max_boxes_per_database, clock)
+            self._label_secret = stored.label_secret(session)
+            self.codes = stored.contract_codes_of(session)
+        self.limits = OrderLimits(sessions, ca, settings, self.events, clock)
+        self.registrar = Registrar(sessions, settings.max_boxes_per_database, clock)
         self.obtainer = Obtainer(sessions, ca, self.limits, self.events, clock)
         self.revoker = Revoker(sessions, ca, self.events, clock)
 

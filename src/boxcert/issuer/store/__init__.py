@@ -8,6 +8,7 @@ builds or mutates a model.
   needs (one statement per request).
 - :mod:`.boxes` — boxes (keys) and their database.
 - :mod:`.certificates` — issued certificates: the cache, the weekly count, revocation.
+- :mod:`.locks` — rows of the issuance locks (the waiting is :mod:`boxcert.issuer.locks`).
 - :mod:`.pauses` — CA pauses ("not before") per registered domain, shared by every issuer.
 - :mod:`.settings` — per-installation secrets (database-label key, contract-code key).
 """
