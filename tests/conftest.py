@@ -23,3 +23,29 @@ def eligible(issuer: IssuerProcess) -> tuple[str, str]:
     db_uuid, code = str(uuid.uuid4()), f"C-{uuid.uuid4().hex[:10]}"
     issuer.add_eligible(db_uuid, code)
     return db_uuid, code
+
+
+# --- PostgreSQL: one cluster per test session, a fresh database per test ---------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    from tests.postgres import pg_bin, postgres_cluster
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL cluster."""
+    from sqlalchemy import create_engine, text
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"

@@ -3,48 +3,109 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from tests.helpers import cli
 
+CODE = "C-7f3a9c2e51"
 
-def run(data: Path, *args: str) -> tuple[int, str]:
+
+def run(data: Path, *args: str, input: str | None = None) -> tuple[int, str]:
     group, verb, *rest = args
-    return cli("issuer", group, verb, "--data", str(data), *rest)
+    return cli("issuer", group, verb, "--data", str(data), *rest, input=input)
 
 
 def test_subscriptions_and_databases(tmp_path: Path) -> None:
     data = tmp_path / "d"
-    assert run(data, "subscription", "add", "--code", "C1", "--state", "draft")[0] == 0
-    assert run(data, "subscription", "add-line", "--code", "C1", "--line",
-               "IoT Box Subscription")[0] == 0
-    assert run(data, "subscription", "set-state", "--code", "C1", "--state", "in_progress")[0] == 0
+    code, out = run(data, "subscription", "add", "--code", CODE, "--state", "draft")
+    assert code == 0 and out.strip() == "subscription #1 added (draft, 0 line(s), code …2e51)"
+    assert (
+        run(data, "subscription", "add-line", "--code", CODE, "--line", "IoT Box Subscription")[0]
+        == 0
+    )
+    assert run(data, "subscription", "set-state", "--id", "1", "--state", "in_progress")[0] == 0
     code, out = run(data, "subscription", "list", "--json")
     assert json.loads(out) == [
-        {"code": "C1", "state": "in_progress", "lines": ["IoT Box Subscription"]}
+        {"id": 1, "code_hint": "2e51", "state": "in_progress", "lines": ["IoT Box Subscription"]}
     ]
-    assert run(data, "database", "add", "--uuid", "U1", "--kind", "staging",
-               "--subscription", "C1")[0] == 0
-    assert run(data, "database", "set-kind", "--uuid", "U1", "--kind", "production")[0] == 0
+    code, out = run(
+        data, "database", "add", "--uuid", "U1", "--kind", "staging", "--subscription", CODE
+    )
+    assert code == 0 and out.strip() == "database u1 added (staging, subscription #1)"
+    assert run(data, "database", "set-kind", "--uuid", "u1", "--kind", "production")[0] == 0
     code, out = run(data, "database", "list", "--json")
     assert json.loads(out) == [
-        {"uuid": "U1", "kind": "production", "subscription": "C1", "boxes": 0}
+        {"uuid": "u1", "kind": "production", "subscription_id": 1, "boxes": 0}
     ]
     code, out = run(data, "database", "list")
-    assert code == 0 and "U1" in out and "production" in out
+    assert code == 0 and "u1" in out and "production" in out
+
+
+def test_contract_codes_are_never_printed_nor_stored(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    outputs = [
+        run(data, "subscription", "add", "--code", CODE, "--line", "IoT Box Subscription")[1],
+        run(data, "database", "add", "--uuid", "U1", "--subscription", CODE)[1],
+        run(data, "database", "add", "--uuid", "U2", "--subscription-id", "1")[1],
+        run(data, "subscription", "list")[1],
+        run(data, "subscription", "list", "--json")[1],
+        run(data, "database", "list")[1],
+        run(data, "subscription", "add", "--code", CODE)[1],  # a duplicate: refused
+    ]
+    for out in outputs:
+        assert CODE not in out
+    assert "already exists" in outputs[-1]
+    raw = (data / "issuer.sqlite3").read_bytes()
+    for side in data.glob("issuer.sqlite3-*"):
+        raw += side.read_bytes()
+    assert CODE.encode() not in raw
+
+
+def test_code_can_be_typed_at_a_hidden_prompt(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    code, out = run(
+        data, "subscription", "add", "--line", "IoT Box Subscription", input=CODE + "\n"
+    )
+    assert code == 0 and "subscription #1 added" in out
+    assert run(data, "database", "add", "--uuid", "U1", "--subscription", CODE)[0] == 0
+
+
+def test_case_variants_of_a_uuid_are_one_database(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    run(data, "subscription", "add", "--code", CODE)
+    uuid = "5C1D2E3F-0000-4000-8000-00000000ABCD"
+    assert run(data, "database", "add", "--uuid", uuid, "--subscription", CODE)[0] == 0
+    for variant in (uuid.lower(), f" {uuid} ", uuid.lower().replace("c", "C")):
+        code, out = run(data, "database", "add", "--uuid", variant, "--subscription", CODE)
+        assert code == 1 and "already exists" in out, variant
+    with sqlite3.connect(data / "issuer.sqlite3") as conn:
+        assert conn.execute("SELECT uuid FROM databases").fetchall() == [(uuid.lower(),)]
 
 
 def test_errors_are_clear(tmp_path: Path) -> None:
     data = tmp_path / "d"
     code, out = run(data, "database", "add", "--uuid", "U1", "--subscription", "nope")
-    assert code == 1 and "no subscription 'nope'" in out
+    assert code == 1 and "no subscription has this contract code" in out
+    code, out = run(data, "database", "add", "--uuid", "U1", "--subscription-id", "7")
+    assert code == 1 and "no subscription #7" in out
+    code, out = run(data, "database", "add", "--uuid", "U1")
+    assert code == 2 and "--code or its --id" in out
     run(data, "subscription", "add", "--code", "C1")
     code, out = run(data, "subscription", "add", "--code", "C1")
     assert code == 1 and "already exists" in out
+    code, out = run(data, "subscription", "add", "--code", "bad\tcode")
+    assert code == 1 and "printable" in out
+    code, out = run(data, "database", "add", "--uuid", "a\x01b", "--subscription", "C1")
+    assert code == 1 and "printable" in out
     code, out = run(data, "database", "set-kind", "--uuid", "nope", "--kind", "staging")
     assert code == 1 and "no database" in out
     code, out = run(data, "subscription", "set-state", "--code", "C1", "--state", "bogus")
     assert code == 2 and "bogus" in out
+    code, out = run(
+        data, "subscription", "set-state", "--code", "C1", "--id", "1", "--state", "closed"
+    )
+    assert code == 2 and "one of them" in out
     code, out = cli("issuer", "database", "list", "--data", str(data), "--db", "nosuch://x")
     assert code == 1 and "cannot open database" in out
 

@@ -1,8 +1,8 @@
-"""The issuer's service layer in-process, with a CA that answers "rate limited".
+"""The issuer's coordinator in-process: CA pauses, the weekly cap, the cache's look-ahead,
+constant work for unknown uuids, and the events each outcome announces.
 
-Let's Encrypt's rate limits cannot run here and Pebble has none, so the CA is a small stand-in
-implementing the CertificateAuthority protocol; everything else (SQLite, eligibility, cache) is
-real.
+Let's Encrypt's rate limits cannot run here and Pebble has none, so "rate limited" comes from
+a stand-in CA (tests/issuer_support.py); everything else (SQLite, eligibility, cache) is real.
 """
 
 from __future__ import annotations
@@ -11,118 +11,196 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
+from sqlalchemy import update
 
-from boxcert import naming, pki
-from boxcert.issuer import store
-from boxcert.issuer.ca import IssuedCertificate
-from boxcert.issuer.db import open_engine, session_factory
-from boxcert.issuer.errors import RateLimited, Refusal
-from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
-from boxcert.issuer.service import IssuerService, IssuerSettings
-from boxcert.wire import CertificateRequest
+from boxcert import pki
+from boxcert.issuer.errors import BadRequest, Refusal
+from boxcert.issuer.events import (
+    CaPaused,
+    CertificateGranted,
+    CertificateIssued,
+    CertificateRevoked,
+    RequestRefused,
+)
+from boxcert.issuer.models import Certificate
+from boxcert.wire import CertificateRequest, RefusalCode
+from tests.issuer_support import (
+    Clock,
+    LimitedCA,
+    PublicLikeCA,
+    box_csr,
+    box_request,
+    make_issuer,
+)
 
-
-class LimitedCA:
-    name = "acme"
-
-    def __init__(self, retry_after: datetime) -> None:
-        self.calls = 0
-        self.retry_after = retry_after
-
-    async def issue(self, csr: x509.CertificateSigningRequest, names: tuple[str, ...],
-                    replaces: str | None = None) -> IssuedCertificate:
-        self.calls += 1
-        raise RateLimited("too many new orders", self.retry_after)
-
-    async def revoke(self, chain_pem: str) -> None:
-        return None
-
-    async def suggested_renewal(self, chain_pem: str) -> datetime | None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
-def _request() -> CertificateRequest:
-    key = pki.make_ec_key()
-    names = naming.certificate_names(naming.box_label(pki.spki_der(key.public_key())),
-                                     naming.DEFAULT_ZONE)
-    return CertificateRequest("db-1", "CODE-1", "box", pki.csr_pem(pki.make_csr(key, names)))
+DB, CODE = "db-1", "CODE-0001"
 
 
 async def test_rate_limit_pauses_all_orders_until_retry_after(tmp_path: Path) -> None:
-    now = [datetime(2026, 11, 26, 12, 0, tzinfo=UTC)]
-    sessions = session_factory(open_engine(f"sqlite:///{tmp_path / 'i.sqlite3'}"))
-    with sessions.begin() as s:
-        store.add_subscription(s, "CODE-1", SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now[0])
-        store.add_database(s, "db-1", DatabaseKind.PRODUCTION, "CODE-1", now[0])
-    ca = LimitedCA(retry_after=now[0] + timedelta(minutes=30))
-    service = IssuerService(sessions, ca, IssuerSettings(), clock=lambda: now[0])
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    ca = LimitedCA(retry_after=clock() + timedelta(minutes=30))
+    issuer = make_issuer(tmp_path, ca=ca, clock=clock)
+    issuer.register(DB, CODE)
 
     with pytest.raises(Refusal) as first:
-        await service.handle(_request())
-    assert first.value.code == "ca_rate_limited"
+        await issuer.service.handle(box_request(DB, CODE))
+    assert first.value.code == RefusalCode.CA_RATE_LIMITED
     assert "2026-11-26T12:30:00+00:00" in first.value.message
     with pytest.raises(Refusal) as second:
-        await service.handle(_request())  # another box: refused without asking the CA
-    assert second.value.code == "ca_rate_limited"
+        await issuer.service.handle(box_request(DB, CODE))  # another box: the CA is not asked
+    assert second.value.code == RefusalCode.CA_RATE_LIMITED
     assert ca.calls == 1
-    now[0] += timedelta(minutes=31)
+    clock.advance(timedelta(minutes=31))
     with pytest.raises(Refusal):
-        await service.handle(_request())
+        await issuer.service.handle(box_request(DB, CODE))
     assert ca.calls == 2  # after Retry-After the CA is asked again
+    paused = [e for e in issuer.events if isinstance(e, CaPaused)]
+    assert [p.until for p in paused] == [
+        datetime(2026, 11, 26, 12, 30, tzinfo=UTC),
+        datetime(2026, 11, 26, 12, 32, tzinfo=UTC),
+    ]  # 1 min at least
 
 
-def _service(tmp_path: Path, ca: object, now: list[datetime], **settings: object
-             ) -> IssuerService:
-    sessions = session_factory(open_engine(f"sqlite:///{tmp_path / 'i.sqlite3'}"))
-    with sessions.begin() as s:
-        store.add_subscription(s, "CODE-1", SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now[0])
-        store.add_database(s, "db-1", DatabaseKind.PRODUCTION, "CODE-1", now[0])
-    return IssuerService(sessions, ca, IssuerSettings(**settings),  # type: ignore[arg-type]
-                         clock=lambda: now[0])
+async def test_a_pause_holds_for_a_second_issuer_on_the_same_database(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    first_ca = LimitedCA(retry_after=clock() + timedelta(hours=1))
+    first = make_issuer(tmp_path, ca=first_ca, clock=clock)
+    first.register(DB, CODE)
+    second_ca = LimitedCA(retry_after=None)
+    second = make_issuer(tmp_path, ca=second_ca, clock=clock)  # same SQLite file
+    with pytest.raises(Refusal):
+        await first.service.handle(box_request(DB, CODE))
+    with pytest.raises(Refusal) as refused:
+        await second.service.handle(box_request(DB, CODE))
+    assert refused.value.code == RefusalCode.CA_RATE_LIMITED
+    assert second_ca.calls == 0
 
 
 async def test_weekly_cap_counts_new_holders_not_renewals(tmp_path: Path) -> None:
-    from boxcert.issuer.ca.local import LocalCA
-
-    now = [datetime.now(UTC)]
-    ca = LocalCA(tmp_path / "ca", naming.DEFAULT_ZONE, clock=lambda: now[0])
-    ca.name = "acme-test"  # a public CA as far as the cap is concerned
-    service = _service(tmp_path, ca, now, weekly_cap_per_domain=1)
-    first = _request()
-    granted = await service.handle(first)
+    clock = Clock()
+    ca = PublicLikeCA(tmp_path / "ca", clock)
+    issuer = make_issuer(tmp_path, ca=ca, clock=clock, weekly_cap_per_domain=1)
+    issuer.register(DB, CODE)
+    key = pki.make_ec_key()
+    granted = await issuer.service.handle(box_request(DB, CODE, key))
     with pytest.raises(Refusal) as capped:
-        await service.handle(_request())  # a second new holder in the same week
-    assert capped.value.code == "ca_rate_limited"
-    now[0] += timedelta(days=61)  # the first box's certificate is due: a renewal
-    renewed = await service.handle(first)
+        await issuer.service.handle(box_request(DB, CODE))  # a second new holder this week
+    assert capped.value.code == RefusalCode.CA_RATE_LIMITED
+    clock.advance(timedelta(days=61))  # the first box's certificate is due: a renewal
+    renewed = await issuer.service.handle(box_request(DB, CODE, key))
     assert renewed.x509_pem != granted.x509_pem
+    issued = [e for e in issuer.events if isinstance(e, CertificateIssued)]
+    assert [e.renewal for e in issued] == [False, True]
+
+
+async def test_a_private_ca_has_no_weekly_cap(tmp_path: Path) -> None:
+    issuer = make_issuer(tmp_path, weekly_cap_per_domain=1)  # the local CA
+    issuer.register(DB, CODE)
+    for _ in range(3):
+        await issuer.service.handle(box_request(DB, CODE))
 
 
 async def test_rate_limit_pause_is_per_registered_domain(tmp_path: Path) -> None:
-    now = [datetime(2026, 11, 26, 12, 0, tzinfo=UTC)]
-    ca = LimitedCA(retry_after=now[0] + timedelta(hours=2))
-    service = _service(tmp_path, ca, now, zone_is_public_suffix=True)
+    clock = Clock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+    ca = LimitedCA(retry_after=clock() + timedelta(hours=2))
+    issuer = make_issuer(tmp_path, ca=ca, clock=clock, zone_is_public_suffix=True)
+    issuer.register(DB, CODE)
     for _ in range(2):
         with pytest.raises(Refusal):
-            await service.handle(_request())  # each box its own registered domain
-    assert ca.calls == 2  # a pause for one label does not stop the other
+            await issuer.service.handle(box_request(DB, CODE))  # each box its own domain
+    assert ca.calls == 2
 
 
 async def test_cached_certificate_is_replaced_a_little_before_boxes_ask(tmp_path: Path) -> None:
     """A box asks at two thirds of the lifetime; the issuer must then hand out a new one."""
-    from boxcert.issuer.ca.local import LocalCA
+    clock = Clock()
+    issuer = make_issuer(tmp_path, clock=clock)
+    issuer.register(DB, CODE)
+    key = pki.make_ec_key()
+    first = await issuer.service.handle(box_request(DB, CODE, key))
+    clock.advance(timedelta(days=45))  # half the lifetime: the cache answers
+    assert (await issuer.service.handle(box_request(DB, CODE, key))).x509_pem == first.x509_pem
+    clock.advance(timedelta(days=15) - timedelta(hours=12))  # a few hours before day 60
+    assert (await issuer.service.handle(box_request(DB, CODE, key))).x509_pem != first.x509_pem
 
-    now = [datetime.now(UTC)]
-    ca = LocalCA(tmp_path / "ca", naming.DEFAULT_ZONE, clock=lambda: now[0])
-    service = _service(tmp_path, ca, now)
-    request = _request()
-    first = await service.handle(request)
-    now[0] += timedelta(days=45)  # half the lifetime: the cache answers
-    assert (await service.handle(request)).x509_pem == first.x509_pem
-    now[0] += timedelta(days=15)  # day 60, the box's renewal day (a few hours early even)
-    now[0] -= timedelta(hours=12)
-    assert (await service.handle(request)).x509_pem != first.x509_pem
+
+async def test_subject_cn_comes_from_the_store_not_the_chain(tmp_path: Path) -> None:
+    issuer = make_issuer(tmp_path)
+    issuer.register(DB, CODE)
+    request = CertificateRequest(DB, CODE)
+    first = await issuer.service.handle(request)
+    assert first.subject_cn.startswith("*.")
+    with issuer.sessions.begin() as s:
+        s.execute(update(Certificate).values(subject_cn="stored-cn"))
+    assert (await issuer.service.handle(request)).subject_cn == "stored-cn"
+
+
+@pytest.mark.parametrize("with_csr", [True, False])
+async def test_unknown_and_known_uuids_cost_the_same_statements(
+    tmp_path: Path, with_csr: bool
+) -> None:
+    issuer = make_issuer(tmp_path)
+    issuer.register(DB, CODE, lines=("IoT Box Subscription", "Other", "Third"))
+    csr = box_csr() if with_csr else None
+    statements = issuer.statements()
+    runs: list[list[str]] = []
+    for db_uuid, code in ((DB, "wrong"), ("unknown-db", "wrong"), ("unknown-db", CODE)):
+        statements.clear()
+        with pytest.raises(Refusal) as refused:
+            await issuer.service.handle(CertificateRequest(db_uuid, code, "", csr))
+        assert refused.value.code == RefusalCode.CREDENTIALS_NOT_RECOGNIZED
+        runs.append([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+    assert len(runs[0]) == 1  # one query, lines included (no selectin second query)
+    assert runs[0] == runs[1] == runs[2]
+
+
+async def test_unauthenticated_bad_csr_is_a_refusal_not_a_400(tmp_path: Path) -> None:
+    issuer = make_issuer(tmp_path)
+    issuer.register(DB, CODE)
+    with pytest.raises(Refusal):
+        await issuer.service.handle(CertificateRequest(DB, "wrong", "", "garbage"))
+    with pytest.raises(BadRequest):
+        await issuer.service.handle(CertificateRequest(DB, CODE, "", "garbage"))
+
+
+async def test_events_of_a_request_life(tmp_path: Path) -> None:
+    issuer = make_issuer(tmp_path)
+    issuer.register(DB, CODE)
+    key = pki.make_ec_key()
+    await issuer.service.handle(box_request(DB, CODE, key))
+    await issuer.service.handle(box_request(DB, CODE, key))
+    with pytest.raises(Refusal):
+        await issuer.service.handle(box_request(DB, "wrong"))
+    grant = await issuer.service.handle(CertificateRequest(DB, CODE))
+    result = await issuer.service.revoke_domain(grant.domain)
+    kinds = [type(e).__name__ for e in issuer.events]
+    assert kinds == [
+        "CertificateIssued",
+        "CertificateGranted",
+        "CertificateGranted",
+        "RequestRefused",
+        "CertificateIssued",
+        "CertificateGranted",
+        "CertificateRevoked",
+    ]
+    granted = [e for e in issuer.events if isinstance(e, CertificateGranted)]
+    assert [g.from_cache for g in granted] == [False, True, False]
+    assert [g.for_box for g in granted] == [True, True, False]
+    refused = next(e for e in issuer.events if isinstance(e, RequestRefused))
+    assert refused.code == RefusalCode.CREDENTIALS_NOT_RECOGNIZED and refused.holder_label is None
+    revoked = next(e for e in issuer.events if isinstance(e, CertificateRevoked))
+    assert [revoked.serial_hex] == result.revoked and revoked.db_uuid == DB
+    assert "wrong" not in repr(issuer.events) and CODE not in repr(issuer.events)
+
+
+async def test_a_failing_listener_never_breaks_a_request(tmp_path: Path) -> None:
+    issuer = make_issuer(tmp_path)
+    issuer.register(DB, CODE)
+
+    def broken(_: object) -> None:
+        raise RuntimeError("listener bug")
+
+    issuer.service.events.subscribe_all(broken)
+    grant = await issuer.service.handle(box_request(DB, CODE))
+    assert grant.x509_pem
+    assert any(isinstance(e, CertificateGranted) for e in issuer.events)

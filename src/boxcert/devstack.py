@@ -129,15 +129,18 @@ def add_eligible_database(
 ) -> None:
     """Register a production database with an in-progress IoT subscription."""
     from boxcert.clock import system_clock
-    from boxcert.issuer import store
     from boxcert.issuer.db import database_url, open_engine, session_factory
     from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
+    from boxcert.issuer.store import accounts, settings
 
     engine = open_engine(database_url(data_dir, db_url))
     with session_factory(engine).begin() as s:
         now = system_clock()
-        store.add_subscription(s, code, SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now)
-        store.add_database(s, db_uuid, DatabaseKind.PRODUCTION, code, now)
+        codes = settings.contract_codes_of(s)
+        sub = accounts.add_subscription(
+            s, codes, code, SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now
+        )
+        accounts.add_database(s, db_uuid, DatabaseKind.PRODUCTION, sub.id, now)
     engine.dispose()
 
 

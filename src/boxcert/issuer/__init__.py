@@ -2,4 +2,27 @@
 
 It authenticates a box's database credentials, checks eligibility against subscriptions,
 obtains certificates from a certificate authority backend, caches them, and revokes them.
+
+Request path (``POST /iot/x509``)::
+
+    app ──► service ──► eligibility (pure) ──► csr ──► registration ──► obtain ──► ca/
+              │            (credentials first: nothing else runs for a wrong code)   │
+              └──────────────► events (EventBus) ◄── limits ◄─────────────────────────┘
+
+- :mod:`.app` — HTTP boundary (Starlette): JSON in and out, every error translated here.
+- :mod:`.service` — the coordinator: the order of the steps above, nothing else.
+- :mod:`.eligibility` — who may have a certificate: a pure function of the stored facts.
+- :mod:`.csr` — checks on a box's CSR; every parse error a 400.
+- :mod:`.registration` — boxes per database: the cap, and a box never moving database.
+- :mod:`.obtain` — cached certificate or one CA order per holder (locks, look again, store).
+- :mod:`.limits` — the CA's pauses (stored, shared by issuers) and our weekly cap.
+- :mod:`.revocation` — revoking the certificates that cover a name.
+- :mod:`.events` — typed events and the bus that audit, metrics and lifecycle subscribe to.
+- :mod:`.locks` — the issuance lock in the database, for a cluster of issuers.
+- :mod:`.store` — every SQL statement; typed rows out. :mod:`.models` — the tables;
+  :mod:`.migrations` — their history. :mod:`.db` — engine, sessions, running SQL off the loop.
+- :mod:`.contract_codes` — contract codes as keyed hashes.
+- :mod:`.ca` — CA backends behind one Protocol (local CA, ACME with DNS-01).
+- :mod:`.config` — settings that shape decisions; :mod:`.server` — assembling and serving;
+  :mod:`.cli`, :mod:`.cli_admin` — ``boxcert issuer …``; :mod:`.errors` — the exception tree.
 """

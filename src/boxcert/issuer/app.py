@@ -1,4 +1,13 @@
-"""The issuer's HTTP boundary: JSON in, JSON out, errors translated here and nowhere else."""
+"""The issuer's HTTP boundary: JSON in, JSON out, errors translated here and nowhere else.
+
+- ``POST /iot/x509`` (and ``/odoo-enterprise/iot/x509``): a grant or a refusal, both HTTP 200;
+  a malformed request is a 4xx with ``{"error": {"code", "message"}}``; a path with a trailing
+  slash is a 404, never a redirect (which would echo the Host header back).
+- ``GET /healthz``: the CA backend and zone.
+
+A client that goes away mid-request is logged at INFO; a failure of ours is logged once with
+its traceback and answered 500 without dropping the kept-alive connection.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -36,7 +45,7 @@ async def _read_json(request: Request) -> object:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise HTTPException(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
-    body = b""
+    body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY_BYTES:
@@ -51,34 +60,38 @@ async def _read_json(request: Request) -> object:
 
 def create_app(service: IssuerService) -> Starlette:
     async def x509_endpoint(request: Request) -> Response:
+        parsed: CertificateRequest | None = None
         try:
-            parsed = CertificateRequest.from_json(await _read_json(request))
-        except WireError as err:
-            raise BadRequest(str(err)) from err
-        try:
+            try:
+                parsed = CertificateRequest.from_json(await _read_json(request))
+            except WireError as err:
+                raise BadRequest(str(err)) from err
             grant = await service.handle(parsed)
         except Refusal as refusal:
             # A refusal is an answer: HTTP 200, as existing boxes expect.
             log.info("refused %s: %s", _who(parsed), refusal.code)
             return JSONResponse(RefusalAnswer(refusal.code, refusal.message).to_json())
+        except BadRequest as err:
+            return _error(400, HttpErrorCode.BAD_REQUEST, str(err))
+        except HTTPException as err:
+            return _error(err.status_code, HttpErrorCode.for_status(err.status_code), err.detail)
+        except ClientDisconnect:
+            log.info("a client went away before its request was complete")
+            return Response(status_code=400)  # nobody is left to read it
+        except Exception:
+            log.exception("internal error answering %s", _who(parsed))
+            return _error(
+                500, HttpErrorCode.INTERNAL_ERROR, "the issuer failed; the error is in its log"
+            )
         log.info("granted %s for %s", grant.domain, _who(parsed))
         return JSONResponse(grant.to_json())
 
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "ca": service.ca.name, "zone": service.settings.zone})
 
-    async def bad_request(_: Request, exc: Exception) -> Response:
-        return _error(400, HttpErrorCode.BAD_REQUEST, str(exc))
-
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         return _error(exc.status_code, HttpErrorCode.for_status(exc.status_code), exc.detail)
-
-    async def internal_error(_: Request, exc: Exception) -> Response:
-        log.error("internal error", exc_info=exc)
-        return _error(
-            500, HttpErrorCode.INTERNAL_ERROR, "the issuer failed; the error is in its log"
-        )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -87,18 +100,16 @@ def create_app(service: IssuerService) -> Starlette:
 
     routes = [Route(path, x509_endpoint, methods=["POST"]) for path in X509_PATHS]
     routes.append(Route("/healthz", health, methods=["GET"]))
-    return Starlette(
-        routes=routes,
-        exception_handlers={
-            BadRequest: bad_request,
-            HTTPException: http_error,
-            Exception: internal_error,
-        },
-        lifespan=lifespan,
+    app = Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan
     )
+    app.router.redirect_slashes = False
+    return app
 
 
-def _who(request: CertificateRequest) -> str:
+def _who(request: CertificateRequest | None) -> str:
     # The uuid is an identifier, not a secret; the contract code is never logged.
+    if request is None:
+        return "an unreadable request"
     kind = "box" if request.csr_pem else "database"
     return f"{kind} of db {request.db_uuid[:8]}…"

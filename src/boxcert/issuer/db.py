@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,9 +20,12 @@ __all__ = [
     "database_url",
     "open_engine",
     "prepare_data_dir",
+    "run_in_session",
     "safe_url",
     "session_factory",
 ]
+
+T = TypeVar("T")
 
 SQLITE_FILE = "issuer.sqlite3"
 MIGRATIONS = "boxcert.issuer:migrations"
@@ -54,3 +60,14 @@ def open_engine(
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return storage.session_factory(engine)
+
+
+async def run_in_session(sessions: sessionmaker[Session], fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in one transaction in a worker thread (the event loop never blocks on SQL);
+    committed when ``fn`` returns, rolled back when it raises."""
+
+    def run() -> T:
+        with sessions.begin() as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)

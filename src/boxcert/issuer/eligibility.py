@@ -1,27 +1,29 @@
 """Eligibility: a pure function of what the database says about a database and subscription.
 
 Order matters and is part of the contract: credentials first (an unknown uuid and a wrong
-contract code look the same, and the code is compared in constant time), then the database
-kind, the subscription state, and the IoT Box line. Reasons after the credential check may be
-specific, since the caller has proved it knows the contract code.
+contract code look the same, and the code's digest is compared in constant time, against a
+dummy when the uuid is unknown), then the database kind, the subscription state, and the IoT
+Box line. Reasons after the credential check may be specific, since the caller has proved it
+knows the contract code.
 """
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
+from boxcert.issuer.contract_codes import ContractCodes
 from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
 from boxcert.wire import RefusalCode
 
-__all__ = ["ELIGIBLE", "DatabaseFacts", "RefusalCode", "Verdict", "check"]
+__all__ = ["ELIGIBLE", "DatabaseFacts", "Verdict", "check"]
 
 
 @dataclass(frozen=True, slots=True)
 class DatabaseFacts:
     uuid: str
     kind: str
-    subscription_code: str
+    subscription_id: int
+    code_digest: str  # keyed hash of the subscription's contract code
     subscription_state: str
     subscription_lines: tuple[str, ...]
 
@@ -37,13 +39,12 @@ class Verdict:
 
 
 ELIGIBLE = Verdict(None, "eligible")
-_DUMMY_CODE = "x" * 32
 
 
-def check(facts: DatabaseFacts | None, enterprise_code: str) -> Verdict:
-    expected = facts.subscription_code if facts is not None else _DUMMY_CODE
-    code_ok = hmac.compare_digest(enterprise_code.encode("utf-8"), expected.encode("utf-8"))
-    if facts is None or not code_ok or not enterprise_code:
+def check(facts: DatabaseFacts | None, sent_digest: str, *, code_sent: bool) -> Verdict:
+    """The verdict for a database (None: unknown uuid) and the digest of the code sent."""
+    code_ok = ContractCodes.same(sent_digest, facts.code_digest if facts is not None else None)
+    if facts is None or not code_ok or not code_sent:
         return Verdict(
             RefusalCode.CREDENTIALS_NOT_RECOGNIZED,
             "The database UUID and contract code sent by the box do not match a registered "

@@ -1,15 +1,22 @@
 """Issuer exceptions. Everything the issuer raises on purpose derives from IssuerError.
 
-    IssuerError
-    ├── BadRequest          the request is malformed (HTTP 400)
-    ├── Refusal             the box is not entitled; an answer, not a failure (HTTP 200)
-    └── CertificateAuthorityError   the CA backend failed (a refusal that says so)
-        └── RateLimited     the CA or our own cap said "not now"; carries retry_after
+IssuerError
+├── BadRequest          the request is malformed (HTTP 400)
+├── Refusal             the box is not entitled; an answer, not a failure (HTTP 200)
+├── CertificateAuthorityError   the CA backend failed (a refusal that says so)
+│   └── RateLimited     the CA said "not now"; carries retry_after
+├── LockTimeout         another issuer held a holder's lock for too long
+└── StoreError          an administrative change the store refuses
+    ├── NotFound
+    ├── AlreadyExists
+    └── InvalidValue
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+
+from boxcert.wire import RefusalCode
 
 
 class IssuerError(Exception):
@@ -23,7 +30,7 @@ class BadRequest(IssuerError):
 class Refusal(IssuerError):
     """The issuer will not deliver a certificate, for a reason the box may show."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: RefusalCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -37,3 +44,23 @@ class RateLimited(CertificateAuthorityError):
     def __init__(self, message: str, retry_after: datetime | None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class LockTimeout(IssuerError):
+    """A lock stayed taken past the caller's patience."""
+
+
+class StoreError(IssuerError):
+    """The store refuses an administrative change; the message says why."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class InvalidValue(StoreError):
+    pass

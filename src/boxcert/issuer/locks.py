@@ -13,17 +13,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer.errors import IssuerError
-from boxcert.issuer.models import IssuanceLock
+from boxcert.issuer.errors import LockTimeout
+from boxcert.issuer.store import locks
 
-
-class LockTimeout(IssuerError):
-    pass
+__all__ = ["LockTimeout", "SqlLocker"]
 
 
 class SqlLocker:
@@ -45,23 +42,14 @@ class SqlLocker:
         now = self.clock()
         try:
             with self.sessions.begin() as session:
-                session.execute(
-                    delete(IssuanceLock).where(
-                        IssuanceLock.name == name, IssuanceLock.expires_at < now
-                    )
-                )
-                session.add(IssuanceLock(name=name, owner=self.owner, expires_at=now + self.ttl))
+                locks.take(session, name, self.owner, now, now + self.ttl)
         except IntegrityError:
             return False  # held by someone else
         return True
 
     def _release(self, name: str) -> None:
         with self.sessions.begin() as session:
-            session.execute(
-                delete(IssuanceLock).where(
-                    IssuanceLock.name == name, IssuanceLock.owner == self.owner
-                )
-            )
+            locks.release(session, name, self.owner)
 
     @asynccontextmanager
     async def hold(self, name: str, timeout: float) -> AsyncIterator[None]:

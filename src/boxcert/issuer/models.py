@@ -10,7 +10,7 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from boxcert.storage.txt import TxtBase
 from boxcert.storage.types import UtcDateTime
@@ -38,36 +38,40 @@ class Base(DeclarativeBase):
 
 
 class Subscription(Base):
-    __tablename__ = "subscriptions"
+    """A contract. The contract code is a secret: only its keyed hash is kept (see
+    :mod:`boxcert.issuer.contract_codes`), with its last characters to tell codes apart."""
 
-    code: Mapped[str] = mapped_column(String(128), primary_key=True)
+    __tablename__ = "subscriptions"
+    __table_args__ = (Index("ix_subscriptions_code_digest", "code_digest", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    code_digest: Mapped[str] = mapped_column(String(64))
+    code_hint: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    lines: Mapped[list[SubscriptionLine]] = relationship(
-        back_populates="subscription", cascade="all, delete-orphan", lazy="selectin"
-    )
 
 
 class SubscriptionLine(Base):
     __tablename__ = "subscription_lines"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    subscription_code: Mapped[str] = mapped_column(ForeignKey("subscriptions.code"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     product_name: Mapped[str] = mapped_column(String(256))
-    subscription: Mapped[Subscription] = relationship(back_populates="lines")
 
 
 class Database(Base):
+    """A customer database; ``uuid`` in its canonical form (:func:`boxcert.wire.canonical_uuid`)."""
+
     __tablename__ = "databases"
 
     uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    subscription_code: Mapped[str] = mapped_column(ForeignKey("subscriptions.code"), index=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Box(Base):
-    """A box (one key) seen asking for a certificate for a database."""
+    """A box (one key), registered to the database it first asked for; it never moves."""
 
     __tablename__ = "boxes"
 
@@ -88,6 +92,7 @@ class Certificate(Base):
     holder_label: Mapped[str] = mapped_column(String(32))
     db_uuid: Mapped[str] = mapped_column(String(64), index=True)
     names: Mapped[str] = mapped_column(Text)  # space separated, wildcard first
+    subject_cn: Mapped[str] = mapped_column(String(255))  # kept so no request parses the chain
     chain_pem: Mapped[str] = mapped_column(Text)
     # Only for the compatible no-CSR exchange, where the issuer must hand out a key.
     private_key_pem: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -113,6 +118,17 @@ class IssuanceLock(Base):
     name: Mapped[str] = mapped_column(String(255), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CaPause(Base):
+    """The CA said "not now" for a registered domain: no issuer orders for it before ``until``."""
+
+    __tablename__ = "ca_pauses"
+
+    ca_name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    registered_domain: Mapped[str] = mapped_column(String(255), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UtcDateTime())
+    reason: Mapped[str] = mapped_column(Text)
 
 
 class Setting(Base):

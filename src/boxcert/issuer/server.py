@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from boxcert import naming
+from boxcert import httpserver, naming
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.ca.acme import AcmeCA, AcmeOptions
 from boxcert.issuer.ca.dns01 import SqlTxtStore
 from boxcert.issuer.ca.local import LocalCA
+from boxcert.issuer.config import IssuerSettings
 from boxcert.issuer.db import database_url, open_engine, prepare_data_dir, session_factory
 from boxcert.issuer.errors import IssuerError
-from boxcert.issuer.service import IssuerService, IssuerSettings
+from boxcert.issuer.service import IssuerService
 
 log = logging.getLogger(__name__)
 
@@ -69,30 +69,16 @@ async def serve(
     host: str,
     port: int,
     *,
-    tls_cert: Path | None = None,
-    tls_key: Path | None = None,
+    tls: ssl.SSLContext | None = None,
+    timeouts: httpserver.Timeouts = httpserver.DEFAULT_TIMEOUTS,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; call ``on_ready`` with the base URL once bound."""
+    """Serve until SIGINT/SIGTERM; ``on_ready`` gets the base URL once bound.
+
+    Raises :class:`boxcert.httpserver.HttpServerError` when the server cannot start.
+    """
     from boxcert.issuer.app import create_app
 
-    config = uvicorn.Config(
-        create_app(service),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        lifespan="on",
+    await httpserver.serve(
+        create_app(service), host, port, tls=tls, timeouts=timeouts, on_ready=on_ready
     )
-    server = uvicorn.Server(config)  # it handles SIGINT/SIGTERM with a graceful shutdown
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.02)
-    if server.started and on_ready is not None:
-        bound = server.servers[0].sockets[0].getsockname()
-        scheme = "https" if tls_cert else "http"
-        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        on_ready(f"{scheme}://{shown}:{bound[1]}")
-    await task

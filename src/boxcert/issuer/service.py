@@ -1,50 +1,58 @@
-"""The issuer's core flow: request → eligibility → cached or new certificate → grant.
+"""The issuer's coordinator: one request in, a grant or a refusal out.
 
-Obtain flow (after certmagic): take the per-holder lock, look in storage again, issue, store.
-So N concurrent requests for one holder lead to one CA order; the rest get its result.
+The order of the steps is part of the contract:
+
+1. **Credentials and eligibility** — one statement, the same for known and unknown uuids; the
+   contract code's digest compared in constant time (:mod:`.eligibility`). Nothing else
+   happens for a caller who does not know a database's contract code: no CSR parsing, no
+   signature check, no further query.
+2. **The CSR** (:mod:`.csr`), for a box: its key, names and signature; the box's label.
+   Steps 1 and 2 and the reads of step 3 and 4 run in one worker-thread hop and one
+   transaction, so the common case (a known box, a cached certificate) costs one hop, and
+   the signature check never blocks the event loop.
+3. **The box** (:mod:`.registration`): a known box of this database, or a new one within the
+   cap; never a box of another database.
+4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once.
+
+Every outcome is announced on :attr:`IssuerService.events` (:mod:`.events`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TypeVar
+from dataclasses import dataclass, replace
 
 from cryptography import x509
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from boxcert import naming, pki, renewal
+from boxcert import naming
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer import eligibility, store
+from boxcert.issuer import eligibility
 from boxcert.issuer.ca import CertificateAuthority
+from boxcert.issuer.config import IssuerSettings
 from boxcert.issuer.csr import validate_box_csr
-from boxcert.issuer.eligibility import DatabaseFacts, RefusalCode
-from boxcert.issuer.errors import CertificateAuthorityError, RateLimited, Refusal
-from boxcert.issuer.locks import LockTimeout, SqlLocker
-from boxcert.issuer.models import Certificate
-from boxcert.wire import CertificateRequest, Grant
+from boxcert.issuer.db import run_in_session
+from boxcert.issuer.errors import Refusal
+from boxcert.issuer.events import CertificateGranted, EventBus, RequestRefused
+from boxcert.issuer.limits import OrderLimits
+from boxcert.issuer.obtain import Holder, Obtainer
+from boxcert.issuer.registration import Registrar
+from boxcert.issuer.revocation import RevocationResult, Revoker
+from boxcert.issuer.store import accounts, boxes
+from boxcert.issuer.store import settings as stored
+from boxcert.issuer.store.rows import BoxRow, StoredCertificate
+from boxcert.wire import CertificateRequest, Grant, canonical_uuid
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-RATE_LIMIT_PERIOD = timedelta(days=7)
-BOX_SEEN_RESOLUTION = timedelta(hours=1)  # how fresh boxes.last_seen is kept
-LOCK_WAIT = 240.0  # longer than one ACME order with its DNS wait
+__all__ = ["IssuerService", "IssuerSettings"]
 
 
 @dataclass(frozen=True, slots=True)
-class IssuerSettings:
-    zone: str = naming.DEFAULT_ZONE
-    max_boxes_per_database: int = 100
-    # When the zone is on the Public Suffix List each label is its own registered domain, as
-    # for Plex, Home Assistant and Tailscale; else the whole zone shares the CA's limits.
-    zone_is_public_suffix: bool = False
-    weekly_cap_per_domain: int = 45  # under Let's Encrypt's 50 per registered domain per week
+class _Found:
+    """What the lookup found: who the certificate is for, and what is stored about them."""
+
+    holder: Holder
+    csr: x509.CertificateSigningRequest | None
+    seen: BoxRow | None
+    cached: StoredCertificate | None
 
 
 class IssuerService:
@@ -55,273 +63,89 @@ class IssuerService:
         settings: IssuerSettings,
         *,
         clock: Clock = system_clock,
+        events: EventBus | None = None,
     ) -> None:
         self.sessions = sessions
         self.ca = ca
         self.settings = settings
         self.clock = clock
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        self.locker = SqlLocker(sessions, clock=clock)
-        self._ca_paused_until: dict[str, datetime] = {}
+        self.events = events or EventBus()
         with sessions.begin() as session:
-            self._label_secret = store.label_secret(session)
-
-    async def _db(self, fn: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with self.sessions.begin() as session:
-                return fn(session)
-
-        return await asyncio.to_thread(run)
+            self._label_secret = stored.label_secret(session)
+            self.codes = stored.contract_codes_of(session)
+        self.limits = OrderLimits(sessions, ca, settings, self.events, clock)
+        self.registrar = Registrar(sessions, settings.max_boxes_per_database, clock)
+        self.obtainer = Obtainer(sessions, ca, self.limits, self.events, clock)
+        self.revoker = Revoker(sessions, ca, self.events, clock)
 
     def database_label(self, db_uuid: str) -> str:
         return naming.database_label(db_uuid, self._label_secret)
 
     async def handle(self, request: CertificateRequest) -> Grant:
         """Answer one request; raises Refusal or BadRequest."""
+        request = replace(request, db_uuid=canonical_uuid(request.db_uuid))
+        label: list[str] = []
+        try:
+            return await self._handle(request, label)
+        except Refusal as refusal:
+            self.events.publish(
+                RequestRefused(
+                    self.clock(),
+                    request.db_uuid,
+                    label[0] if label else None,
+                    refusal.code,
+                    refusal.message,
+                )
+            )
+            raise
+
+    async def _handle(self, request: CertificateRequest, label_out: list[str]) -> Grant:
+        digest = self.codes.digest(request.enterprise_code)
+        code_sent = bool(request.enterprise_code)
         zone = self.settings.zone
-        csr: x509.CertificateSigningRequest | None = None
-        if request.csr_pem is not None:
-            csr, label = validate_box_csr(request.csr_pem, zone)
-        else:
-            label = self.database_label(request.db_uuid)
 
-        names = naming.certificate_names(label, zone)
-        ca_name = self.ca.name
+        def lookup(session: Session) -> _Found:
+            # One worker-thread hop for the common case, steps 1 and 2 in their order: the
+            # CSR is only read once the credentials check out (and off the event loop).
+            facts = accounts.database_facts(session, request.db_uuid)
+            verdict = eligibility.check(facts, digest, code_sent=code_sent)
+            if verdict.code is not None:
+                raise Refusal(verdict.code, verdict.message)
+            csr = None
+            if request.csr_pem is not None:
+                csr, label = validate_box_csr(request.csr_pem, zone)
+            else:
+                label = self.database_label(request.db_uuid)
+            label_out.append(label)
+            names = naming.certificate_names(label, zone)
+            holder = Holder(label, request.db_uuid, names, csr is not None)
+            seen = boxes.get_box(session, label) if holder.for_box else None
+            return _Found(holder, csr, seen, self.obtainer.cached_in(session, holder))
 
-        def lookup(
-            session: Session,
-        ) -> tuple[DatabaseFacts | None, store.BoxSeen | None, store.StoredCertificate | None]:
-            # One read-only round trip for the common case: eligible, known box, cached. The
-            # same queries run for an unknown uuid, so timing does not tell which uuids exist.
-            facts = store.database_facts(session, request.db_uuid)
-            seen = store.box_seen(session, label) if csr is not None else None
-            cached = store.latest_certificate(session, label, names, ca_name)
-            return facts, seen, cached
-
-        facts, seen, cached = await self._db(lookup)
-        verdict = eligibility.check(facts, request.enterprise_code)
-        if verdict.code is not None:
-            raise Refusal(verdict.code, verdict.message)
-
-        if csr is not None:
-            await self._register_box(label, request, seen)
-        cert = cached if self._fresh(cached) else None
-        if cert is None:
-            cert = await self._certificate(label, names, request.db_uuid, csr)
-        leaf = pki.load_chain(cert.chain_pem)[0]
+        found = await run_in_session(self.sessions, lookup)
+        holder, csr, seen, cached = found.holder, found.csr, found.seen, found.cached
+        label = holder.label
+        if holder.for_box:
+            await self.registrar.register(label, request.db_uuid, request.identifier, seen)
+        cert, from_cache = await self.obtainer.obtain(holder, csr, cached)
+        self.events.publish(
+            CertificateGranted(
+                self.clock(),
+                request.db_uuid,
+                label,
+                holder.for_box,
+                cert.serial_hex,
+                cert.not_after,
+                from_cache,
+            )
+        )
         return Grant(
             x509_pem=cert.chain_pem,
-            subject_cn=pki.common_name(leaf.subject) or names[0],
-            domain=names[1],
+            subject_cn=cert.subject_cn,
+            domain=holder.names[1],
             not_after=cert.not_after,
-            private_key_pem=cert.private_key_pem if csr is None else None,
+            private_key_pem=cert.private_key_pem if not holder.for_box else None,
         )
 
-    async def _register_box(
-        self, label: str, request: CertificateRequest, seen: store.BoxSeen | None
-    ) -> None:
-        limit = self.settings.max_boxes_per_database
-        now = self.clock()
-        if (
-            seen is not None
-            and seen.db_uuid == request.db_uuid
-            and now - seen.last_seen < BOX_SEEN_RESOLUTION
-        ):
-            return  # known and recently seen: no write on the hot path
-
-        def register(session: Session) -> bool:
-            known = store.box_known(session, label, request.db_uuid)
-            if not known and store.count_boxes(session, request.db_uuid) >= limit:
-                return False
-            store.touch_box(session, label, request.db_uuid, request.identifier, now)
-            return True
-
-        try:
-            registered = await self._db(register)
-        except IntegrityError:
-            # Two first requests of one box raced to insert it; the row exists now.
-            registered = await self._db(register)
-        if not registered:
-            raise Refusal(
-                RefusalCode.BOX_LIMIT_REACHED,
-                f"This database already has {limit} boxes with certificates. Retire unused "
-                "boxes or ask the vendor to raise the limit.",
-            )
-
-    def _fresh(self, cert: store.StoredCertificate | None) -> bool:
-        """Whether a cached certificate may still be handed out.
-
-        The issuer looks ahead by a fifteenth of the lifetime (6 days of 90): a box whose clock
-        runs ahead, or that asks at the very start of its renewal window, gets a new certificate
-        rather than the one it already has, which it would keep asking to replace.
-        """
-        if cert is None:
-            return False
-        window = None
-        if cert.renew_after is not None:
-            window = renewal.RenewalWindow(cert.renew_after, cert.renew_after)
-        lead = (cert.not_after - cert.not_before) / 15
-        decision = renewal.renewal_decision(
-            cert.not_before, cert.not_after, self.clock() + lead, window
-        )
-        return not decision.due
-
-    async def _certificate(
-        self,
-        label: str,
-        names: tuple[str, str],
-        db_uuid: str,
-        csr: x509.CertificateSigningRequest | None,
-    ) -> store.StoredCertificate:
-        """A fresh certificate for the holder, ordered once however many ask at a time."""
-        ca_name = self.ca.name
-
-        def cached(session: Session) -> store.StoredCertificate | None:
-            return store.latest_certificate(session, label, names, ca_name)
-
-        # In-process lock first (cheap), then the cluster-wide one in the database.
-        async with self._holder_lock(label):
-            try:
-                async with self.locker.hold(f"issue:{label}", timeout=LOCK_WAIT):
-                    current = await self._db(cached)  # issued while we waited?
-                    if self._fresh(current):
-                        assert current is not None
-                        return current
-                    return await self._issue(label, names, db_uuid, csr, current)
-            except LockTimeout as err:
-                raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
-
-    @contextlib.asynccontextmanager
-    async def _holder_lock(self, label: str) -> AsyncIterator[None]:
-        """One in-process lock per holder, dropped when nobody holds or waits for it."""
-        lock, users = self._locks.get(label, (asyncio.Lock(), 0))
-        self._locks[label] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[label]
-            if users <= 1:
-                del self._locks[label]
-            else:
-                self._locks[label] = (lock, users - 1)
-
-    def registered_domain(self, label: str) -> str:
-        zone = self.settings.zone
-        return f"{label}.{zone}" if self.settings.zone_is_public_suffix else zone
-
-    async def _issue(
-        self,
-        label: str,
-        names: tuple[str, str],
-        db_uuid: str,
-        csr: x509.CertificateSigningRequest | None,
-        previous: store.StoredCertificate | None,
-    ) -> store.StoredCertificate:
-        key_pem: str | None = None
-        if csr is None:
-            key = pki.make_ec_key()  # compatible exchange: the issuer makes the database's key
-            key_pem = pki.private_key_pem(key).decode("ascii")
-            csr = pki.make_csr(key, names)
-        domain = self.registered_domain(label)
-        self._check_ca_pause(domain)
-        if previous is None:  # renewals do not count against the weekly cap
-            await self._check_weekly_cap(domain)
-        try:
-            issued = await self.ca.issue(
-                csr, names, replaces=previous.ari_id if previous is not None else None
-            )
-        except RateLimited as err:
-            # Honour Retry-After for this registered domain: no order for it reaches the CA
-            # before then (an hour when the CA does not say).
-            until = err.retry_after or self.clock() + timedelta(hours=1)
-            self._ca_paused_until[domain] = until
-            log.warning("CA rate limit for %s until %s: %s", domain, until.isoformat(), err)
-            raise _paused(until) from err
-        except CertificateAuthorityError as err:
-            log.warning("CA %s failed for %s: %s", self.ca.name, names[1], err)
-            raise Refusal(
-                RefusalCode.CA_FAILED,
-                f"The certificate authority could not issue the certificate: {err}",
-            ) from err
-        now = self.clock()
-        row = Certificate(
-            holder_label=label,
-            db_uuid=db_uuid,
-            names=" ".join(names),
-            chain_pem=issued.chain_pem,
-            private_key_pem=key_pem,
-            serial_hex=issued.serial_hex,
-            ca_name=self.ca.name,
-            registered_domain=domain,
-            not_before=issued.not_before,
-            not_after=issued.not_after,
-            renew_after=issued.renew_after,
-            ari_id=issued.ari_id,
-            issued_at=now,
-            replaces_id=previous.id if previous is not None else None,
-        )
-        cert_id = await self._db(lambda s: store.save_certificate(s, row))
-        log.info("issued %s by %s until %s", names[1], self.ca.name, issued.not_after.date())
-        return store.StoredCertificate(
-            id=cert_id,
-            holder_label=label,
-            names=names,
-            chain_pem=issued.chain_pem,
-            private_key_pem=key_pem,
-            not_before=issued.not_before,
-            not_after=issued.not_after,
-            renew_after=issued.renew_after,
-            ari_id=issued.ari_id,
-            ca_name=self.ca.name,
-        )
-
-    def _check_ca_pause(self, domain: str) -> None:
-        until = self._ca_paused_until.get(domain)
-        if until is None:
-            return
-        if self.clock() < until:
-            raise _paused(until)
-        del self._ca_paused_until[domain]
-
-    async def _check_weekly_cap(self, domain: str) -> None:
-        cap = self.settings.weekly_cap_per_domain
-        if self.ca.name == "local" or cap <= 0:
-            return
-        since = self.clock() - RATE_LIMIT_PERIOD
-        count = await self._db(lambda s: store.issued_since(s, domain, self.ca.name, since))
-        if count >= cap:
-            raise Refusal(
-                RefusalCode.CA_RATE_LIMITED,
-                f"{count} certificates were issued for {domain} in the last 7 days, our cap is "
-                f"{cap}. Retry in a day.",
-            )
-
-    async def revoke_domain(self, domain: str) -> tuple[list[str], list[tuple[str, str]]]:
-        """Revoke the valid certificates covering ``domain`` that our CA backend issued.
-
-        Returns the serials revoked and, separately, (serial, CA) of those another backend
-        issued, which this service cannot revoke.
-        """
-        certs = await self._db(lambda s: store.certificates_for_domain(s, domain))
-        revoked: list[str] = []
-        skipped: list[tuple[str, str]] = []
-        for cert in certs:
-            if cert.ca_name != self.ca.name:
-                skipped.append((cert.serial_hex, cert.ca_name))
-                continue
-            await self.ca.revoke(cert.chain_pem)
-            await self._db(
-                functools.partial(store.mark_revoked, certificate_id=cert.id, now=self.clock())
-            )
-            log.info("revoked %s (%s)", cert.serial_hex, domain)
-            revoked.append(cert.serial_hex)
-        return revoked, skipped
-
-
-def _paused(until: datetime) -> Refusal:
-    return Refusal(
-        RefusalCode.CA_RATE_LIMITED,
-        "The certificate authority asked us to slow down. Retry after "
-        f"{until.isoformat(timespec='seconds')}.",
-    )
+    async def revoke_domain(self, domain: str) -> RevocationResult:
+        return await self.revoker.revoke_domain(domain)

@@ -11,6 +11,10 @@ Contract of :class:`CertificateAuthority`:
 - ``revoke(chain_pem)`` revokes a certificate this CA issued; idempotent.
 - ``suggested_renewal(chain_pem)`` returns the CA's suggested renewal start (ARI), or None when it
   offers none, in which case the caller applies the last-third rule.
+- ``limits_per_domain`` is True when the CA limits new certificates per registered domain (a
+  public ACME CA such as Let's Encrypt): the issuer then applies its own weekly cap first, so
+  boxes are refused by us before the CA refuses us. A private CA has no such limit.
+- ``name`` identifies the backend and its CA in stored rows (certificates, pauses).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class IssuedCertificate:
 
 class CertificateAuthority(Protocol):
     name: str
+    limits_per_domain: bool
 
     async def issue(
         self,

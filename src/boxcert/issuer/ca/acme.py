@@ -57,6 +57,8 @@ def _directory_tag(url: str) -> str:
 
 
 class AcmeCA:
+    limits_per_domain = True  # public ACME CAs count certificates per registered domain
+
     def __init__(self, state_dir: Path, options: AcmeOptions, txt: TxtStore) -> None:
         # One name per directory URL: moving from a staging CA to production must not keep
         # serving the staging CA's cached certificates.
@@ -128,8 +130,10 @@ class AcmeCA:
             raise CertificateAuthorityError(f"{err.code or 'error'}: {err.detail or err}") from err
         except errors.ValidationError as err:
             reasons = [
-                str(ch.error.detail) for authz in err.failed_authzrs
-                for ch in authz.body.challenges if ch.error is not None
+                str(ch.error.detail)
+                for authz in err.failed_authzrs
+                for ch in authz.body.challenges
+                if ch.error is not None
             ]
             raise CertificateAuthorityError(
                 "the CA could not validate: " + ("; ".join(reasons) or "no reason given")
@@ -204,6 +208,9 @@ class AcmeCA:
     def _new_order(
         self, acme_client: client.ClientV2, csr_pem: bytes, replaces: str | None
     ) -> messages.OrderResource:
+        """newOrder, with ARI's ``replaces`` (RFC 9773 §5) when renewing at a CA that offers
+        ARI; certbot's ``new_order`` has no such field, so the order is posted here through
+        the client's public network and authorization calls."""
         if not replaces or not offers_ari(acme_client):
             return acme_client.new_order(csr_pem)
         csr = x509.load_pem_x509_csr(csr_pem)
@@ -212,16 +219,24 @@ class AcmeCA:
             messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=n)
             for n in san.get_values_for_type(x509.DNSName)
         ]
-        body = NewOrderReplacing(identifiers=identifiers, replaces=replaces)
-        response = acme_client._post(acme_client.directory["newOrder"], body)
+        directory = acme_client.directory
+        response = acme_client.net.post(
+            directory["newOrder"],
+            NewOrderReplacing(identifiers=identifiers, replaces=replaces),
+            new_nonce_url=directory["newNonce"],
+        )
         order = messages.Order.from_json(response.json())
         authorizations = [
-            acme_client._authzr_from_response(acme_client._post_as_get(url), uri=url)
+            acme_client.poll(
+                messages.AuthorizationResource(uri=url, body=messages.Authorization())
+            )[0]
             for url in order.authorizations
         ]
         return messages.OrderResource(
-            body=order, uri=response.headers.get("Location"),
-            authorizations=authorizations, csr_pem=csr_pem,
+            body=order,
+            uri=response.headers.get("Location"),
+            authorizations=authorizations,
+            csr_pem=csr_pem,
         )
 
     def _wait_for_dns(self, published: list[tuple[str, str]]) -> None:

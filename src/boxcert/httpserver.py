@@ -1,0 +1,373 @@
+"""Running one of our ASGI apps over HTTP(S) with uvicorn and our defaults.
+
+Every HTTP server of ours (the issuer, the hub, the box's HTTPS front) runs through
+:func:`serve`, so each gets the same protection against slow clients:
+
+- **header timeout**: the request head must be complete within ``Timeouts.header`` seconds of the
+  connection opening (or of the previous response on a kept-alive connection), and may not
+  exceed ``Timeouts.max_head_bytes``; uvicorn has no such deadline of its own, so a client
+  dripping a header byte at a time would hold a descriptor for ever;
+- **body timeout**: the body must be complete within ``Timeouts.body`` seconds of the head;
+  the app then sees a disconnect (Starlette's ``ClientDisconnect``);
+- **keep-alive timeout**: an idle kept-alive connection closes after ``Timeouts.keep_alive``.
+
+Time spent by the app itself (an ACME order may take minutes) is not bounded here. The TLS
+handshake is bounded by asyncio's own handshake timeout (60 s) before any of the above starts.
+
+Mistakes that stop a server from starting (the address in use, unreadable or mismatched TLS
+files, an app whose startup fails) come out as :class:`HttpServerError` with one line to show.
+The deadlines are enforced by subclasses of uvicorn's two HTTP/1.1 protocol classes
+(httptools and h11) that watch the request cycle uvicorn keeps per connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "HttpServerError",
+    "Timeouts",
+    "base_url",
+    "bind",
+    "protocol_class",
+    "running",
+    "serve",
+    "tls_context",
+]
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+AsgiApp = Callable[
+    [Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+class HttpServerError(Exception):
+    """The server cannot start; the message is one line for the operator."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-connection limits, in seconds (and bytes for the head)."""
+
+    header: float = 10.0
+    body: float = 30.0
+    keep_alive: int = 5
+    graceful_shutdown: float = 10.0
+    max_head_bytes: int = 64 * 1024
+
+
+DEFAULT_TIMEOUTS = Timeouts()
+
+# --- the per-connection deadlines ------------------------------------------------------------
+
+_HEAD, _BODY, _APP = "head", "body", "app"
+
+
+class _Deadlines:
+    """Mixed in before a uvicorn protocol class: one timer per connection, re-armed as the
+    request cycle moves from head to body to app and back to head.
+
+    uvicorn's protocols keep the current request in ``self.cycle`` (None before the first
+    head), whose ``more_body`` turns False once the body is complete and ``response_complete``
+    True once the answer is sent; both implementations call ``on_response_complete``.
+    """
+
+    timeouts: Timeouts = DEFAULT_TIMEOUTS
+    # Declared by the uvicorn protocol class this is mixed into.
+    transport: asyncio.Transport
+    cycle: Any
+    client: tuple[str, int] | None
+    loop: asyncio.AbstractEventLoop
+
+    _timer: asyncio.TimerHandle | None = None
+    _state: tuple[str, int] | None = None
+    _head_bytes: int = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._follow()
+
+    def data_received(self, data: bytes) -> None:
+        waiting_for_head = self._state is not None and self._state[0] == _HEAD
+        super().data_received(data)  # type: ignore[misc]
+        self._follow()
+        if waiting_for_head and self._state is not None and self._state[0] == _HEAD:
+            # Still no complete head after these bytes: count them against the head's limit.
+            self._head_bytes += len(data)
+            if self._head_bytes > self.timeouts.max_head_bytes:
+                self._give_up(f"a request head over {self.timeouts.max_head_bytes} bytes")
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # type: ignore[misc]
+        self._follow()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def _follow(self) -> None:
+        if self.transport.is_closing():
+            self._cancel()
+            return
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            state = (_HEAD, id(cycle))
+        elif cycle.more_body:
+            state = (_BODY, id(cycle))
+        else:
+            state = (_APP, id(cycle))
+        if state == self._state:
+            return  # still waiting for the same thing: the deadline does not move
+        self._cancel()
+        self._state = state
+        if state[0] == _HEAD:
+            self._head_bytes = 0
+            limit = self.timeouts.header
+            self._timer = self.loop.call_later(
+                limit, self._give_up, f"no complete request head within {limit:g} s"
+            )
+        elif state[0] == _BODY:
+            limit = self.timeouts.body
+            self._timer = self.loop.call_later(
+                limit, self._give_up, f"no complete request body within {limit:g} s"
+            )
+
+    def _cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _give_up(self, reason: str) -> None:
+        self._timer = None
+        if self.transport.is_closing():
+            return
+        who = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        log.info("closing the connection from %s: %s", who, reason)
+        self.transport.close()
+
+
+def protocol_class(timeouts: Timeouts, implementation: str = "auto") -> type[asyncio.Protocol]:
+    """uvicorn's HTTP/1.1 protocol (``httptools`` when installed, else ``h11``) with our
+    deadlines. ``implementation`` forces one of the two (the tests run both)."""
+    base: type[asyncio.Protocol]
+    if implementation == "h11":
+        base = H11Protocol
+    else:
+        try:
+            from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+        except ImportError:
+            if implementation == "httptools":
+                raise
+            base = H11Protocol
+        else:
+            base = HttpToolsProtocol
+    return type(f"Deadline{base.__name__}", (_Deadlines, base), {"timeouts": timeouts})
+
+
+# --- starting -------------------------------------------------------------------------------
+
+
+def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A server context for ``cert`` (chain, leaf first) and ``key``: TLS 1.2 or newer.
+
+    Raises HttpServerError naming the files when they cannot be read or do not match.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(str(cert), str(key))
+    except FileNotFoundError as err:
+        raise HttpServerError(f"TLS file {err.filename} does not exist") from err
+    except (OSError, ssl.SSLError) as err:
+        reason = getattr(err, "reason", None) or getattr(err, "strerror", None) or str(err)
+        raise HttpServerError(
+            f"cannot use TLS certificate {cert} with key {key}: {reason}"
+        ) from err
+    return context
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise HttpServerError(f"cannot listen on {host}:{port}: {err.strerror}") from err
+    family, kind, proto, _, address = infos[0]
+    # The protocol number matters: asyncio sets TCP_NODELAY on accepted sockets only when it
+    # is IPPROTO_TCP, and without it each answer waits out a 40 ms delayed ACK.
+    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            reason = "the address is already in use (is another server running?)"
+        elif err.errno == errno.EACCES:
+            reason = "permission denied (ports below 1024 need privileges)"
+        else:
+            reason = err.strerror or str(err)
+        raise HttpServerError(f"cannot listen on {host}:{port}: {reason}") from err
+    return sock
+
+
+def base_url(sock: socket.socket, tls: bool) -> str:
+    """``http(s)://host:port`` of a bound socket, IPv6 hosts in brackets."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{port}"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling us once it is started (lifespan done, socket serving)."""
+
+    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._on_started()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # An idle kept-alive connection has nothing left to finish; closing it gracefully
+        # would wait for a TLS peer's close_notify that an idle client never sends.
+        for connection in list(self.server_state.connections):
+            cycle = getattr(connection, "cycle", None)
+            transport = getattr(connection, "transport", None)
+            if transport is not None and (cycle is None or cycle.response_complete):
+                transport.abort()
+        await super().shutdown(sockets=sockets)
+
+
+async def serve(
+    app: AsgiApp,
+    host: str,
+    port: int,
+    *,
+    tls: ssl.SSLContext | None = None,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
+    on_ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+    implementation: str = "auto",
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve ``app`` until SIGINT/SIGTERM (in the main thread) or ``stop`` is set.
+
+    ``on_ready`` gets the base URL once the app's startup has run and the socket serves.
+    ``sock``: an already bound socket (from :func:`bind`) instead of ``host:port``.
+    Raises HttpServerError when the server cannot start.
+    """
+    listener = sock if sock is not None else bind(host, port)
+    url = base_url(listener, tls is not None)
+    config = uvicorn.Config(
+        app,
+        http=protocol_class(timeouts, implementation),
+        lifespan="auto",
+        log_config=None,
+        log_level="warning",
+        ws="none",
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        timeout_keep_alive=timeouts.keep_alive,
+        timeout_graceful_shutdown=max(1, round(timeouts.graceful_shutdown)),
+    )
+    config.load()
+    config.ssl = tls  # our context, built and checked before uvicorn sees it
+
+    server = _Server(config, lambda: on_ready(url) if on_ready is not None else None)
+    watcher: asyncio.Task[None] | None = None
+    if stop is not None:
+
+        async def watch() -> None:
+            await stop.wait()
+            server.should_exit = True
+
+        watcher = asyncio.create_task(watch())
+    try:
+        await server.serve(sockets=[listener])
+    except SystemExit as err:  # uvicorn exits when the app's startup fails
+        raise HttpServerError("the application failed to start; see the log above") from err
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        listener.close()
+
+
+@contextlib.contextmanager
+def running(
+    app: AsgiApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    tls: ssl.SSLContext | None = None,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
+    implementation: str = "auto",
+    start_timeout: float = 30.0,
+) -> Iterator[str]:
+    """Run ``app`` in a background thread (its own event loop) and yield its base URL; stop it
+    on exit. For tests and for embedding a server in a process that does other work."""
+    listener = bind(host, port)
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(
+                serve(
+                    app,
+                    host,
+                    port,
+                    tls=tls,
+                    timeouts=timeouts,
+                    stop=stop,
+                    sock=listener,
+                    implementation=implementation,
+                    on_ready=lambda _: ready.set(),
+                )
+            )
+        except BaseException as err:  # handed to the caller's thread
+            failure.append(err)
+        finally:
+            ready.set()
+            loop.close()
+
+    thread = threading.Thread(target=run, name="httpserver", daemon=True)
+    url = base_url(listener, tls is not None)
+    thread.start()
+    try:
+        if not ready.wait(start_timeout) or failure:
+            raise HttpServerError(f"the server did not start: {failure[0] if failure else '?'}")
+        yield url
+    finally:
+        if not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(stop.set)
+        thread.join(start_timeout)

@@ -1,0 +1,205 @@
+"""The obtain flow: a holder's certificate from the cache, or from the CA exactly once.
+
+After certmagic: take the holder's lock (in-process first, then the cluster-wide row in
+``issuance_locks``), look in storage again, check the order limits, order from the CA, store,
+announce :class:`~boxcert.issuer.events.CertificateIssued`. So N concurrent requests for one
+holder, on one issuer or several, lead to one CA order; the rest get its result.
+
+A cached certificate is handed out while :func:`is_fresh` says so (pure): the issuer looks
+ahead by a fifteenth of the lifetime, so a box asking at the start of its renewal window (or
+with a clock running ahead) gets a new certificate, not the one it wants to replace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from sqlalchemy.orm import Session, sessionmaker
+
+from boxcert import pki, renewal
+from boxcert.clock import Clock
+from boxcert.issuer.ca import CertificateAuthority, IssuedCertificate
+from boxcert.issuer.db import run_in_session
+from boxcert.issuer.errors import CertificateAuthorityError, LockTimeout, RateLimited, Refusal
+from boxcert.issuer.events import CertificateIssued, EventBus
+from boxcert.issuer.limits import OrderLimits
+from boxcert.issuer.locks import SqlLocker
+from boxcert.issuer.store import certificates
+from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
+from boxcert.wire import RefusalCode
+
+log = logging.getLogger(__name__)
+LOCK_WAIT = 240.0  # longer than one ACME order with its DNS wait
+LOOK_AHEAD = 15  # a fifteenth of the lifetime: 6 days of 90
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who a certificate is for: a box (its key's label) or a database (no-CSR exchange)."""
+
+    label: str
+    db_uuid: str
+    names: tuple[str, str]  # wildcard first
+    for_box: bool
+
+
+def is_fresh(cert: StoredCertificate | None, now: datetime) -> bool:
+    """Whether a cached certificate may still be handed out at ``now``."""
+    if cert is None:
+        return False
+    window = None
+    if cert.renew_after is not None:
+        window = renewal.RenewalWindow(cert.renew_after, cert.renew_after)
+    lead = (cert.not_after - cert.not_before) / LOOK_AHEAD
+    return not renewal.renewal_decision(cert.not_before, cert.not_after, now + lead, window).due
+
+
+def subject_cn(chain_pem: str, fallback: str) -> str:
+    """The leaf's CN, read once when a certificate is stored (requests never parse chains)."""
+    try:
+        return pki.common_name(pki.load_chain(chain_pem)[0].subject) or fallback
+    except ValueError:
+        return fallback
+
+
+class Obtainer:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        ca: CertificateAuthority,
+        limits: OrderLimits,
+        events: EventBus,
+        clock: Clock,
+        *,
+        locker: SqlLocker | None = None,
+        lock_wait: float = LOCK_WAIT,
+    ) -> None:
+        self.sessions = sessions
+        self.ca = ca
+        self.limits = limits
+        self.events = events
+        self.clock = clock
+        self.locker = locker or SqlLocker(sessions, clock=clock)
+        self.lock_wait = lock_wait
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def cached_in(self, session: Session, holder: Holder) -> StoredCertificate | None:
+        """The holder's newest certificate from our CA, fresh or not (in a caller's session)."""
+        return certificates.latest_certificate(
+            session, holder.label, holder.db_uuid, holder.names, self.ca.name
+        )
+
+    async def cached(self, holder: Holder) -> StoredCertificate | None:
+        return await run_in_session(self.sessions, lambda s: self.cached_in(s, holder))
+
+    async def obtain(
+        self,
+        holder: Holder,
+        csr: x509.CertificateSigningRequest | None,
+        cached: StoredCertificate | None,
+    ) -> tuple[StoredCertificate, bool]:
+        """The certificate to hand out, and whether it came from the cache."""
+        if is_fresh(cached, self.clock()):
+            assert cached is not None
+            return cached, True
+        async with self._holder_lock(holder.label):
+            try:
+                async with self.locker.hold(f"issue:{holder.label}", timeout=self.lock_wait):
+                    current = await self.cached(holder)  # issued while we waited?
+                    if is_fresh(current, self.clock()):
+                        assert current is not None
+                        return current, True
+                    return await self._issue(holder, csr, current), False
+            except LockTimeout as err:
+                raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
+
+    @contextlib.asynccontextmanager
+    async def _holder_lock(self, label: str) -> AsyncIterator[None]:
+        """One in-process lock per holder, dropped when nobody holds or waits for it."""
+        lock, users = self._locks.get(label, (asyncio.Lock(), 0))
+        self._locks[label] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[label]
+            if users <= 1:
+                del self._locks[label]
+            else:
+                self._locks[label] = (lock, users - 1)
+
+    async def _issue(
+        self,
+        holder: Holder,
+        csr: x509.CertificateSigningRequest | None,
+        previous: StoredCertificate | None,
+    ) -> StoredCertificate:
+        domain = self.limits.settings.registered_domain(holder.label)
+        await self.limits.check(domain, renewal=previous is not None)
+        key_pem: str | None = None
+        if csr is None:
+            key = pki.make_ec_key()  # compatible exchange: the issuer makes the database's key
+            key_pem = pki.private_key_pem(key).decode("ascii")
+            csr = pki.make_csr(key, holder.names)
+        try:
+            issued = await self.ca.issue(
+                csr, holder.names, replaces=previous.ari_id if previous is not None else None
+            )
+        except RateLimited as err:
+            raise await self.limits.paused(domain, err) from err
+        except CertificateAuthorityError as err:
+            log.warning("CA %s failed for %s: %s", self.ca.name, holder.names[1], err)
+            raise Refusal(
+                RefusalCode.CA_FAILED,
+                f"The certificate authority could not issue the certificate: {err}",
+            ) from err
+        stored = await self._store(holder, domain, issued, key_pem, previous)
+        log.info("issued %s by %s until %s", holder.names[1], self.ca.name, stored.not_after.date())
+        self.events.publish(
+            CertificateIssued(
+                at=stored.issued_at,
+                db_uuid=holder.db_uuid,
+                holder_label=holder.label,
+                for_box=holder.for_box,
+                names=holder.names,
+                serial_hex=stored.serial_hex,
+                ca_name=stored.ca_name,
+                registered_domain=domain,
+                not_after=stored.not_after,
+                renewal=previous is not None,
+            )
+        )
+        return stored
+
+    async def _store(
+        self,
+        holder: Holder,
+        domain: str,
+        issued: IssuedCertificate,
+        key_pem: str | None,
+        previous: StoredCertificate | None,
+    ) -> StoredCertificate:
+        new = NewCertificate(
+            holder_label=holder.label,
+            db_uuid=holder.db_uuid,
+            names=holder.names,
+            subject_cn=subject_cn(issued.chain_pem, holder.names[0]),
+            chain_pem=issued.chain_pem,
+            private_key_pem=key_pem,
+            serial_hex=issued.serial_hex,
+            ca_name=self.ca.name,
+            registered_domain=domain,
+            not_before=issued.not_before,
+            not_after=issued.not_after,
+            renew_after=issued.renew_after,
+            ari_id=issued.ari_id,
+            issued_at=self.clock(),
+            replaces_id=previous.id if previous is not None else None,
+        )
+        return await run_in_session(self.sessions, lambda s: certificates.save_certificate(s, new))

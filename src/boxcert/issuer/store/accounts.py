@@ -1,0 +1,208 @@
+"""Subscriptions and databases: what eligibility reads, and what the operator administers.
+
+Database uuids are stored and compared in their canonical form
+(:func:`boxcert.wire.canonical_uuid`); contract codes only as keyed hashes
+(:mod:`boxcert.issuer.contract_codes`), so a subscription is found by its code's digest or by
+its id, and no code is ever read back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from boxcert.issuer.contract_codes import ContractCodes, hint
+from boxcert.issuer.eligibility import DatabaseFacts
+from boxcert.issuer.errors import AlreadyExists, InvalidValue, NotFound
+from boxcert.issuer.models import (
+    Box,
+    Database,
+    DatabaseKind,
+    Subscription,
+    SubscriptionLine,
+    SubscriptionState,
+)
+from boxcert.issuer.store.rows import DatabaseRow, SubscriptionRow
+from boxcert.wire import canonical_uuid, is_clean_text
+
+MAX_UUID_CHARS = 64
+MAX_CODE_CHARS = 128
+
+# --- the request path -----------------------------------------------------------------------
+
+
+def database_facts(session: Session, db_uuid: str) -> DatabaseFacts | None:
+    """What eligibility needs about ``db_uuid``, in one statement whether it exists or not
+    (an unknown uuid must cost what a known one costs)."""
+    rows = session.execute(
+        select(
+            Database.uuid,
+            Database.kind,
+            Subscription.id,
+            Subscription.code_digest,
+            Subscription.state,
+            SubscriptionLine.product_name,
+        )
+        .join(Subscription, Subscription.id == Database.subscription_id)
+        .outerjoin(SubscriptionLine, SubscriptionLine.subscription_id == Subscription.id)
+        .where(Database.uuid == db_uuid)
+        .order_by(SubscriptionLine.id)
+    ).all()
+    if not rows:
+        return None
+    uuid, kind, sub_id, digest, state, _ = rows[0]
+    return DatabaseFacts(
+        uuid=uuid,
+        kind=kind,
+        subscription_id=sub_id,
+        code_digest=digest,
+        subscription_state=state,
+        subscription_lines=tuple(row[5] for row in rows if row[5] is not None),
+    )
+
+
+def lock_database(session: Session, db_uuid: str) -> bool:
+    """Hold the database's row until the transaction ends, so registrations for one database
+    run one at a time (PostgreSQL: a row lock; SQLite: the write lock). False if it is gone."""
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Database).where(Database.uuid == db_uuid).values(kind=Database.kind),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount > 0
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def _subscription_row(session: Session, sub: Subscription) -> SubscriptionRow:
+    lines = session.scalars(
+        select(SubscriptionLine.product_name)
+        .where(SubscriptionLine.subscription_id == sub.id)
+        .order_by(SubscriptionLine.id)
+    ).all()
+    return SubscriptionRow(sub.id, sub.code_hint, sub.state, tuple(lines), sub.created_at)
+
+
+def add_subscription(
+    session: Session,
+    codes: ContractCodes,
+    code: str,
+    state: SubscriptionState,
+    lines: list[str],
+    now: datetime,
+) -> SubscriptionRow:
+    code = code.strip()
+    if not code or len(code) > MAX_CODE_CHARS or not is_clean_text(code):
+        raise InvalidValue(f"a contract code is 1 to {MAX_CODE_CHARS} printable characters")
+    digest = codes.digest(code)
+    if session.scalar(select(Subscription.id).where(Subscription.code_digest == digest)):
+        raise AlreadyExists("a subscription with this contract code already exists")
+    sub = Subscription(code_digest=digest, code_hint=hint(code), state=state.value, created_at=now)
+    session.add(sub)
+    session.flush()
+    for name in lines:
+        session.add(SubscriptionLine(subscription_id=sub.id, product_name=name))
+    session.flush()
+    return _subscription_row(session, sub)
+
+
+def subscription_id(session: Session, codes: ContractCodes, code: str) -> int:
+    """The id of the subscription with contract code ``code``."""
+    found = session.scalar(
+        select(Subscription.id).where(Subscription.code_digest == codes.digest(code.strip()))
+    )
+    if found is None:
+        raise NotFound("no subscription has this contract code")
+    return found
+
+
+def _subscription(session: Session, sub_id: int) -> Subscription:
+    sub = session.get(Subscription, sub_id)
+    if sub is None:
+        raise NotFound(f"no subscription #{sub_id}")
+    return sub
+
+
+def get_subscription(session: Session, sub_id: int) -> SubscriptionRow:
+    return _subscription_row(session, _subscription(session, sub_id))
+
+
+def set_subscription_state(session: Session, sub_id: int, state: SubscriptionState) -> None:
+    _subscription(session, sub_id).state = state.value
+
+
+def add_subscription_line(session: Session, sub_id: int, product_name: str) -> None:
+    _subscription(session, sub_id)
+    session.add(SubscriptionLine(subscription_id=sub_id, product_name=product_name))
+
+
+def list_subscriptions(session: Session) -> list[SubscriptionRow]:
+    subs = session.scalars(select(Subscription).order_by(Subscription.id)).all()
+    lines: dict[int, list[str]] = {}
+    for sub_id, name in session.execute(
+        select(SubscriptionLine.subscription_id, SubscriptionLine.product_name).order_by(
+            SubscriptionLine.id
+        )
+    ):
+        lines.setdefault(sub_id, []).append(name)
+    return [
+        SubscriptionRow(s.id, s.code_hint, s.state, tuple(lines.get(s.id, ())), s.created_at)
+        for s in subs
+    ]
+
+
+# --- databases ------------------------------------------------------------------------------
+
+
+def _database_row(session: Session, database: Database) -> DatabaseRow:
+    boxes = session.scalar(
+        select(func.count()).select_from(Box).where(Box.db_uuid == database.uuid)
+    )
+    return DatabaseRow(
+        database.uuid, database.kind, database.subscription_id, boxes or 0, database.created_at
+    )
+
+
+def add_database(
+    session: Session, uuid: str, kind: DatabaseKind, sub_id: int, now: datetime
+) -> DatabaseRow:
+    """Register a database. Its uuid is stored canonical; a uuid that differs from a registered
+    one only in case or surrounding spaces is the same database and is refused."""
+    uuid = canonical_uuid(uuid)
+    if not uuid or len(uuid) > MAX_UUID_CHARS or not is_clean_text(uuid):
+        raise InvalidValue(f"a database uuid is 1 to {MAX_UUID_CHARS} printable characters")
+    _subscription(session, sub_id)
+    existing = session.scalar(
+        select(Database.uuid).where(func.lower(func.trim(Database.uuid)) == uuid)
+    )
+    if existing is not None:
+        raise AlreadyExists(f"database {existing} already exists (uuids ignore case)")
+    database = Database(uuid=uuid, kind=kind.value, subscription_id=sub_id, created_at=now)
+    session.add(database)
+    session.flush()
+    return _database_row(session, database)
+
+
+def set_database_kind(session: Session, uuid: str, kind: DatabaseKind) -> None:
+    database = session.get(Database, canonical_uuid(uuid))
+    if database is None:
+        raise NotFound(f"no database {canonical_uuid(uuid)}")
+    database.kind = kind.value
+
+
+def list_databases(session: Session) -> list[DatabaseRow]:
+    rows = session.scalars(select(Database).order_by(Database.created_at, Database.uuid)).all()
+    counts: dict[str, int] = {
+        uuid: count
+        for uuid, count in session.execute(
+            select(Box.db_uuid, func.count()).group_by(Box.db_uuid)
+        ).all()
+    }
+    return [
+        DatabaseRow(d.uuid, d.kind, d.subscription_id, counts.get(d.uuid, 0), d.created_at)
+        for d in rows
+    ]
