@@ -193,32 +193,39 @@ def summary(name: str, elapsed: float, results: list[tuple[Box, Outcome]],
 # --- the issuer --------------------------------------------------------------------------------
 
 
-def register(data_dir: Path, db_url: str | None, dbs: list[tuple[str, str]]) -> None:
-    """All databases eligible, in one transaction (the admin CLI would take minutes)."""
+def register(data_dir: Path, db_url: str | None, dbs: list[tuple[str, str]]) -> list[int]:
+    """All databases eligible, in one transaction (the admin CLI would take minutes); returns
+    the subscription ids, in the order of ``dbs``."""
     from boxcert.clock import system_clock
-    from boxcert.issuer import store
     from boxcert.issuer.db import database_url, open_engine, prepare_data_dir, session_factory
     from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
+    from boxcert.issuer.store import accounts, settings
 
     prepare_data_dir(data_dir, db_url)
     engine = open_engine(database_url(data_dir, db_url))
+    ids = []
     with session_factory(engine).begin() as s:
         now = system_clock()
+        codes = settings.contract_codes_of(s)
         for db_uuid, code in dbs:
-            store.add_subscription(s, code, SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now)
-            store.add_database(s, db_uuid, DatabaseKind.PRODUCTION, code, now)
+            sub = accounts.add_subscription(
+                s, codes, code, SubscriptionState.IN_PROGRESS, [IOT_BOX_LINE], now
+            )
+            accounts.add_database(s, db_uuid, DatabaseKind.PRODUCTION, sub.id, now)
+            ids.append(sub.id)
     engine.dispose()
+    return ids
 
 
-def close(data_dir: Path, db_url: str | None, codes: list[str]) -> None:
-    from boxcert.issuer import store
+def close(data_dir: Path, db_url: str | None, subscription_ids: list[int]) -> None:
     from boxcert.issuer.db import database_url, open_engine, session_factory
     from boxcert.issuer.models import SubscriptionState
+    from boxcert.issuer.store import accounts
 
     engine = open_engine(database_url(data_dir, db_url))
     with session_factory(engine).begin() as s:
-        for code in codes:
-            store.set_subscription_state(s, code, SubscriptionState.CLOSED)
+        for sub_id in subscription_ids:
+            accounts.set_subscription_state(s, sub_id, SubscriptionState.CLOSED)
     engine.dispose()
 
 
@@ -268,7 +275,7 @@ def main() -> None:
         if args.workers > 1:
             extra += ["--workers", str(args.workers)]
         # The schema first (the issuer migrates at start too; this lets us register first).
-        register(data_dir, url, dbs)
+        subscription_ids = register(data_dir, url, dbs)
         process, issuer_url = devstack.start_issuer(data_dir, *extra)
         try:
             print(f"issuer {issuer_url} ({args.db}, {args.workers} worker(s)); "
@@ -280,7 +287,7 @@ def main() -> None:
             elapsed, results = storm(issuer_url, boxes, args.clients)
             rows.append(summary("(b) from the cache", elapsed, results))
             closed = list(range(0, args.databases, 10))
-            close(data_dir, url, [dbs[i][1] for i in closed])
+            close(data_dir, url, [subscription_ids[i] for i in closed])
             time.sleep(1.5)  # the issuer's documented bound on stale eligibility
             expected = {i: "refusal:subscription_not_in_progress" for i in closed}
             elapsed, results = storm(issuer_url, boxes, args.clients)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import logging
 import re
 import sys
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
+from boxcert import logsetup
 from boxcert.hostport import parse_host_port
 from boxcert.hub.errors import HubError
 from boxcert.hub.issuer_info import check_zone, fetch_zone
@@ -340,7 +340,6 @@ def _is_wildcard(host: str) -> bool:
 
 
 def _show_service_log() -> None:
-    """A running hub logs its decisions (pairings, refusals, status changes) to stderr."""
-    logging.getLogger("boxcert").setLevel(logging.INFO)
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(min(handler.level or logging.INFO, logging.INFO))
+    """A running hub logs its decisions (pairings, refusals, status changes) to stderr,
+    unless the operator chose another ``--log-level``."""
+    logsetup.default_level("info")

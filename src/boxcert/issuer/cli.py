@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from boxcert import naming
+from boxcert import logsetup, naming
 from boxcert.hostport import parse_host_port, resolve_host_port
 from boxcert.httpserver import HttpServerError, Timeouts, tls_context
 from boxcert.issuer.ca.acme import AcmeOptions
@@ -26,10 +25,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def show_service_log() -> None:
-    """A running service logs its decisions (grants, refusals) to stderr."""
-    logging.getLogger("boxcert").setLevel(logging.INFO)
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(min(handler.level or logging.INFO, logging.INFO))
+    """A running service logs its decisions (grants, refusals) to stderr, unless the operator
+    chose another ``--log-level``."""
+    logsetup.default_level("info")
 
 
 @click.group("issuer")
