@@ -119,21 +119,45 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     return True
 
 
-def load_roots(paths: Iterable[Path], *, system: bool) -> list[x509.Certificate]:
-    """Trust anchors: the given PEM files, plus the system store when ``system``."""
+def load_certificates(pem: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle (a CA file); PemError when it holds none or junk."""
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise PemError("no PEM certificate found")
+    try:
+        with warnings.catch_warnings():
+            # Old roots trip cryptography's strictness warnings; trusting them is the owner's call.
+            warnings.simplefilter("ignore")
+            return x509.load_pem_x509_certificates(pem)
+    except ValueError as err:
+        raise PemError(f"unparsable certificate ({err})") from err
+
+
+def system_roots() -> list[x509.Certificate]:
+    """The system's trust store; an unreadable system bundle adds no trust and is skipped."""
     roots: list[x509.Certificate] = []
-    files = [Path(p) for p in paths]
-    if system:
-        files += [Path(p) for p in SYSTEM_CA_FILES if Path(p).exists()]
-    for path in files:
+    for name in SYSTEM_CA_FILES:
         try:
-            with warnings.catch_warnings():
-                # Old system roots trip cryptography's strictness warnings; they are not ours.
-                warnings.simplefilter("ignore")
-                roots.extend(x509.load_pem_x509_certificates(path.read_bytes()))
-        except (OSError, ValueError):
-            continue  # an unreadable bundle adds no trust; the others still count
+            roots.extend(load_certificates(Path(name).read_bytes()))
+        except (OSError, PemError):
+            continue
     return roots
+
+
+def ensure_parsed(chain: Iterable[x509.Certificate]) -> None:
+    """Parse now what ``cryptography`` parses lazily (names, extensions, key, validity).
+
+    A certificate that loads may still hold a malformed extension or name that fails only when
+    read; this raises PemError for it up front, so later reads of the chain cannot fail.
+    """
+    for cert in chain:
+        try:
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            list(cert.extensions)
+            cert.public_key()
+            _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+        except (ValueError, TypeError, UnicodeError) as err:
+            raise PemError(f"malformed certificate ({err})") from err
 
 
 def verify_server_chain(
