@@ -142,6 +142,7 @@ class RawIssuer:
 
     def close(self) -> None:
         self._stop.set()
+        self._threads[0].join()
         self._listener.close()
 
 

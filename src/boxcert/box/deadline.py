@@ -38,8 +38,17 @@ class Deadline:
         """Seconds an operation may take: ``timeout`` cut to what is left; raises when none."""
         remaining = self._end - self._monotonic()
         if remaining <= 0:
-            raise DeadlinePassed(f"no complete answer within {self.seconds:g} s")
+            raise self.passed()
         return remaining if timeout is None else min(timeout, remaining)
+
+    def passed(self) -> DeadlinePassed:
+        return DeadlinePassed(f"no complete answer within {self.seconds:g} s")
+
+    def timed_out(self, err: TimeoutError, kind: type[httpcore.TimeoutException]) -> Exception:
+        """The error for an operation that timed out: the deadline's, once it has passed."""
+        if self._end - self._monotonic() <= 0:
+            return self.passed()
+        return kind(err)
 
 
 class DeadlineBackend(NetworkBackend):
@@ -74,6 +83,8 @@ class DeadlineBackend(NetworkBackend):
             except OSError as err:  # TimeoutError among them: try the next address
                 sock.close()
                 last = err
+                if isinstance(err, TimeoutError):
+                    self.deadline.left()  # raises DeadlinePassed once no time is left
                 continue
             except BaseException:
                 sock.close()
@@ -107,7 +118,7 @@ class _Stream(NetworkStream):
             self._sock.settimeout(self._deadline.left(timeout))
             return self._sock.recv(max_bytes)
         except TimeoutError as err:
-            raise httpcore.ReadTimeout(err) from err
+            raise self._deadline.timed_out(err, httpcore.ReadTimeout) from err
         except OSError as err:
             raise httpcore.ReadError(err) from err
 
@@ -118,7 +129,7 @@ class _Stream(NetworkStream):
                 sent = self._sock.send(buffer)
                 buffer = buffer[sent:]
         except TimeoutError as err:
-            raise httpcore.WriteTimeout(err) from err
+            raise self._deadline.timed_out(err, httpcore.WriteTimeout) from err
         except OSError as err:
             raise httpcore.WriteError(err) from err
 
@@ -137,7 +148,7 @@ class _Stream(NetworkStream):
             tls = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)
         except TimeoutError as err:
             self._sock.close()
-            raise httpcore.ConnectTimeout(err) from err
+            raise self._deadline.timed_out(err, httpcore.ConnectTimeout) from err
         except OSError as err:  # ssl.SSLError among them, verification failures included
             self._sock.close()
             raise httpcore.ConnectError(err) from err
