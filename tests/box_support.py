@@ -33,7 +33,9 @@ def names_of(key: pki.PrivateKey, zone: str = ZONE) -> tuple[str, str]:
     return naming.certificate_names(naming.box_label(pki.spki_der(key.public_key())), zone)
 
 
-def self_signed(key: pki.PrivateKey, names: tuple[str, ...], now: datetime = T0) -> x509.Certificate:
+def self_signed(
+    key: pki.PrivateKey, names: tuple[str, ...], now: datetime = T0
+) -> x509.Certificate:
     """A placeholder: self-signed, for the key's own names."""
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[-1])])
     return (
@@ -59,8 +61,9 @@ def issued_pair(
     """A pair the CA issued for the key's box names (a new key unless given)."""
     key = key or pki.make_ec_key()
     start = not_before or datetime.now(UTC) - timedelta(hours=1)
-    leaf = ca.leaf(key.public_key(), names_of(key), not_before=start,
-                   not_after=start + timedelta(days=days))
+    leaf = ca.leaf(
+        key.public_key(), names_of(key), not_before=start, not_after=start + timedelta(days=days)
+    )
     return CertPair(key, (leaf,))
 
 
@@ -176,7 +179,9 @@ def raw_issuer() -> Iterator[RawIssuer]:
         server.close()
 
 
-def http_answer(body: bytes, status: str = "200 OK", headers: dict[str, str] | None = None) -> bytes:
+def http_answer(
+    body: bytes, status: str = "200 OK", headers: dict[str, str] | None = None
+) -> bytes:
     lines = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in (headers or {"Content-Type": "application/json"}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body

@@ -28,18 +28,23 @@ BIG = 1e9  # a poll slice longer than any wait: one fake wait per sleep
 
 
 def agent_on(paths: BoxPaths, time: FakeTime, poll: float = BIG, **kw: object) -> BoxAgent:
-    return BoxAgent(paths, clock=time.clock, wait=time.wait, poll=poll,
-                    jitter=lambda: 0.0, **kw)  # type: ignore[arg-type]
+    return BoxAgent(paths, clock=time.clock, wait=time.wait, poll=poll, jitter=lambda: 0.0, **kw)  # type: ignore[arg-type]
 
 
 def test_backs_off_then_recovers_then_sleeps_until_due(
     tmp_path: Path, issuer: IssuerProcess, eligible: tuple[str, str]
 ) -> None:
     paths = BoxPaths(tmp_path / "box")
-    save_config(paths, BoxConfig(
-        server="http://127.0.0.1:8069", db_uuid=eligible[0], enterprise_code=eligible[1],
-        issuer=f"http://127.0.0.1:{free_port()}", trust_ca=[str(issuer.root_pem)],
-    ))
+    save_config(
+        paths,
+        BoxConfig(
+            server="http://127.0.0.1:8069",
+            db_uuid=eligible[0],
+            enterprise_code=eligible[1],
+            issuer=f"http://127.0.0.1:{free_port()}",
+            trust_ca=[str(issuer.root_pem)],
+        ),
+    )
     time = FakeTime()
 
     def on_wait(seconds: float) -> None:
@@ -145,10 +150,12 @@ def test_configure_in_process_wakes_the_loop(tmp_path: Path) -> None:
     paths = BoxPaths(tmp_path / "box")
     time = FakeTime()
     agent = agent_on(paths, time)
-    time.on_wait = (
-        lambda seconds: agent.configure(server="http://127.0.0.1:8069")
-        if len(time.waits) == 1 else None
-    )
+
+    def on_wait(seconds: float) -> None:
+        if len(time.waits) == 1:
+            agent.configure(server="http://127.0.0.1:8069")
+
+    time.on_wait = on_wait
     agent.run(iterations=2)
     assert time.waits == [60.0, REQUEST_SPACING.total_seconds()]
     status = agent.holder.current

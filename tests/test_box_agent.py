@@ -33,8 +33,12 @@ def eligible_box(home: Path, issuer: IssuerProcess, **overrides: object) -> BoxP
     issuer.add_eligible(db_uuid, code)
     paths = BoxPaths(home)
     fields: dict[str, object] = {
-        "server": "http://127.0.0.1:8069", "db_uuid": db_uuid, "enterprise_code": code,
-        "issuer": issuer.url, "trust_ca": [str(issuer.root_pem)], **overrides,
+        "server": "http://127.0.0.1:8069",
+        "db_uuid": db_uuid,
+        "enterprise_code": code,
+        "issuer": issuer.url,
+        "trust_ca": [str(issuer.root_pem)],
+        **overrides,
     }
     save_config(paths, BoxConfig(**fields))  # type: ignore[arg-type]
     return paths
@@ -116,18 +120,28 @@ def test_an_unreadable_trust_ca_is_reported(tmp_path: Path, shared_issuer: Issue
     assert status.detail == f"config.json: trust_ca: {missing} does not exist"
     directory = tmp_path / "dir.pem"
     directory.mkdir()
-    save_config(paths, BoxConfig(**{**json.loads(paths.config.read_text()),
-                                    "trust_ca": [str(directory)]}))
+    save_config(
+        paths, BoxConfig(**{**json.loads(paths.config.read_text()), "trust_ca": [str(directory)]})
+    )
     assert "is a directory" in BoxAgent(paths).ensure().detail
 
 
 def test_a_state_file_of_the_old_format(tmp_path: Path) -> None:
     paths = BoxPaths(tmp_path / "box")
     save_config(paths, BoxConfig(server="http://127.0.0.1:8069"))
-    paths.state.write_text(json.dumps({"last_attempt": {
-        "at": "2026-05-01T12:00:00+00:00", "ok": False,
-        "error_code": "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503", "detail": "maintenance",
-        "failures": 4}}))
+    paths.state.write_text(
+        json.dumps(
+            {
+                "last_attempt": {
+                    "at": "2026-05-01T12:00:00+00:00",
+                    "ok": False,
+                    "error_code": "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503",
+                    "detail": "maintenance",
+                    "failures": 4,
+                }
+            }
+        )
+    )
     pki.atomic_write(paths.key, pki.private_key_pem(pki.make_ec_key()), 0o600)
     status = BoxAgent(paths).status()
     assert status.error_code == "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503"

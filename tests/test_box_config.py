@@ -76,8 +76,9 @@ BAD: list[tuple[str, object, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "message"), BAD,
-                         ids=[f"{n}={v!r}"[:40] for n, v, _ in BAD])
+@pytest.mark.parametrize(
+    ("name", "value", "message"), BAD, ids=[f"{n}={v!r}"[:40] for n, v, _ in BAD]
+)
 def test_a_bad_field_is_named(name: str, value: object, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config({**GOOD, name: value})

@@ -73,17 +73,23 @@ def test_a_dangling_link_reads_as_missing(tmp_path: Path) -> None:
 
 
 def test_clean_stale_temps(tmp_path: Path) -> None:
-    names = [".cert.pem.abcdefgh", ".key.pem.12345678", ".state.json.a_b_c_d_",
-             ".config.json.old_temp", ".config.json.newtemp1", ".cert.pem.too-long-x",
-             "cert.pem", ".cert.pem.abc"]
+    names = [
+        ".cert.pem.abcdefgh",
+        ".key.pem.12345678",
+        ".state.json.a_b_c_d_",
+        ".config.json.old_temp",
+        ".config.json.newtemp1",
+        ".cert.pem.too-long-x",
+        "cert.pem",
+        ".cert.pem.abc",
+    ]
     for name in names:
         (tmp_path / name).write_bytes(b"")
     old = time.time() - 3600
     os.utime(tmp_path / ".config.json.old_temp", (old, old))
     removed = clean_stale_temps(tmp_path)
     assert sorted(removed) == sorted(
-        [".cert.pem.abcdefgh", ".key.pem.12345678", ".state.json.a_b_c_d_",
-         ".config.json.old_temp"]
+        [".cert.pem.abcdefgh", ".key.pem.12345678", ".state.json.a_b_c_d_", ".config.json.old_temp"]
     )
     # config.json is written by `configure` without the check lock: a fresh temp may be live
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
@@ -95,6 +101,15 @@ def test_clean_stale_temps(tmp_path: Path) -> None:
 def test_paths_and_home() -> None:
     paths = home_from("/srv/box")
     assert paths == BoxPaths(Path("/srv/box"))
-    assert [p.name for p in (paths.config, paths.key, paths.cert, paths.state, paths.log,
-                             paths.check_lock, paths.pair_lock)] == [
-        "config.json", "key.pem", "cert.pem", "state.json", "box.log", ".lock", ".pair.lock"]
+    assert [
+        p.name
+        for p in (
+            paths.config,
+            paths.key,
+            paths.cert,
+            paths.state,
+            paths.log,
+            paths.check_lock,
+            paths.pair_lock,
+        )
+    ] == ["config.json", "key.pem", "cert.pem", "state.json", "box.log", ".lock", ".pair.lock"]

@@ -86,10 +86,16 @@ def due_box(tmp_path: Path) -> Iterator[DueBox]:
     paths = BoxPaths(tmp_path / "box")
     pairs.install_pair(paths, old)
     with raw_issuer() as peer:
-        save_config(paths, BoxConfig(
-            server="http://127.0.0.1:8069", db_uuid="u", enterprise_code="c", issuer=peer.url,
-            trust_ca=[str(ca.write(tmp_path / "ca.pem"))],
-        ))
+        save_config(
+            paths,
+            BoxConfig(
+                server="http://127.0.0.1:8069",
+                db_uuid="u",
+                enterprise_code="c",
+                issuer=peer.url,
+                trust_ca=[str(ca.write(tmp_path / "ca.pem"))],
+            ),
+        )
         yield DueBox(paths, ca, old, peer)
 
 
@@ -119,8 +125,11 @@ def silence(conn: socket.socket, request: bytes) -> None:
 
 
 def grant_body(chain: list[object], key_pem: str | None = None) -> bytes:
-    result: dict[str, object] = {"x509_pem": pki.chain_pem(chain),  # type: ignore[arg-type]
-                                 "subject_cn": "x", "domain": "x"}
+    result: dict[str, object] = {
+        "x509_pem": pki.chain_pem(chain),  # type: ignore[arg-type]
+        "subject_cn": "x",
+        "domain": "x",
+    }
     if key_pem is not None:
         result["private_key_pem"] = key_pem
     return json.dumps({"result": result}).encode()
@@ -137,42 +146,92 @@ GZIP = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
 # name: (expected code, answer, whether the peer was still sending when the box gave up)
 HOSTILE: dict[str, tuple[str, Builder, bool]] = {
     "dripping headers": (EXCEPTION, lambda b: drip(b"HTTP/1.1 200 OK\r\nX-Slow: "), True),
-    "dripping header lines": (EXCEPTION, lambda b: drip(b"HTTP/1.1 200 OK\r\n", b"X: y\r\n"),
-                              True),
-    "dripping body": (EXCEPTION, lambda b: drip(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{"), True),
-    "endless chunks": (EXCEPTION, lambda b: drip(
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\n \r\n"), True),
+    "dripping header lines": (EXCEPTION, lambda b: drip(b"HTTP/1.1 200 OK\r\n", b"X: y\r\n"), True),
+    "dripping body": (
+        EXCEPTION,
+        lambda b: drip(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n{"),
+        True,
+    ),
+    "endless chunks": (
+        EXCEPTION,
+        lambda b: drip(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\n \r\n"),
+        True,
+    ),
     "silence": (EXCEPTION, lambda b: silence, True),
-    "good grant, gzip-encoded": (EXCEPTION, lambda b: answer(gzip.compress(good_grant(b)),
-                                                              headers=GZIP), False),
-    "gzip bomb": (EXCEPTION, lambda b: answer(gzip.compress(b"\0" * (16 << 20)), headers=GZIP),
-                  False),
-    "oversized body": (EXCEPTION, lambda b: answer(b'{"result": "' + b"A" * (2 << 20) + b'"}'),
-                       False),
-    "huge header": (EXCEPTION, lambda b: raw(
-        b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n{}"), False),
+    "good grant, gzip-encoded": (
+        EXCEPTION,
+        lambda b: answer(gzip.compress(good_grant(b)), headers=GZIP),
+        False,
+    ),
+    "gzip bomb": (
+        EXCEPTION,
+        lambda b: answer(gzip.compress(b"\0" * (16 << 20)), headers=GZIP),
+        False,
+    ),
+    "oversized body": (
+        EXCEPTION,
+        lambda b: answer(b'{"result": "' + b"A" * (2 << 20) + b'"}'),
+        False,
+    ),
+    "huge header": (
+        EXCEPTION,
+        lambda b: raw(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n{}"),
+        False,
+    ),
     "garbage status line": (EXCEPTION, lambda b: raw(b"HELLO THERE\r\n\r\n"), False),
     "no HTTP at all": (EXCEPTION, lambda b: raw(b'{"result": {}}'), False),
     "closed without answer": (EXCEPTION, lambda b: raw(b""), False),
-    "short body then close": (EXCEPTION, lambda b: raw(
-        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"result\""), False),
-    "refusal with terminal escapes": (NO_RESULT, lambda b: answer(json.dumps({"result": {
-        "error": {"code": "\x1b]0;pwned\x07", "message": "\x1b[2J\x1b[31mred\r\nfake"}}}
-    ).encode()), False),
-    "error body with escapes": (STATUS, lambda b: answer(json.dumps(
-        {"error": {"code": "x", "message": "\x1b[2Jdown\u202eevil"}}).encode(),
-        "503 Service Unavailable"), False),
-    "redirect elsewhere": (STATUS, lambda b: answer(
-        b"", "307 Temporary Redirect", {"Location": "http://127.0.0.1:1/x"}), False),
+    "short body then close": (
+        EXCEPTION,
+        lambda b: raw(b'HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{"result"'),
+        False,
+    ),
+    "refusal with terminal escapes": (
+        NO_RESULT,
+        lambda b: answer(
+            json.dumps(
+                {
+                    "result": {
+                        "error": {
+                            "code": "\x1b]0;pwned\x07",
+                            "message": "\x1b[2J\x1b[31mred\r\nfake",
+                        }
+                    }
+                }
+            ).encode()
+        ),
+        False,
+    ),
+    "error body with escapes": (
+        STATUS,
+        lambda b: answer(
+            json.dumps({"error": {"code": "x", "message": "\x1b[2Jdown\u202eevil"}}).encode(),
+            "503 Service Unavailable",
+        ),
+        False,
+    ),
+    "redirect elsewhere": (
+        STATUS,
+        lambda b: answer(b"", "307 Temporary Redirect", {"Location": "http://127.0.0.1:1/x"}),
+        False,
+    ),
     "json array": (NO_RESULT, lambda b: answer(b"[1, 2]"), False),
     "json null": (NO_RESULT, lambda b: answer(b"null"), False),
     "deep nesting": (EXCEPTION, lambda b: answer(b"[" * 200_000), False),
     "pem not a string": (NO_RESULT, lambda b: answer(b'{"result": {"x509_pem": 5}}'), False),
     "invalid utf-8": (EXCEPTION, lambda b: answer(b'{"result": "\xff\xfe"}'), False),
-    "a key of the issuer's with its certificate": (INVALID, lambda b: (lambda other: answer(
-        grant_body([b.ca.leaf(other.public_key(), names_of(b.old.key))],
-                   pki.private_key_pem(other).decode())))(pki.make_ec_key()), False),
+    "a key of the issuer's with its certificate": (
+        INVALID,
+        lambda b: (
+            lambda other: answer(
+                grant_body(
+                    [b.ca.leaf(other.public_key(), names_of(b.old.key))],
+                    pki.private_key_pem(other).decode(),
+                )
+            )
+        )(pki.make_ec_key()),
+        False,
+    ),
 }
 
 
@@ -265,8 +324,12 @@ def test_mutated_answers_install_a_sound_pair_or_nothing(due_box: DueBox) -> Non
         if status.state is CertState.OK:
             installed = pairs.load_pair(due_box.paths)
             assert installed is not None and installed.key_pem() == due_box.old.key_pem()
-            pki.verify_server_chain(list(installed.chain), [due_box.ca.cert],
-                                    names_of(installed.key)[1], datetime.now(UTC))
+            pki.verify_server_chain(
+                list(installed.chain),
+                [due_box.ca.cert],
+                names_of(installed.key)[1],
+                datetime.now(UTC),
+            )
         else:
             assert due_box.files() == before, status
         assert status.detail.isprintable()

@@ -25,8 +25,7 @@ def test_the_route_towards_the_server() -> None:
         "127.0.0.1"
     )
     # a server by name: no name is resolved; the address routing to a private one is used
-    assert isinstance(lan_address(BoxConfig(server="http://hub.invalid")),
-                      ipaddress.IPv4Address)
+    assert isinstance(lan_address(BoxConfig(server="http://hub.invalid")), ipaddress.IPv4Address)
 
 
 def test_identify() -> None:

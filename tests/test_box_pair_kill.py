@@ -81,7 +81,8 @@ def test_kill_during_installs(tmp_path: Path) -> None:
     for _ in range(kills):
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(paths.home), str(material)],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert child.stdout is not None
@@ -105,11 +106,11 @@ def test_kill_during_installs(tmp_path: Path) -> None:
         else:
             seen[state] = seen.get(state, 0) + 1
         leftovers = sorted(
-            p.name for p in paths.home.iterdir()
+            p.name
+            for p in paths.home.iterdir()
             if p.name not in {"key.pem", "cert.pem", ".pair.lock"}
         )
         assert leftovers == [], leftovers  # no staging, no temp file after a later run
-    report("box kill -9 during installs", kills=kills, torn=torn, states=seen,
-           recoveries=recovered)
+    report("box kill -9 during installs", kills=kills, torn=torn, states=seen, recoveries=recovered)
     assert torn == 0
     assert len(seen) >= 2 or kills < 8  # the kills landed at different points

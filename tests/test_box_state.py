@@ -29,24 +29,45 @@ def test_round_trip_keeps_code_and_suffix_apart(tmp_path: Path) -> None:
 
 def test_refusal_is_kept(tmp_path: Path) -> None:
     paths = BoxPaths(tmp_path)
-    last = LastAttempt(AT, False, codes.LOAD_REQUEST_NO_RESULT, "", "no line", 1,
-                       RefusalCode.NO_IOT_BOX_LINE)
+    last = LastAttempt(
+        AT, False, codes.LOAD_REQUEST_NO_RESULT, "", "no line", 1, RefusalCode.NO_IOT_BOX_LINE
+    )
     save_last(paths, last)
     assert load_last(paths) == last
 
 
 def test_the_format_of_earlier_versions_is_read(tmp_path: Path) -> None:
     paths = BoxPaths(tmp_path)
-    paths.state.write_text(json.dumps({"last_attempt": {
-        "at": "2026-05-01T12:00:00+00:00", "ok": False,
-        "error_code": "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 404",
-        "detail": "the certificate service answered HTTP 404", "failures": 2}}))
+    paths.state.write_text(
+        json.dumps(
+            {
+                "last_attempt": {
+                    "at": "2026-05-01T12:00:00+00:00",
+                    "ok": False,
+                    "error_code": "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 404",
+                    "detail": "the certificate service answered HTTP 404",
+                    "failures": 2,
+                }
+            }
+        )
+    )
     last = load_last(paths)
-    assert last == LastAttempt(AT, False, codes.LOAD_REQUEST_STATUS, "404",
-                               "the certificate service answered HTTP 404", 2)
-    paths.state.write_text(json.dumps({"last_attempt": {
-        "at": "2026-05-01T12:00:00", "ok": True, "error_code": None, "detail": "ok",
-        "failures": 0}}))
+    assert last == LastAttempt(
+        AT, False, codes.LOAD_REQUEST_STATUS, "404", "the certificate service answered HTTP 404", 2
+    )
+    paths.state.write_text(
+        json.dumps(
+            {
+                "last_attempt": {
+                    "at": "2026-05-01T12:00:00",
+                    "ok": True,
+                    "error_code": None,
+                    "detail": "ok",
+                    "failures": 0,
+                }
+            }
+        )
+    )
     last = load_last(paths)
     assert last is not None and last.ok and last.code is None and last.at == AT  # naive → UTC
 
@@ -54,7 +75,12 @@ def test_the_format_of_earlier_versions_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content",
     [
-        "", "{", "[]", "null", '{"last_attempt": 5}', '{"last_attempt": {}}',
+        "",
+        "{",
+        "[]",
+        "null",
+        '{"last_attempt": 5}',
+        '{"last_attempt": {}}',
         '{"last_attempt": {"at": "yesterday", "ok": false}}',
         '{"last_attempt": {"at": "2026-05-01T12:00:00+00:00", "ok": "no"}}',
     ],
@@ -67,9 +93,21 @@ def test_a_damaged_record_is_a_fresh_box(tmp_path: Path, content: str) -> None:
 
 def test_odd_values_are_tamed(tmp_path: Path) -> None:
     paths = BoxPaths(tmp_path)
-    paths.state.write_text(json.dumps({"last_attempt": {
-        "at": "2026-05-01T12:00:00+00:00", "ok": False, "code": "ERR_UNKNOWN",
-        "suffix": 5, "detail": "a\x1b[2Jb", "failures": -4, "refusal": "made_up"}}))
+    paths.state.write_text(
+        json.dumps(
+            {
+                "last_attempt": {
+                    "at": "2026-05-01T12:00:00+00:00",
+                    "ok": False,
+                    "code": "ERR_UNKNOWN",
+                    "suffix": 5,
+                    "detail": "a\x1b[2Jb",
+                    "failures": -4,
+                    "refusal": "made_up",
+                }
+            }
+        )
+    )
     last = load_last(paths)
     assert last is not None
     assert (last.code, last.suffix, last.failures, last.refusal) == (None, "", 0, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -26,10 +27,12 @@ from tests.helpers import LocalTestCA
 
 AT = datetime(2026, 5, 1, tzinfo=UTC)
 CA = LocalTestCA.create()
-OK = BoxStatus(CertState.OK, None, "Valid until 2026-07-01; renewal from 2026-06-01.",
-               checked_at=AT)
-DOWN = BoxStatus(CertState.ERROR, codes.LOAD_REQUEST_STATUS, "HTTP 503", error_suffix="503",
-                 checked_at=AT)
+OK = BoxStatus(
+    CertState.OK, None, "Valid until 2026-07-01; renewal from 2026-06-01.", checked_at=AT
+)
+DOWN = BoxStatus(
+    CertState.ERROR, codes.LOAD_REQUEST_STATUS, "HTTP 503", error_suffix="503", checked_at=AT
+)
 
 
 def test_error_code_is_rendered_from_data() -> None:
@@ -41,9 +44,15 @@ def test_error_code_is_rendered_from_data() -> None:
 def test_to_json_shape() -> None:
     pair = issued_pair(CA)
     info = CertificateInfo.of(pair.chain)
-    status = BoxStatus(CertState.ERROR, codes.LOAD_REQUEST_NO_RESULT, "no_iot_box_line: no line",
-                       info, "https://192-168-1-5.x.iot.boxcert.test",
-                       refusal=RefusalCode.NO_IOT_BOX_LINE, checked_at=AT)
+    status = BoxStatus(
+        CertState.ERROR,
+        codes.LOAD_REQUEST_NO_RESULT,
+        "no_iot_box_line: no line",
+        info,
+        "https://192-168-1-5.x.iot.boxcert.test",
+        refusal=RefusalCode.NO_IOT_BOX_LINE,
+        checked_at=AT,
+    )
     out = status.to_json()
     assert out["status"] == "error"
     assert out["error_code"] == "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT"
@@ -120,6 +129,6 @@ def test_events_arrive_in_order_from_many_threads() -> None:
         thread.join()
     changes = [e for e in events if isinstance(e, StatusChanged)]
     assert len(changes) == 200
-    for before, after in zip(changes, changes[1:], strict=False):
+    for before, after in itertools.pairwise(changes):
         assert after.previous == before.status  # no event lost or reordered
     assert holder.current == changes[-1].status

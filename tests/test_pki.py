@@ -164,3 +164,22 @@ def test_atomic_write_leaves_nothing_when_it_fails(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         pki.atomic_write(tmp_path / "dir", b"data")  # cannot rename a file over a directory
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]
+
+
+def unknown_key_algorithm(cert: x509.Certificate) -> x509.Certificate:
+    """The certificate with its key's algorithm OID changed to one nobody knows."""
+    der = cert.public_bytes(serialization.Encoding.DER)
+    ec_public_key = bytes.fromhex("06072a8648ce3d0201")  # 1.2.840.10045.2.1
+    assert der.count(ec_public_key) == 1
+    return x509.load_der_x509_certificate(
+        der.replace(ec_public_key, bytes.fromhex("06072a8648ce3d0205"))
+    )
+
+
+def test_unknown_key_algorithm_is_a_pem_error() -> None:
+    """Found by the hostile-issuer mutations: cryptography raises UnsupportedAlgorithm here."""
+    ca = LocalTestCA.create()
+    odd = unknown_key_algorithm(ca.leaf(pki.make_ec_key().public_key(), ["a.example"]))
+    with pytest.raises(pki.PemError):
+        pki.ensure_parsed([odd])
+    assert not pki.is_self_signed(odd)

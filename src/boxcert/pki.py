@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -25,6 +25,17 @@ SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-
 
 class PemError(ValueError):
     """PEM text that does not hold what it should."""
+
+
+# What cryptography raises for malformed keys and certificates: not only ValueError.
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    UnicodeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+)
 
 
 def make_ec_key() -> ec.EllipticCurvePrivateKey:
@@ -42,7 +53,7 @@ def private_key_pem(key: PrivateKey) -> bytes:
 def load_private_key(pem: bytes) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as err:
+    except PARSE_ERRORS as err:
         raise PemError(f"not a PEM private key ({err})") from err
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise PemError(f"unsupported key type {type(key).__name__}")
@@ -83,7 +94,7 @@ def load_chain(pem: bytes | str) -> list[x509.Certificate]:
         raise PemError("no PEM certificate found")
     try:
         certs = x509.load_pem_x509_certificates(data)
-    except ValueError as err:
+    except PARSE_ERRORS as err:
         raise PemError(f"unparsable certificate ({err})") from err
     return certs
 
@@ -114,7 +125,7 @@ def is_self_signed(cert: x509.Certificate) -> bool:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    except (*PARSE_ERRORS, InvalidSignature):
         return False
     return True
 
@@ -128,7 +139,7 @@ def load_certificates(pem: bytes) -> list[x509.Certificate]:
             # Old roots trip cryptography's strictness warnings; trusting them is the owner's call.
             warnings.simplefilter("ignore")
             return x509.load_pem_x509_certificates(pem)
-    except ValueError as err:
+    except PARSE_ERRORS as err:
         raise PemError(f"unparsable certificate ({err})") from err
 
 
@@ -156,7 +167,7 @@ def ensure_parsed(chain: Iterable[x509.Certificate]) -> None:
             list(cert.extensions)
             cert.public_key()
             _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
-        except (ValueError, TypeError, UnicodeError) as err:
+        except PARSE_ERRORS as err:
             raise PemError(f"malformed certificate ({err})") from err
 
 

@@ -29,7 +29,7 @@ from boxcert.box import pair as pairs
 from boxcert.box.client import EXCHANGE_DEADLINE, IssuerEndpoint, request_certificate
 from boxcert.box.config import BoxConfig, load_config, update_config
 from boxcert.box.errors import BoxError, BoxFileError, BusyError, ConfigError, LoadError
-from boxcert.box.files import BoxPaths, clean_stale_temps
+from boxcert.box.files import BoxPaths, check_home, clean_stale_temps
 from boxcert.box.identity import BoxIdentity, identify
 from boxcert.box.install import trust_roots, validate
 from boxcert.box.lock import file_lock
@@ -141,6 +141,7 @@ class BoxAgent:
     def status(self) -> BoxStatus:
         """The pair's verdict, explained by the last attempt when it failed; contacts nothing."""
         try:
+            check_home(self.paths)
             last = load_last(self.paths)
             check = self._check(load_config(self.paths), self.clock())
             status = _compose(check, last, fresh=False)
@@ -160,6 +161,7 @@ class BoxAgent:
 
     def _ensure(self, force: bool) -> _Outcome:
         try:
+            check_home(self.paths)
             with file_lock(self.paths.check_lock, self.lock_timeout):
                 outcome = self._ensure_locked(force)
         except BusyError:

@@ -54,7 +54,7 @@ def _attach_log(paths: BoxPaths) -> None:
 @click.option(
     "--home",
     envvar="BOXCERT_HOME",
-    type=click.Path(file_okay=False),
+    type=click.Path(),
     help="Directory with the box's key, certificate and settings "
     "[env BOXCERT_HOME; default ~/.boxcert].",
 )

@@ -80,6 +80,12 @@ def home_from(option: str | None) -> BoxPaths:
     return BoxPaths(Path(home))
 
 
+def check_home(paths: BoxPaths) -> None:
+    """BoxFileError when the home exists but is not a directory (it is made when missing)."""
+    if paths.home.exists() and not paths.home.is_dir():
+        raise BoxFileError(paths.home, "is not a directory (it should hold the box's files)")
+
+
 def _reason(err: OSError) -> str:
     return f"cannot be used: {err.strerror or type(err).__name__}"
 

@@ -53,7 +53,7 @@ def validate(
     """The delivered chain, leaf first, if it is fit to serve; else LoadError."""
     try:
         return _validate(grant, key, names, roots, now)
-    except (ValueError, TypeError) as err:
+    except pki.PARSE_ERRORS as err:
         # cryptography parses extensions lazily: a malformed one surfaces only here.
         raise _invalid(f"the delivered certificate is unreadable: {err}") from err
 
