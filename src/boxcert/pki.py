@@ -120,12 +120,15 @@ def fingerprint_sha256(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
+_NOT_SIGNED_BY_ITSELF: tuple[type[Exception], ...] = (*PARSE_ERRORS, InvalidSignature)
+
+
 def is_self_signed(cert: x509.Certificate) -> bool:
     if cert.issuer != cert.subject:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except (*PARSE_ERRORS, InvalidSignature):
+    except _NOT_SIGNED_BY_ITSELF:
         return False
     return True
 

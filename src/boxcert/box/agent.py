@@ -76,8 +76,7 @@ def _compose(check: _Check, attempt: LastAttempt | None, *, fresh: bool) -> BoxS
     """
     state, error, detail = check.state, check.error, check.detail
     suffix, refusal = "", None
-    failed = attempt is not None and not attempt.ok
-    if attempt is not None and failed and (fresh or check.state is CertState.NEED_REFRESH):
+    if attempt is not None and not attempt.ok and (fresh or check.state is CertState.NEED_REFRESH):
         state, error, suffix, refusal = (
             CertState.ERROR,
             attempt.code,
@@ -326,6 +325,8 @@ class BoxAgent:
                 return
             wake = self._alarm.sleep(seconds, stop)
             force = False
+            if wake is Wake.STOPPED:
+                return
             if wake is Wake.TIMEOUT:
                 continue
             log.info("checking early: %s", wake.value.replace("_", " "))
