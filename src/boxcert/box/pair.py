@@ -122,16 +122,14 @@ def read_pair(paths: BoxPaths) -> PairFiles:
     Raises BoxFileError naming the file that cannot be read (a directory, a FIFO, too large).
     In a home this process may not write to, the files are read without the lock.
     """
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(_pair_lock(paths))
-        except BoxFileError as err:
-            if not _read_only(err):
-                raise
+    try:
+        with _pair_lock(paths):
+            recover(paths)
+            return _read(paths)
+    except BoxFileError as err:
+        if err.path == paths.pair_lock and _read_only(err):
             return _read(paths)  # nobody can replace the pair where we cannot write either
-        recover(paths)
-        return _read(paths)
-    raise AssertionError("unreachable")  # pragma: no cover  (for mypy: ExitStack may swallow)
+        raise
 
 
 def _read(paths: BoxPaths) -> PairFiles:
