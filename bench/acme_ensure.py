@@ -31,8 +31,9 @@ from pathlib import Path
 
 from boxcert import devstack, naming, pki
 from boxcert.box.agent import BoxAgent
-from boxcert.box.config import BoxConfig, BoxPaths, save_config
-from boxcert.box.status import CertStatus
+from boxcert.box.config import BoxConfig, save_config
+from boxcert.box.files import BoxPaths
+from boxcert.box.status import CertState
 
 ZONE = naming.DEFAULT_ZONE
 DB_UUID = "bench-db-0001"
@@ -59,7 +60,7 @@ def new_box(home: Path, stack: devstack.AcmeStack) -> BoxPaths:
 
 def ensure_in_process(paths: BoxPaths) -> tuple[str, str]:
     report = BoxAgent(paths).ensure()
-    return report.status.value, f"{report.error_code or ''} {report.detail}".strip()
+    return report.state.value, f"{report.error_code or ''} {report.detail}".strip()
 
 
 def ensure_cli(paths: BoxPaths) -> tuple[str, str]:
@@ -83,7 +84,7 @@ def timed(
     start = time.perf_counter()
     status, detail = ensure(paths)
     elapsed = time.perf_counter() - start
-    if status != CertStatus.OK.value or not paths.cert.exists():
+    if status != CertState.OK.value or not paths.cert.exists():
         raise SystemExit(
             f"ensure failed for {paths.home}: {status} {detail}\n"
             f"issuer log:\n{stack.issuer.log()[-3000:]}"

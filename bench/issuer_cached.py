@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from boxcert import devstack, naming, pki
-from boxcert.box.check import box_names
+from boxcert.box.identity import box_names
 
 ZONE = naming.DEFAULT_ZONE
 DB_UUID = "bench-db-0001"

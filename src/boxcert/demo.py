@@ -20,8 +20,9 @@ import dns.query
 from boxcert import devstack, naming
 from boxcert.box.agent import BoxAgent
 from boxcert.box.cli import print_report
-from boxcert.box.config import BoxConfig, BoxPaths, save_config
-from boxcert.box.status import CertStatus, StatusReport
+from boxcert.box.config import BoxConfig, save_config
+from boxcert.box.files import BoxPaths
+from boxcert.box.status import BoxStatus, CertState
 
 ZONE = naming.DEFAULT_ZONE
 
@@ -74,12 +75,12 @@ def demo_command(once: bool, ca_name: str, work_dir: Path | None) -> None:
         db_uuid, code = register_database(issuer_dir)
         click.echo(f"issuer:   {url} (state in {issuer_dir})")
         report, agent = _run_box(work / "box", url, root, db_uuid, code)
-        if dns_server is not None and report.certificate is not None:
-            host = report.certificate.url.removeprefix("https://").split(":")[0]
+        if dns_server is not None and report.url is not None:
+            host = report.url.removeprefix("https://").split(":")[0]
             click.echo(f"  dns:     {host} -> {resolve(dns_server, host)}")
         click.echo(f"\nInspect it with: boxcert box --home {work / 'box'} status")
         if once:
-            sys.exit(0 if report.status is CertStatus.OK else 1)
+            sys.exit(0 if report.state is CertState.OK else 1)
         click.echo("The box keeps its certificate valid from now on; Ctrl-C stops the demo.")
         with contextlib.suppress(KeyboardInterrupt):
             agent.run()
@@ -91,7 +92,7 @@ def demo_command(once: bool, ca_name: str, work_dir: Path | None) -> None:
 
 def _run_box(
     home: Path, issuer_url: str, root: Path, db_uuid: str, code: str
-) -> tuple[StatusReport, BoxAgent]:
+) -> tuple[BoxStatus, BoxAgent]:
     paths = BoxPaths(home)
     save_config(paths, BoxConfig(
         server="http://127.0.0.1:8069", db_uuid=db_uuid, enterprise_code=code,

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -25,6 +25,17 @@ SYSTEM_CA_FILES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-
 
 class PemError(ValueError):
     """PEM text that does not hold what it should."""
+
+
+# What cryptography raises for malformed keys and certificates: not only ValueError.
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    TypeError,
+    UnicodeError,
+    UnsupportedAlgorithm,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+)
 
 
 def make_ec_key() -> ec.EllipticCurvePrivateKey:
@@ -42,7 +53,7 @@ def private_key_pem(key: PrivateKey) -> bytes:
 def load_private_key(pem: bytes) -> PrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError) as err:
+    except PARSE_ERRORS as err:
         raise PemError(f"not a PEM private key ({err})") from err
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise PemError(f"unsupported key type {type(key).__name__}")
@@ -83,7 +94,7 @@ def load_chain(pem: bytes | str) -> list[x509.Certificate]:
         raise PemError("no PEM certificate found")
     try:
         certs = x509.load_pem_x509_certificates(data)
-    except ValueError as err:
+    except PARSE_ERRORS as err:
         raise PemError(f"unparsable certificate ({err})") from err
     return certs
 
@@ -109,31 +120,58 @@ def fingerprint_sha256(cert: x509.Certificate) -> str:
     return cert.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
+_NOT_SIGNED_BY_ITSELF: tuple[type[Exception], ...] = (*PARSE_ERRORS, InvalidSignature)
+
+
 def is_self_signed(cert: x509.Certificate) -> bool:
     if cert.issuer != cert.subject:
         return False
     try:
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    except _NOT_SIGNED_BY_ITSELF:
         return False
     return True
 
 
-def load_roots(paths: Iterable[Path], *, system: bool) -> list[x509.Certificate]:
-    """Trust anchors: the given PEM files, plus the system store when ``system``."""
+def load_certificates(pem: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM bundle (a CA file); PemError when it holds none or junk."""
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise PemError("no PEM certificate found")
+    try:
+        with warnings.catch_warnings():
+            # Old roots trip cryptography's strictness warnings; trusting them is the owner's call.
+            warnings.simplefilter("ignore")
+            return x509.load_pem_x509_certificates(pem)
+    except PARSE_ERRORS as err:
+        raise PemError(f"unparsable certificate ({err})") from err
+
+
+def system_roots() -> list[x509.Certificate]:
+    """The system's trust store; an unreadable system bundle adds no trust and is skipped."""
     roots: list[x509.Certificate] = []
-    files = [Path(p) for p in paths]
-    if system:
-        files += [Path(p) for p in SYSTEM_CA_FILES if Path(p).exists()]
-    for path in files:
+    for name in SYSTEM_CA_FILES:
         try:
-            with warnings.catch_warnings():
-                # Old system roots trip cryptography's strictness warnings; they are not ours.
-                warnings.simplefilter("ignore")
-                roots.extend(x509.load_pem_x509_certificates(path.read_bytes()))
-        except (OSError, ValueError):
-            continue  # an unreadable bundle adds no trust; the others still count
+            roots.extend(load_certificates(Path(name).read_bytes()))
+        except (OSError, PemError):
+            continue
     return roots
+
+
+def ensure_parsed(chain: Iterable[x509.Certificate]) -> None:
+    """Parse now what ``cryptography`` parses lazily (names, extensions, key, validity).
+
+    A certificate that loads may still hold a malformed extension or name that fails only when
+    read; this raises PemError for it up front, so later reads of the chain cannot fail.
+    """
+    for cert in chain:
+        try:
+            cert.subject.rfc4514_string()
+            cert.issuer.rfc4514_string()
+            list(cert.extensions)
+            cert.public_key()
+            _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+        except PARSE_ERRORS as err:
+            raise PemError(f"malformed certificate ({err})") from err
 
 
 def verify_server_chain(

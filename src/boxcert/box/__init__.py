@@ -1,1 +1,27 @@
-"""The box agent: its own key, the certificate check, loading, atomic install, status."""
+"""The box agent: its own key, the certificate check, loading, atomic install, status.
+
+Modules, from the bottom up:
+
+- :mod:`~boxcert.box.errors` — ``BoxError`` and its subclasses (ConfigError, BoxFileError,
+  BusyError, LoadError).
+- :mod:`~boxcert.box.files` — the files under the box's home; bounded reads of regular files.
+- :mod:`~boxcert.box.lock` — file locks taken with a timeout.
+- :mod:`~boxcert.box.config` — ``BoxConfig``, checked field by field when loaded.
+- :mod:`~boxcert.box.state` — the last attempt's outcome (``state.json``), as data.
+- :mod:`~boxcert.box.pair` — key and chain read and replaced as one pair, safe against kill -9.
+- :mod:`~boxcert.box.verdict` — ``inspect(chain, key, names, now)``: the pure verdict.
+- :mod:`~boxcert.box.identity` — label, names, LAN address and URL of the box.
+- :mod:`~boxcert.box.deadline`, :mod:`~boxcert.box.client` — the exchange with the issuer,
+  under one deadline.
+- :mod:`~boxcert.box.install` — validating a delivered certificate before anything is written.
+- :mod:`~boxcert.box.status` — ``BoxStatus`` and the ``StatusHolder`` with its events.
+- :mod:`~boxcert.box.schedule`, :mod:`~boxcert.box.wake` — when to check next; the wait that a
+  request or a settings change cuts short.
+- :mod:`~boxcert.box.agent` — ``BoxAgent``: ``status()``, ``ensure()``, ``run()``.
+- :mod:`~boxcert.box.cli` — ``boxcert box …``.
+
+What a front or a hub report uses: ``BoxAgent(paths)``; ``agent.holder.subscribe(listener)``
+for ``Installed(pair)`` and ``StatusChanged(status, previous)``; ``agent.request_check()`` for
+"renew now"; ``agent.configure(**changes)`` for settings; ``pair.load_pair(paths)`` for the pair
+to serve at start-up. This package imports no issuer, database or web stack.
+"""

@@ -1,41 +1,29 @@
-"""The box's configuration and the files under its home directory."""
+"""The box's settings (``<home>/config.json``), checked field by field when loaded.
+
+A hand-edited or damaged file gives one :class:`ConfigError` that names every bad field and says
+what it must be; keys the box does not know are ignored (a newer version may have written them);
+a file that is not a JSON object is refused as a whole. Nothing else in the box re-checks what
+is validated here.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import json
-import os
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from boxcert import naming, pki
+from boxcert import naming
+from boxcert.box.errors import ConfigError
+from boxcert.box.files import SMALL_FILE_BYTES, BoxPaths, read_optional, write_file
+from boxcert.wire import is_clean_text
 
-HOME_ENV = "BOXCERT_HOME"
-
-
-@dataclass(frozen=True, slots=True)
-class BoxPaths:
-    home: Path
-
-    @property
-    def config(self) -> Path:
-        return self.home / "config.json"
-
-    @property
-    def key(self) -> Path:
-        return self.home / "key.pem"
-
-    @property
-    def cert(self) -> Path:
-        return self.home / "cert.pem"
-
-    @property
-    def state(self) -> Path:
-        return self.home / "state.json"
-
-    @property
-    def log(self) -> Path:
-        return self.home / "box.log"
+MAX_TEXT = 256
+MAX_PATH = 4096
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,26 +46,163 @@ class BoxConfig:
         return view
 
 
-def load_config(paths: BoxPaths) -> BoxConfig:
+def check_issuer_url(url: str) -> None:
+    """Raise ValueError unless ``url`` is https, or http to this machine."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname:
+        host = parts.hostname
+        if host == "localhost":
+            return
+        try:
+            if ipaddress.ip_address(host).is_loopback:
+                return
+        except ValueError:
+            pass
+        raise ValueError(f"plain http is only allowed to this machine, not {host}")
+    raise ValueError(f"not an http(s) URL: {url!r}")
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return "text"
+
+
+def _text(value: object, limit: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be text, not {_kind(value)}")
+    if len(value) > limit:
+        raise ValueError(f"is longer than {limit} characters")
+    if not is_clean_text(value):
+        raise ValueError("holds control or invalid characters")
+    return value
+
+
+def _server(value: object) -> str:
+    url = _text(value, MAX_PATH)
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http(s) URL, not {url!r}")
+    return url
+
+
+def _issuer(value: object) -> str:
+    url = _text(value, MAX_PATH)
+    if url:
+        check_issuer_url(url)
+    return url
+
+
+def _path_list(value: object) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of file paths, not {_kind(value)}")
+    return [_text(item, MAX_PATH) for item in value]
+
+
+def _zone(value: object) -> str:
+    zone = naming.normalize_zone(_text(value))
+    if len(zone) > 200 or not all(_DNS_LABEL.fullmatch(part) for part in zone.split(".")):
+        raise ValueError(f"not a DNS zone: {zone!r}")
+    return zone
+
+
+def _lan_ip(value: object) -> str:
+    text = _text(value)
+    if text:
+        ipaddress.ip_address(text)  # its ValueError says what is wrong
+    return text
+
+
+def _port(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = repr(value) if isinstance(value, float) else _kind(value)
+        raise ValueError(f"must be a whole number, not {shown}")
+    if not 1 <= value <= 65535:
+        raise ValueError(f"must be between 1 and 65535, not {value}")
+    return value
+
+
+_CHECKS: dict[str, Callable[[object], object]] = {
+    "server": _server,
+    "db_uuid": _text,
+    "enterprise_code": _text,
+    "issuer": _issuer,
+    "issuer_ca": lambda v: _text(v, MAX_PATH),
+    "trust_ca": _path_list,
+    "zone": _zone,
+    "lan_ip": _lan_ip,
+    "https_port": _port,
+    "identifier": _text,
+}
+assert set(_CHECKS) == {f.name for f in fields(BoxConfig)}
+
+
+def parse_config(raw: object, source: str = "config.json") -> BoxConfig:
+    """A BoxConfig from a decoded JSON document; ConfigError naming every bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError({"": f"must hold a JSON object of settings, not {_kind(raw)}"}, source)
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for name, check in _CHECKS.items():
+        if name in raw:
+            try:
+                values[name] = check(raw[name])
+            except ValueError as err:
+                problems[name] = str(err)
+    if problems:
+        raise ConfigError(problems, source)
+    return BoxConfig(**values)
+
+
+def load_raw(paths: BoxPaths) -> dict[str, Any]:
+    """The settings object as stored ({} without a file); ConfigError when it is not one."""
+    data = read_optional(paths.config, SMALL_FILE_BYTES)  # BoxFileError: not a regular file
+    if data is None:
+        return {}
     try:
-        raw = json.loads(paths.config.read_text())
-    except FileNotFoundError:
-        return BoxConfig()
-    except (OSError, ValueError) as err:
-        raise ValueError(f"cannot read {paths.config}: {err}") from err
-    known = {f.name for f in fields(BoxConfig)}
-    return BoxConfig(**{k: v for k, v in raw.items() if k in known})
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as err:
+        raise ConfigError({"": f"is not valid JSON ({err})"}, str(paths.config)) from err
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            {"": f"must hold a JSON object of settings, not {_kind(raw)}"}, str(paths.config)
+        )
+    return raw
+
+
+def load_config(paths: BoxPaths) -> BoxConfig:
+    """The box's settings; defaults without a file; ConfigError or BoxFileError when damaged."""
+    return parse_config(load_raw(paths), str(paths.config))
 
 
 def save_config(paths: BoxPaths, config: BoxConfig) -> None:
     # 0600: the file holds the contract code.
     data = json.dumps(asdict(config), indent=2, sort_keys=True).encode() + b"\n"
-    pki.atomic_write(paths.config, data, 0o600)
+    write_file(paths.config, data, 0o600)
 
 
-def home_from(option: str | None) -> BoxPaths:
-    home = option or os.environ.get(HOME_ENV) or str(Path.home() / ".boxcert")
-    return BoxPaths(Path(home))
+def update_config(paths: BoxPaths, **changes: Any) -> BoxConfig:
+    """Apply ``changes`` (None leaves a field as it is) to the stored settings and save them.
+
+    Fields the changes fix need not be valid before: a damaged field can be repaired this way.
+    Raises ConfigError naming what is still wrong; nothing is saved then.
+    """
+    raw = load_raw(paths)
+    raw.update({k: v for k, v in changes.items() if v is not None})
+    config = parse_config(raw, str(paths.config))
+    save_config(paths, config)
+    return config
 
 
 def configured(config: BoxConfig, **changes: Any) -> BoxConfig:

@@ -1,7 +1,10 @@
-"""Validating a delivered certificate, then installing it atomically.
+"""Is a delivered certificate fit to install? Checked in full before anything is written.
 
-Nothing is written until every check passes, so a bad answer leaves the previous certificate in
-place and serving.
+:func:`validate` turns a grant into the chain to install, or raises LoadError
+(``ERR_IOT_HTTPS_LOAD_INVALID_CERT``) with what is wrong: unreadable, for another key or other
+names, expired or not yet valid, or not chaining to a trusted root for the box's name. Only a
+chain that passes reaches :func:`boxcert.box.pair.install_pair`, so a bad answer leaves the
+previous pair in place and serving.
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from pathlib import Path
 from cryptography import x509
 
 from boxcert import codes, pki
-from boxcert.box.client import LoadError
-from boxcert.box.config import BoxConfig, BoxPaths
+from boxcert.box.config import BoxConfig
+from boxcert.box.errors import BoxFileError, ConfigError, LoadError
+from boxcert.box.files import TRUST_FILE_BYTES, read_bounded
 from boxcert.wire import Grant
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -24,7 +28,19 @@ def _invalid(detail: str) -> LoadError:
 
 
 def trust_roots(config: BoxConfig) -> list[x509.Certificate]:
-    return pki.load_roots([Path(p) for p in config.trust_ca], system=True)
+    """The system's roots and each configured ``trust_ca`` bundle; one that cannot be read is
+    a ConfigError, not silently less trust."""
+    roots = pki.system_roots()
+    for name in config.trust_ca:
+        try:
+            roots.extend(pki.load_certificates(read_bounded(Path(name), TRUST_FILE_BYTES)))
+        except FileNotFoundError as err:
+            raise ConfigError({"trust_ca": f"{name} does not exist"}) from err
+        except BoxFileError as err:
+            raise ConfigError({"trust_ca": str(err)}) from err
+        except pki.PemError as err:
+            raise ConfigError({"trust_ca": f"{name} holds no usable certificate ({err})"}) from err
+    return roots
 
 
 def validate(
@@ -37,7 +53,7 @@ def validate(
     """The delivered chain, leaf first, if it is fit to serve; else LoadError."""
     try:
         return _validate(grant, key, names, roots, now)
-    except (ValueError, TypeError) as err:
+    except pki.PARSE_ERRORS as err:
         # cryptography parses extensions lazily: a malformed one surfaces only here.
         raise _invalid(f"the delivered certificate is unreadable: {err}") from err
 
@@ -50,13 +66,16 @@ def _validate(
     now: datetime,
 ) -> list[x509.Certificate]:
     chain = pki.load_chain(grant.x509_pem)  # PemError is a ValueError: see validate()
+    pki.ensure_parsed(chain)
     leaf = chain[0]
     if not pki.same_public_key(leaf.public_key(), key.public_key()):
         raise _invalid("the delivered certificate is for another key")
     got = sorted(pki.dns_names(leaf))
     if set(got) != set(names):
-        raise _invalid(f"the delivered certificate is for {', '.join(got) or 'no names'}, "
-                       f"not {' and '.join(names)}")
+        raise _invalid(
+            f"the delivered certificate is for {', '.join(got) or 'no names'}, "
+            f"not {' and '.join(names)}"
+        )
     if now >= leaf.not_valid_after_utc:
         raise _invalid(f"the delivered certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
     if now + CLOCK_SKEW < leaf.not_valid_before_utc:
@@ -68,8 +87,3 @@ def _validate(
     except pki.PemError as err:
         raise _invalid(f"the delivered certificate is not trusted: {err}") from err
     return chain
-
-
-def install(paths: BoxPaths, chain: list[x509.Certificate]) -> None:
-    """Replace the certificate file in one rename; the key file is never touched here."""
-    pki.atomic_write(paths.cert, pki.chain_pem(chain).encode("ascii"), 0o644)
