@@ -49,3 +49,34 @@ def postgres_url(postgres_server: str) -> str:
         conn.execute(text(f"CREATE DATABASE {name}"))
     engine.dispose()
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _logging_state() -> tuple[list[object], int, list[object], int]:
+    import logging
+
+    root, ours = logging.getLogger(), logging.getLogger("boxcert")
+    return (list(root.handlers), root.level, list(ours.handlers), ours.level)
+
+
+_LOGGING_AT_START = _logging_state()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """In-process CLI runs configure logging (levels, a stderr handler), in tests and in
+    module fixtures alike: put it back as it was when the session started after each test, so
+    one test's ``--log-level`` never decides what the next one's caplog sees."""
+    import logging
+
+    yield
+    root, ours = logging.getLogger(), logging.getLogger("boxcert")
+    handlers, level, our_handlers, our_level = _LOGGING_AT_START
+    for handler in ours.handlers:
+        if handler not in our_handlers:
+            handler.close()
+    for handler in list(root.handlers):
+        if getattr(handler, "_boxcert_stderr", False) and handler not in handlers:
+            root.removeHandler(handler)
+    ours.handlers[:] = our_handlers  # type: ignore[assignment]
+    root.setLevel(level)
+    ours.setLevel(our_level)
