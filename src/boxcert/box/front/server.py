@@ -52,6 +52,7 @@ class FrontOptions:
     listen: str = ""  # empty: every address (IPv6 and IPv4)
     upstream: str | None = None
     public_https_port: int | None = None  # the port in redirects, when it differs (NAT)
+    watch_interval: float = WATCH_INTERVAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,7 @@ async def run_front(
     async def watch() -> None:
         seen = _pair_signature(backend.pair_paths())
         while True:
-            await asyncio.sleep(WATCH_INTERVAL)
+            await asyncio.sleep(options.watch_interval)
             now = _pair_signature(backend.pair_paths())
             if now != seen:
                 seen = now
