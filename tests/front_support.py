@@ -139,7 +139,7 @@ def serve_app(app: Callable[..., Any]) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
     config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning",
-                            ws="websockets")
+                            ws="websockets-sansio")
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
 

@@ -31,11 +31,11 @@ NO_STORE = {"cache-control": "no-store"}
 
 
 def mask(code: str) -> str:
-    """The contract code as the page may show it: its last 4 characters at most, fewer for a
-    short code (a third of it), the rest as dots."""
+    """The contract code as the page may show it: its last 4 characters at most, and never
+    more than a third of it (none of a code under 8 characters); the rest as dots."""
     if not code:
         return ""
-    shown = min(4, len(code) // 3)
+    shown = min(4, len(code) // 3) if len(code) >= 8 else 0
     return "•" * 8 + (code[-shown:] if shown else "")
 
 

@@ -115,7 +115,7 @@ def start_listener(
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        ws="websockets" if websockets else "none",
+        ws="websockets-sansio" if websockets else "none",
         timeout_keep_alive=5,
         timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=64 * 1024,
