@@ -55,6 +55,8 @@ def test_box_host(url: str, host: str) -> None:
         (StatusView(CertState.ERROR, "d", error=codes.LOAD_REQUEST_STATUS, error_suffix="503",
                     certificate=CERT), REAL, "https",
          Verdict.ERROR, codes.LOAD_REQUEST_STATUS.title, set()),
+        (StatusView(CertState.OK, "fine", certificate=CERT), REAL, "http",
+         Verdict.OK, "OK", {"plain"}),
     ],
 )
 def test_home_model(
@@ -68,6 +70,16 @@ def test_home_model(
         ("checking", model.checking), ("credentials", model.credentials_hint)] if on}
     assert found == flags
     assert bool(model.certificate_rows) is (status.certificate is not None)
+    assert bool(model.still_serving) is (verdict is Verdict.ERROR and served is REAL)
+
+
+def test_still_serving_text() -> None:
+    failed = StatusView(CertState.ERROR, "", error=codes.LOAD_REQUEST_EXCEPTION)
+    model = home_model(failed, REAL, scheme="https", now=NOW)
+    assert model.still_serving == (
+        "The certificate in use stays valid until 2026-07-20 (80 days); the box keeps trying "
+        "to renew it."
+    )
 
 
 def test_certificate_rows() -> None:
@@ -111,3 +123,13 @@ def test_each_error_code_shows_its_code_cause_remedy_and_link(
         linked = client.get(f.url(f"/box/errors/{code.code}"))
         assert linked.status_code == 200 and f"<h1>{code.code}</h1>" in linked.text
         assert client.get(f.url("/status.json")).json()["error_code"] == shown
+
+
+def test_a_refusal_shows_its_reason(tmp_path: Path) -> None:
+    refused = StatusView(CertState.ERROR, "refused", error=codes.LOAD_REQUEST_NO_RESULT,
+                         refusal="database_not_production")
+    backend = LocalBackend(tmp_path / "box", check=lambda _: refused)
+    backend.set_status(refused)
+    with front(tmp_path, backend=backend) as f:
+        page = f.client().get(f.url("/")).text
+        assert "Not a production database." in page and "Only production databases" in page

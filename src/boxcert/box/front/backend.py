@@ -65,6 +65,7 @@ class StatusView:
     detail: str
     error: ErrorCode | None = None
     error_suffix: str = ""  # e.g. "404" after ERR_IOT_HTTPS_LOAD_REQUEST_STATUS
+    refusal: str | None = None  # the issuer's refusal code (boxcert.wire.refusals), if any
     certificate: CertificateView | None = None
     url: str = ""
     checking: bool = False

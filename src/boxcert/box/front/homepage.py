@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from boxcert.box.front.backend import CertificateView, CertState, StatusView
 from boxcert.box.front.certswitch import ServedPair
 from boxcert.codes import ErrorCode
+from boxcert.wire.refusals import RefusalMeaning, meaning_of
 
 
 class Verdict(enum.StrEnum):
@@ -42,6 +43,8 @@ class HomeModel:
     placeholder_served: bool
     plain_http: bool
     credentials_hint: bool  # the remedy is on the credentials page
+    refusal: RefusalMeaning | None = None  # the issuer's stated reason, in our words
+    still_serving: str = ""  # on an error: until when the certificate in use stays valid
 
 
 CREDENTIAL_CODES = ("ERR_IOT_HTTPS_CHECK_NO_SERVER", "ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL")
@@ -101,4 +104,17 @@ def home_model(
         placeholder_served=served.placeholder,
         plain_http=scheme != "https",
         credentials_hint=status.error is not None and status.error.code in CREDENTIAL_CODES,
+        refusal=meaning_of(status.refusal) if status.refusal else None,
+        still_serving=_still_serving(status, served, now),
+    )
+
+
+def _still_serving(status: StatusView, served: ServedPair, now: datetime) -> str:
+    """On an error, a reassurance when a trusted certificate still serves."""
+    if status.state is not CertState.ERROR or not served.trusted(now):
+        return ""
+    left = days_left(served.not_after, now)
+    return (
+        f"The certificate in use stays valid until {served.not_after:%Y-%m-%d} "
+        f"({left} day{'s' if left != 1 else ''}); the box keeps trying to renew it."
     )

@@ -57,6 +57,7 @@ def status_json(view: StatusView) -> dict[str, Any]:
     return {
         "status": view.state.value,
         "error_code": view.shown_code,
+        "refusal": view.refusal,
         "detail": view.detail,
         "url": view.url,
         "certificate": None
