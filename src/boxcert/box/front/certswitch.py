@@ -126,7 +126,7 @@ class CertificateSwitch:
         clock: Clock = system_clock,
     ) -> None:
         self._pair_paths = pair_paths
-        self._state_dir = state_dir
+        self.state_dir = state_dir
         self._clock = clock
         self._lock = threading.Lock()
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -152,8 +152,8 @@ class CertificateSwitch:
         return None
 
     def _placeholder(self) -> tuple[ssl.SSLContext, ServedPair]:
-        key_path, cert_path = ensure_placeholder(self._state_dir, self._clock())
-        context, served = load_pair(key_path, cert_path, self._state_dir)
+        key_path, cert_path = ensure_placeholder(self.state_dir, self._clock())
+        context, served = load_pair(key_path, cert_path, self.state_dir)
         return context, ServedPair(
             True, served.names, served.not_before, served.not_after,
             served.fingerprint_sha256, True,
@@ -164,7 +164,7 @@ class CertificateSwitch:
         if not cert_path.exists():
             return self._placeholder()
         try:
-            return load_pair(key_path, cert_path, self._state_dir)
+            return load_pair(key_path, cert_path, self.state_dir)
         except PairError as err:
             log.warning("serving the placeholder: the box's certificate is unusable: %s", err)
             return self._placeholder()
@@ -179,7 +179,7 @@ class CertificateSwitch:
             if not cert_path.exists():
                 return self._served
             try:
-                context, served = load_pair(key_path, cert_path, self._state_dir)
+                context, served = load_pair(key_path, cert_path, self.state_dir)
             except PairError as err:
                 log.warning("keeping the certificate served now: %s", err)
                 return self._served

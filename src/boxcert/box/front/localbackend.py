@@ -127,6 +127,8 @@ class LocalBackend:
         pki.atomic_write(key_path, key_pem, 0o600)
         pki.atomic_write(cert_path, chain_pem, 0o644)
         with self._lock:
+            if self._check is file_check:
+                self._status = None  # as the agent does: a new pair, a new verdict
             listeners = list(self._listeners)
         for listener in listeners:
             listener()

@@ -22,7 +22,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
@@ -31,7 +31,9 @@ from boxcert.box.front.app import create_app
 from boxcert.box.front.backend import FrontBackend
 from boxcert.box.front.certswitch import CertificateSwitch
 from boxcert.box.front.context import FrontContext
+from boxcert.box.front.nginx import NginxCommand, NginxError, NginxFront, NginxSite
 from boxcert.box.front.password import PasswordFile
+from boxcert.box.front.placeholder import placeholder_paths
 from boxcert.box.front.proxy import parse_upstream
 from boxcert.clock import Clock, system_clock
 
@@ -45,6 +47,17 @@ class FrontError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class NginxOptions:
+    """``--front nginx``: nginx listens on the front's ports; the agent's pages listen on
+    ``127.0.0.1:agent_port`` (0: any free port) behind it."""
+
+    site_file: Path
+    pair_dir: Path
+    command: NginxCommand = field(default_factory=NginxCommand)
+    agent_port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class FrontOptions:
     state_dir: Path  # the front's own files: placeholder pair, password hash
     https_port: int = 443
@@ -53,12 +66,14 @@ class FrontOptions:
     upstream: str | None = None
     public_https_port: int | None = None  # the port in redirects, when it differs (NAT)
     watch_interval: float = WATCH_INTERVAL
+    nginx: NginxOptions | None = None  # None: the built-in front
 
 
 @dataclass(frozen=True, slots=True)
 class FrontAddresses:
     https_port: int
     http_port: int | None
+    agent_port: int | None = None  # nginx front: the agent's pages behind nginx, on loopback
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -105,7 +120,8 @@ class _Listener(uvicorn.Server):
 
 
 def start_listener(
-    app: object, sock: socket.socket, tls: ssl.SSLContext | None, *, websockets: bool
+    app: object, sock: socket.socket, tls: ssl.SSLContext | None, *, websockets: bool,
+    proxy_headers: bool = False,
 ) -> _Listener:
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -114,7 +130,8 @@ def start_listener(
         log_level="warning",
         access_log=False,
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=proxy_headers,  # behind our nginx: trust its X-Forwarded-*, from loopback
+        forwarded_allow_ips="127.0.0.1",
         ws="websockets-sansio" if websockets else "none",
         timeout_keep_alive=5,
         timeout_graceful_shutdown=10,
@@ -162,32 +179,44 @@ async def run_front(
     switch = CertificateSwitch(backend.pair_paths, options.state_dir, clock=clock)
     passwords = PasswordFile(options.state_dir / "password")
     passwords.ensure(announce_password)
-    https_sock = bind(options.listen, options.https_port)
-    try:
-        http_sock = bind(options.listen, options.http_port) \
-            if options.http_port is not None else None
-    except FrontError:
-        https_sock.close()
-        raise
-    https_port = https_sock.getsockname()[1]
+    sockets = _bind_all(options)
+    https_port = options.https_port if options.nginx else sockets[0].getsockname()[1]
     front = FrontContext(
         backend=backend, switch=switch, passwords=passwords, clock=clock,
         https_port=options.public_https_port or https_port, upstream=options.upstream,
     )
     app = create_app(front)
+    ws = bool(options.upstream)
+    if options.nginx is None:
+        listeners = [(start_listener(app, sockets[0], switch.context, websockets=ws), sockets[0])]
+        listeners += [(start_listener(app, s, None, websockets=ws), s) for s in sockets[1:]]
+    else:
+        listeners = [(start_listener(app, sockets[0], None, websockets=False,
+                                     proxy_headers=True), sockets[0])]
+    nginx = _nginx_front(options, sockets[0]) if options.nginx else None
+    loop = asyncio.get_running_loop()
+
+    def refresh() -> None:
+        switch.reload()
+        if nginx is not None:
+            loop.call_soon_threadsafe(
+                lambda: loop.run_in_executor(None, _apply_nginx, nginx, switch, backend)
+            )
 
     def installed() -> None:
         try:
-            switch.reload()
+            refresh()
         except Exception:  # never break the agent's thread
             log.exception("reloading the certificate failed")
 
+    if nginx is not None:
+        try:
+            await loop.run_in_executor(None, _apply_nginx, nginx, switch, backend, True)
+        except NginxError as err:
+            for sock in sockets:
+                sock.close()
+            raise FrontError(str(err)) from err
     unsubscribe = backend.subscribe_installed(installed)
-    listeners = [(start_listener(app, https_sock, switch.context,
-                                 websockets=bool(options.upstream)), https_sock)]
-    if http_sock is not None:
-        listeners.append((start_listener(app, http_sock, None,
-                                         websockets=bool(options.upstream)), http_sock))
     tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in listeners]
 
     async def watch() -> None:
@@ -197,7 +226,7 @@ async def run_front(
             now = _pair_signature(backend.pair_paths())
             if now != seen:
                 seen = now
-                switch.reload()
+                refresh()
 
     watcher = asyncio.create_task(watch())
     try:
@@ -205,12 +234,14 @@ async def run_front(
             if any(task.done() for task in tasks):
                 raise FrontError("the front's listeners did not start; see the log above")
             await asyncio.sleep(0.01)
+        ports = [s.getsockname()[1] for s in sockets]
+        if options.nginx is None:
+            addresses = FrontAddresses(ports[0], ports[1] if len(ports) > 1 else None)
+        else:
+            addresses = FrontAddresses(options.https_port, options.http_port, ports[0])
         if on_ready is not None:
-            on_ready(FrontAddresses(
-                https_port, http_sock.getsockname()[1] if http_sock is not None else None
-            ))
-        log.info("front serving HTTPS on port %s%s", https_port,
-                 f", HTTP on port {http_sock.getsockname()[1]}" if http_sock else "")
+            on_ready(addresses)
+        log.info("front serving: %s", addresses)
         await stop.wait()
     finally:
         unsubscribe()
@@ -222,6 +253,50 @@ async def run_front(
             await app.proxy.aclose()
         for _, sock in listeners:
             sock.close()
+
+
+def _bind_all(options: FrontOptions) -> list[socket.socket]:
+    """Built-in: [HTTPS, HTTP?]; nginx: [the agent's pages on loopback]."""
+    if options.nginx is not None:
+        return [bind("127.0.0.1", options.nginx.agent_port)]
+    sockets = [bind(options.listen, options.https_port)]
+    if options.http_port is not None:
+        try:
+            sockets.append(bind(options.listen, options.http_port))
+        except FrontError:
+            sockets[0].close()
+            raise
+    return sockets
+
+
+def _nginx_front(options: FrontOptions, agent: socket.socket) -> NginxFront:
+    assert options.nginx is not None
+    site = NginxSite(
+        site_file=options.nginx.site_file,
+        pair_dir=options.nginx.pair_dir,
+        agent_url=f"http://127.0.0.1:{agent.getsockname()[1]}",
+        upstream=options.upstream,
+        https_port=options.https_port,
+        http_port=options.http_port,
+        listen=(options.listen,) if options.listen else (),
+    )
+    return NginxFront(site, options.nginx.command)
+
+
+def _apply_nginx(
+    nginx: NginxFront, switch: CertificateSwitch, backend: FrontBackend, first: bool = False
+) -> None:
+    """Hand nginx the pair the built-in front would serve (the placeholder until a real one)."""
+    if switch.served.placeholder:
+        key_path, cert_path = placeholder_paths(switch.state_dir)
+    else:
+        key_path, cert_path = backend.pair_paths()
+    try:
+        nginx.apply_files(key_path, cert_path)
+    except NginxError:
+        if first:
+            raise
+        log.exception("nginx keeps its previous pair")
 
 
 async def _finish(
