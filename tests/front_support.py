@@ -39,16 +39,27 @@ class BoxIdentity:
     def make(cls) -> BoxIdentity:
         key = pki.make_ec_key()
         label = naming.box_label(pki.spki_der(key.public_key()))
-        return cls(key, label, naming.certificate_names(label, ZONE),
-                   naming.host_name(LOOPBACK, label, ZONE))
+        return cls(
+            key,
+            label,
+            naming.certificate_names(label, ZONE),
+            naming.host_name(LOOPBACK, label, ZONE),
+        )
 
     def issue(
-        self, ca: LocalTestCA, *, not_before: datetime | None = None,
+        self,
+        ca: LocalTestCA,
+        *,
+        not_before: datetime | None = None,
         not_after: datetime | None = None,
     ) -> tuple[bytes, bytes, x509.Certificate]:
         """(key PEM, chain PEM, leaf) for this box's names, signed by ``ca``."""
-        leaf = ca.leaf(self.key.public_key(), dns_names=list(self.names),
-                       not_before=not_before, not_after=not_after)
+        leaf = ca.leaf(
+            self.key.public_key(),
+            dns_names=list(self.names),
+            not_before=not_before,
+            not_after=not_after,
+        )
         chain = pki.chain_pem([leaf, ca.cert]).encode("ascii")
         return pki.private_key_pem(self.key), chain, leaf
 
@@ -83,7 +94,7 @@ class RunningFront:
 
     def client(self, **kw: Any) -> httpx.Client:
         """A client that trusts nothing: for reading pages whatever the certificate."""
-        return httpx.Client(verify=False, timeout=30, **kw)  # noqa: S501
+        return httpx.Client(verify=False, timeout=30, **kw)
 
 
 def trusting(root: Path, *, check_hostname: bool = True) -> ssl.SSLContext:
@@ -94,8 +105,13 @@ def trusting(root: Path, *, check_hostname: bool = True) -> ssl.SSLContext:
 
 @contextlib.contextmanager
 def front(
-    tmp_path: Path, *, upstream: str | None = None, installed: bool = True,
-    backend: LocalBackend | None = None, ca: LocalTestCA | None = None, **options: Any,
+    tmp_path: Path,
+    *,
+    upstream: str | None = None,
+    installed: bool = True,
+    backend: LocalBackend | None = None,
+    ca: LocalTestCA | None = None,
+    **options: Any,
 ) -> Iterator[RunningFront]:
     """A real front on loopback (free ports), with a LocalBackend; a pair installed unless
     ``installed`` is False."""
@@ -108,8 +124,9 @@ def front(
     if installed:
         key_pem, chain_pem, _ = box.issue(ca)
         backend.install(key_pem, chain_pem)
-    opts = FrontOptions(state_dir, https_port=0, http_port=0, listen="127.0.0.1",
-                        upstream=upstream, **options)
+    opts = FrontOptions(
+        state_dir, https_port=0, http_port=0, listen="127.0.0.1", upstream=upstream, **options
+    )
     with running(backend, opts, announce_password=passwords.append) as ports:
         backend.url = naming.box_url(LOOPBACK, box.label, ZONE, ports.https_port)
         yield RunningFront(backend, ports, box, ca, root, state_dir, passwords)
@@ -138,8 +155,9 @@ def serve_app(app: Callable[..., Any]) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
-    config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning",
-                            ws="websockets-sansio")
+    config = uvicorn.Config(
+        app, lifespan="off", log_config=None, log_level="warning", ws="websockets-sansio"
+    )
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
 

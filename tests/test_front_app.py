@@ -22,8 +22,16 @@ PAGE_HEADERS = {
 
 @pytest.mark.parametrize(
     ("path", "own"),
-    [("/", True), ("/status.json", True), ("/box/", True), ("/box/login", True),
-     ("/box", True), ("/boxes", False), ("/web/login", False), ("/status.json/x", False)],
+    [
+        ("/", True),
+        ("/status.json", True),
+        ("/box/", True),
+        ("/box/login", True),
+        ("/box", True),
+        ("/boxes", False),
+        ("/web/login", False),
+        ("/status.json/x", False),
+    ],
 )
 def test_own_paths(path: str, own: bool) -> None:
     assert is_own_path(path) is own
@@ -67,8 +75,14 @@ def test_an_expired_certificate_is_not_trusted(tmp_path: Path) -> None:
 
 def test_security_headers_on_every_own_page(tmp_path: Path) -> None:
     with front(tmp_path) as f, f.client() as client:
-        for path in ("/", "/status.json", "/box/errors/", "/box/login", "/box/nothing",
-                     "/nothing-without-upstream"):
+        for path in (
+            "/",
+            "/status.json",
+            "/box/errors/",
+            "/box/login",
+            "/box/nothing",
+            "/nothing-without-upstream",
+        ):
             response = client.get(f.url(path))
             for name, value in PAGE_HEADERS.items():
                 assert response.headers[name] == value, (path, name)
@@ -85,11 +99,17 @@ def test_not_found_and_wrong_method_are_pages_not_tracebacks(tmp_path: Path) -> 
         wrong = client.post(f.url("/status.json"))
         assert wrong.status_code == 405 and "Traceback" not in wrong.text
         assert client.get(f.url("/box/errors/NOPE")).status_code == 404
-        odd = client.post(f.url("/box/refresh"), content=b"\xff\xfe", headers={
-            "content-type": "application/x-www-form-urlencoded"})
+        odd = client.post(
+            f.url("/box/refresh"),
+            content=b"\xff\xfe",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert odd.status_code == 400
-        big = client.post(f.url("/box/refresh"), content=b"a=" + b"x" * 20000, headers={
-            "content-type": "application/x-www-form-urlencoded"})
+        big = client.post(
+            f.url("/box/refresh"),
+            content=b"a=" + b"x" * 20000,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert big.status_code == 413
         json_post = client.post(f.url("/box/refresh"), json={"a": 1})
         assert json_post.status_code == 415

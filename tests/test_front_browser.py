@@ -43,8 +43,10 @@ def test_an_error_state_with_its_remedy_and_a_phone_sized_screen(tmp_path: Path)
         return StatusView(
             CertState.ERROR,
             "The certificate service refused: the subscription is closed.",
-            error=codes.LOAD_REQUEST_NO_RESULT, refusal="subscription_not_in_progress",
-            certificate=current.certificate, url=backend.url,
+            error=codes.LOAD_REQUEST_NO_RESULT,
+            refusal="subscription_not_in_progress",
+            certificate=current.certificate,
+            url=backend.url,
         )
 
     backend = LocalBackend(tmp_path / "box", check=failing)
@@ -52,13 +54,16 @@ def test_an_error_state_with_its_remedy_and_a_phone_sized_screen(tmp_path: Path)
         backend.set_status(failing(backend))
         resolve = {f.box.host: "127.0.0.1"}
         with chromium(trust=[f.root], resolve=resolve) as browser:
-            visit = browser.visit(f.name_url(), screenshot=IMAGES / "box-homepage-error.png",
-                                  wait_for="#remedy")
+            visit = browser.visit(
+                f.name_url(), screenshot=IMAGES / "box-homepage-error.png", wait_for="#remedy"
+            )
             assert visit.error is None and visit.status == 200
             assert codes.LOAD_REQUEST_NO_RESULT.code in visit.text
             assert "Subscription not in progress" in visit.text
             assert "stays valid until" in visit.text
-            help_page = browser.visit(f.name_url(f"/box/errors/{codes.LOAD_REQUEST_NO_RESULT.code}"))
+            help_page = browser.visit(
+                f.name_url(f"/box/errors/{codes.LOAD_REQUEST_NO_RESULT.code}")
+            )
             assert help_page.status == 200 and "What it means" in help_page.text
         with chromium(trust=[f.root], resolve=resolve, width=390, height=844) as phone:
             page: Any = phone.page()

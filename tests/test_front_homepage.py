@@ -16,9 +16,13 @@ from tests.front_support import front
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 CERT = CertificateView(
-    subject="abc.iot.example", names=("*.abc.iot.example", "abc.iot.example"),
-    issuer="Test CA", valid_from=NOW - timedelta(days=10), valid_until=NOW + timedelta(days=80),
-    fingerprint_sha256="AA:BB", renew_at=NOW + timedelta(days=50),
+    subject="abc.iot.example",
+    names=("*.abc.iot.example", "abc.iot.example"),
+    issuer="Test CA",
+    valid_from=NOW - timedelta(days=10),
+    valid_until=NOW + timedelta(days=80),
+    fingerprint_sha256="AA:BB",
+    renew_at=NOW + timedelta(days=50),
 )
 REAL = ServedPair(False, CERT.names, CERT.valid_from, CERT.valid_until, "AA:BB", False)
 PLACEHOLDER = ServedPair(True, ("localhost",), NOW, NOW + timedelta(days=365), "CC", True)
@@ -26,8 +30,12 @@ PLACEHOLDER = ServedPair(True, ("localhost",), NOW, NOW + timedelta(days=365), "
 
 @pytest.mark.parametrize(
     ("until", "expected"),
-    [(NOW + timedelta(days=80), 80), (NOW + timedelta(hours=23), 0),
-     (NOW - timedelta(hours=1), -1), (NOW + timedelta(days=1, seconds=1), 1)],
+    [
+        (NOW + timedelta(days=80), 80),
+        (NOW + timedelta(hours=23), 0),
+        (NOW - timedelta(hours=1), -1),
+        (NOW + timedelta(days=1, seconds=1), 1),
+    ],
 )
 def test_days_left(until: datetime, expected: int) -> None:
     assert days_left(until, NOW) == expected
@@ -44,30 +52,82 @@ def test_box_host(url: str, host: str) -> None:
 @pytest.mark.parametrize(
     ("status", "served", "scheme", "verdict", "headline", "flags"),
     [
-        (StatusView(CertState.OK, "fine", certificate=CERT, url="https://x"), REAL, "https",
-         Verdict.OK, "OK", set()),
-        (StatusView(CertState.NEED_REFRESH, "none yet"), PLACEHOLDER, "https",
-         Verdict.PENDING, "Not ready yet", {"placeholder"}),
-        (StatusView(CertState.NEED_REFRESH, "none yet", checking=True), PLACEHOLDER, "http",
-         Verdict.PENDING, "Not ready yet", {"placeholder", "plain", "checking"}),
-        (StatusView(CertState.ERROR, "d", error=codes.LOAD_NO_CREDENTIAL), PLACEHOLDER, "https",
-         Verdict.ERROR, codes.LOAD_NO_CREDENTIAL.title, {"placeholder", "credentials"}),
-        (StatusView(CertState.ERROR, "d", error=codes.LOAD_REQUEST_STATUS, error_suffix="503",
-                    certificate=CERT), REAL, "https",
-         Verdict.ERROR, codes.LOAD_REQUEST_STATUS.title, set()),
-        (StatusView(CertState.OK, "fine", certificate=CERT), REAL, "http",
-         Verdict.OK, "OK", {"plain"}),
+        (
+            StatusView(CertState.OK, "fine", certificate=CERT, url="https://x"),
+            REAL,
+            "https",
+            Verdict.OK,
+            "OK",
+            set(),
+        ),
+        (
+            StatusView(CertState.NEED_REFRESH, "none yet"),
+            PLACEHOLDER,
+            "https",
+            Verdict.PENDING,
+            "Not ready yet",
+            {"placeholder"},
+        ),
+        (
+            StatusView(CertState.NEED_REFRESH, "none yet", checking=True),
+            PLACEHOLDER,
+            "http",
+            Verdict.PENDING,
+            "Not ready yet",
+            {"placeholder", "plain", "checking"},
+        ),
+        (
+            StatusView(CertState.ERROR, "d", error=codes.LOAD_NO_CREDENTIAL),
+            PLACEHOLDER,
+            "https",
+            Verdict.ERROR,
+            codes.LOAD_NO_CREDENTIAL.title,
+            {"placeholder", "credentials"},
+        ),
+        (
+            StatusView(
+                CertState.ERROR,
+                "d",
+                error=codes.LOAD_REQUEST_STATUS,
+                error_suffix="503",
+                certificate=CERT,
+            ),
+            REAL,
+            "https",
+            Verdict.ERROR,
+            codes.LOAD_REQUEST_STATUS.title,
+            set(),
+        ),
+        (
+            StatusView(CertState.OK, "fine", certificate=CERT),
+            REAL,
+            "http",
+            Verdict.OK,
+            "OK",
+            {"plain"},
+        ),
     ],
 )
 def test_home_model(
-    status: StatusView, served: ServedPair, scheme: str, verdict: Verdict, headline: str,
+    status: StatusView,
+    served: ServedPair,
+    scheme: str,
+    verdict: Verdict,
+    headline: str,
     flags: set[str],
 ) -> None:
     model = home_model(status, served, scheme=scheme, now=NOW)
     assert (model.verdict, model.headline) == (verdict, headline)
-    found = {name for name, on in [
-        ("placeholder", model.placeholder_served), ("plain", model.plain_http),
-        ("checking", model.checking), ("credentials", model.credentials_hint)] if on}
+    found = {
+        name
+        for name, on in [
+            ("placeholder", model.placeholder_served),
+            ("plain", model.plain_http),
+            ("checking", model.checking),
+            ("credentials", model.credentials_hint),
+        ]
+        if on
+    }
     assert found == flags
     assert bool(model.certificate_rows) is (status.certificate is not None)
     assert bool(model.still_serving) is (verdict is Verdict.ERROR and served is REAL)
@@ -83,14 +143,21 @@ def test_still_serving_text() -> None:
 
 
 def test_certificate_rows() -> None:
-    rows = {r.label: r.value for r in home_model(
-        StatusView(CertState.OK, "", certificate=CERT), REAL, scheme="https", now=NOW
-    ).certificate_rows}
+    rows = {
+        r.label: r.value
+        for r in home_model(
+            StatusView(CertState.OK, "", certificate=CERT), REAL, scheme="https", now=NOW
+        ).certificate_rows
+    }
     assert rows == {
-        "Subject": "abc.iot.example", "Names": "*.abc.iot.example, abc.iot.example",
-        "Issuer": "Test CA", "Valid from": "2026-04-21 12:00 UTC",
-        "Valid until": "2026-07-20 12:00 UTC", "Days left": "80",
-        "Renewal from": "2026-06-20 12:00 UTC", "SHA-256 fingerprint": "AA:BB",
+        "Subject": "abc.iot.example",
+        "Names": "*.abc.iot.example, abc.iot.example",
+        "Issuer": "Test CA",
+        "Valid from": "2026-04-21 12:00 UTC",
+        "Valid until": "2026-07-20 12:00 UTC",
+        "Days left": "80",
+        "Renewal from": "2026-06-20 12:00 UTC",
+        "SHA-256 fingerprint": "AA:BB",
     }
 
 
@@ -126,8 +193,12 @@ def test_each_error_code_shows_its_code_cause_remedy_and_link(
 
 
 def test_a_refusal_shows_its_reason(tmp_path: Path) -> None:
-    refused = StatusView(CertState.ERROR, "refused", error=codes.LOAD_REQUEST_NO_RESULT,
-                         refusal="database_not_production")
+    refused = StatusView(
+        CertState.ERROR,
+        "refused",
+        error=codes.LOAD_REQUEST_NO_RESULT,
+        refusal="database_not_production",
+    )
     backend = LocalBackend(tmp_path / "box", check=lambda _: refused)
     backend.set_status(refused)
     with front(tmp_path, backend=backend) as f:

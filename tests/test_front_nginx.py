@@ -50,8 +50,10 @@ def private_nginx(tmp_path: Path) -> Iterator[PrivateNginx]:
         f"worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\n"
         "events { worker_connections 256; }\n"
         "http {\n  access_log off;\n"
-        + "".join(f"  {kind}_temp_path {prefix}/{kind};\n"
-                  for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        + "".join(
+            f"  {kind}_temp_path {prefix}/{kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         + f"  include {prefix}/sites/*.conf;\n}}\n"
     )
     command = NginxCommand(conf=conf, prefix=prefix, error_log=prefix / "error.log")
@@ -66,18 +68,37 @@ def private_nginx(tmp_path: Path) -> Iterator[PrivateNginx]:
 
 
 def test_site_file_text() -> None:
-    site = NginxSite(Path("/s.conf"), Path("/pair"), "http://127.0.0.1:8100",
-                     upstream="http://127.0.0.1:8069", https_port=443, http_port=80)
+    site = NginxSite(
+        Path("/s.conf"),
+        Path("/pair"),
+        "http://127.0.0.1:8100",
+        upstream="http://127.0.0.1:8069",
+        https_port=443,
+        http_port=80,
+    )
     text = render_site(site)
-    for line in ("listen 443 ssl;", "listen [::]:443 ssl;", "ssl_certificate /pair/cert.pem;",
-                 "ssl_certificate_key /pair/key.pem;", "ssl_protocols TLSv1.2 TLSv1.3;",
-                 "location = / { proxy_pass http://127.0.0.1:8100; }",
-                 "location /box/ { proxy_pass http://127.0.0.1:8100; }",
-                 "proxy_pass http://127.0.0.1:8069;", "listen 80;",
-                 "proxy_set_header X-Forwarded-Proto $scheme;"):
+    for line in (
+        "listen 443 ssl;",
+        "listen [::]:443 ssl;",
+        "ssl_certificate /pair/cert.pem;",
+        "ssl_certificate_key /pair/key.pem;",
+        "ssl_protocols TLSv1.2 TLSv1.3;",
+        "location = / { proxy_pass http://127.0.0.1:8100; }",
+        "location /box/ { proxy_pass http://127.0.0.1:8100; }",
+        "proxy_pass http://127.0.0.1:8069;",
+        "listen 80;",
+        "proxy_set_header X-Forwarded-Proto $scheme;",
+    ):
         assert line in text, line
-    only = render_site(NginxSite(Path("/s"), Path("/p"), "http://127.0.0.1:1", http_port=None,
-                                 listen=("192.168.1.5", "fd00::5")))
+    only = render_site(
+        NginxSite(
+            Path("/s"),
+            Path("/p"),
+            "http://127.0.0.1:1",
+            http_port=None,
+            listen=("192.168.1.5", "fd00::5"),
+        )
+    )
     assert "listen 192.168.1.5:443 ssl;" in only and "listen [fd00::5]:443 ssl;" in only
     assert "listen 80" not in only
     with pytest.raises(ValueError, match="--upstream"):
@@ -90,9 +111,14 @@ def test_good_reload_then_a_refused_configuration_rolls_back(
 ) -> None:
     ca, box = LocalTestCA.create("nginx test root"), BoxIdentity.make()
     port = free_port()
-    site = NginxSite(private_nginx.sites / "boxcert.conf", tmp_path / "pair",
-                     "http://127.0.0.1:9", https_port=port, http_port=None,
-                     listen=("127.0.0.1",))
+    site = NginxSite(
+        private_nginx.sites / "boxcert.conf",
+        tmp_path / "pair",
+        "http://127.0.0.1:9",
+        https_port=port,
+        http_port=None,
+        listen=("127.0.0.1",),
+    )
     nginx = NginxFront(site, private_nginx.command)
     key_pem, first_chain, first = box.issue(ca)
     nginx.apply(key_pem, first_chain)
@@ -110,10 +136,18 @@ def test_good_reload_then_a_refused_configuration_rolls_back(
         nginx.apply(other_key, third_chain)  # key and certificate do not match
     assert site.key_file.read_bytes() == key_pem and site.cert_file.read_bytes() == second_chain
 
-    broken = NginxFront(NginxSite(site.site_file, site.pair_dir, site.agent_url,
-                                  upstream="http://no-such-host.invalid:8069",
-                                  https_port=port, http_port=None, listen=("127.0.0.1",)),
-                        private_nginx.command)
+    broken = NginxFront(
+        NginxSite(
+            site.site_file,
+            site.pair_dir,
+            site.agent_url,
+            upstream="http://no-such-host.invalid:8069",
+            https_port=port,
+            http_port=None,
+            listen=("127.0.0.1",),
+        ),
+        private_nginx.command,
+    )
     with pytest.raises(NginxError, match="host not found"):
         broken.apply(key_pem, third_chain)
     assert site.site_file.read_text() == site_before
@@ -140,9 +174,13 @@ def test_the_box_behind_nginx(tmp_path: Path, private_nginx: PrivateNginx) -> No
     backend = LocalBackend(tmp_path / "box")
     https_port, http_port = free_port(), free_port()
     options = FrontOptions(
-        tmp_path / "front", https_port=https_port, http_port=http_port, listen="127.0.0.1",
-        nginx=NginxOptions(private_nginx.sites / "boxcert.conf", tmp_path / "pair",
-                           private_nginx.command),
+        tmp_path / "front",
+        https_port=https_port,
+        http_port=http_port,
+        listen="127.0.0.1",
+        nginx=NginxOptions(
+            private_nginx.sites / "boxcert.conf", tmp_path / "pair", private_nginx.command
+        ),
     )
     with running(backend, options, announce_password=lambda _: None) as ports:
         assert ports.agent_port is not None
@@ -155,7 +193,7 @@ def test_the_box_behind_nginx(tmp_path: Path, private_nginx: PrivateNginx) -> No
             except OSError:
                 time.sleep(0.02)
         assert placeholder is not None and pki.is_self_signed(placeholder)
-        with httpx.Client(verify=False, timeout=30) as client:  # noqa: S501
+        with httpx.Client(verify=False, timeout=30) as client:
             plain = client.get(f"http://127.0.0.1:{http_port}/")
             assert plain.status_code == 200 and "without HTTPS" in plain.text
         key_pem, chain_pem, leaf = box.issue(ca)
@@ -175,13 +213,18 @@ def test_nginx_refusing_at_start_is_one_clear_error(
     tmp_path: Path, private_nginx: PrivateNginx
 ) -> None:
     options = FrontOptions(
-        tmp_path / "front", https_port=free_port(), http_port=None, listen="127.0.0.1",
+        tmp_path / "front",
+        https_port=free_port(),
+        http_port=None,
+        listen="127.0.0.1",
         upstream="http://no-such-host.invalid:1",
-        nginx=NginxOptions(private_nginx.sites / "boxcert.conf", tmp_path / "pair",
-                           private_nginx.command),
+        nginx=NginxOptions(
+            private_nginx.sites / "boxcert.conf", tmp_path / "pair", private_nginx.command
+        ),
     )
-    with pytest.raises(FrontError, match="nginx -t failed"), running(
-        LocalBackend(tmp_path / "box"), options, announce_password=lambda _: None
+    with (
+        pytest.raises(FrontError, match="nginx -t failed"),
+        running(LocalBackend(tmp_path / "box"), options, announce_password=lambda _: None),
     ):
         pass
     assert not (private_nginx.sites / "boxcert.conf").exists()

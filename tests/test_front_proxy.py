@@ -23,10 +23,14 @@ from tests.front_support import front, serve_app
 
 
 async def echo(request: Request) -> Response:
-    return JSONResponse({
-        "path": request.url.path, "query": request.url.query,
-        "headers": {k: v for k, v in request.headers.items()},
-    }, headers={"x-upstream": "yes", "connection": "x-private", "x-private": "hop"})
+    return JSONResponse(
+        {
+            "path": request.url.path,
+            "query": request.url.query,
+            "headers": {k: v for k, v in request.headers.items()},
+        },
+        headers={"x-upstream": "yes", "connection": "x-private", "x-private": "hop"},
+    )
 
 
 async def upload(request: Request) -> Response:
@@ -63,12 +67,14 @@ async def ws_echo(socket: WebSocket) -> None:
             await socket.send_bytes(message["bytes"][::-1])
 
 
-UPSTREAM = Starlette(routes=[
-    Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT"]),
-    Route("/upload", upload, methods=["POST"]),
-    Route("/download", download),
-    WebSocketRoute("/ws", ws_echo),
-])
+UPSTREAM = Starlette(
+    routes=[
+        Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT"]),
+        Route("/upload", upload, methods=["POST"]),
+        Route("/download", download),
+        WebSocketRoute("/ws", ws_echo),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -87,22 +93,38 @@ def test_parse_upstream() -> None:
 
 def test_forwarded_headers_table() -> None:
     scope = {"client": ("10.0.0.9", 5555), "scheme": "https"}
-    headers = [("host", "box.zone"), ("connection", "keep-alive, x-secret-hop"),
-               ("x-secret-hop", "1"), ("keep-alive", "5"), ("x-forwarded-for", "1.2.3.4"),
-               ("x-forwarded-proto", "forged"), ("cookie", "a=b"), ("te", "trailers")]
-    assert forwarded_headers(headers, scope) == [
-        ("cookie", "a=b"), ("x-forwarded-for", "1.2.3.4, 10.0.0.9"),
-        ("x-forwarded-proto", "https"), ("x-forwarded-host", "box.zone"),
+    headers = [
+        ("host", "box.zone"),
+        ("connection", "keep-alive, x-secret-hop"),
+        ("x-secret-hop", "1"),
+        ("keep-alive", "5"),
+        ("x-forwarded-for", "1.2.3.4"),
+        ("x-forwarded-proto", "forged"),
+        ("cookie", "a=b"),
+        ("te", "trailers"),
     ]
-    assert response_headers([(b"Connection", b"close, X-Drop"), (b"x-drop", b"1"),
-                             (b"Transfer-Encoding", b"chunked"), (b"x-keep", b"1")]) == [
-        (b"x-keep", b"1")]
+    assert forwarded_headers(headers, scope) == [
+        ("cookie", "a=b"),
+        ("x-forwarded-for", "1.2.3.4, 10.0.0.9"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "box.zone"),
+    ]
+    assert response_headers(
+        [
+            (b"Connection", b"close, X-Drop"),
+            (b"x-drop", b"1"),
+            (b"Transfer-Encoding", b"chunked"),
+            (b"x-keep", b"1"),
+        ]
+    ) == [(b"x-keep", b"1")]
 
 
 def test_requests_go_upstream_with_forwarded_headers(tmp_path: Path, upstream: str) -> None:
     with front(tmp_path, upstream=upstream) as f, f.client() as client:
-        response = client.get(f.url("/echo/a%20b/c?x=1&y=%2F"),
-                              headers={"x-forwarded-for": "203.0.113.7", "cookie": "s=1"})
+        response = client.get(
+            f.url("/echo/a%20b/c?x=1&y=%2F"),
+            headers={"x-forwarded-for": "203.0.113.7", "cookie": "s=1"},
+        )
         assert response.status_code == 200 and response.headers["x-upstream"] == "yes"
         assert "x-private" not in response.headers
         body = response.json()
@@ -127,12 +149,11 @@ def test_bodies_stream_both_ways(tmp_path: Path, upstream: str) -> None:
 
     def chunks() -> Iterator[bytes]:
         for i in range(0, len(payload), 65536):
-            yield payload[i:i + 65536]
+            yield payload[i : i + 65536]
 
     with front(tmp_path, upstream=upstream) as f, f.client() as client:
         sent = client.post(f.url("/upload"), content=chunks())
-        assert sent.json() == {"sha256": hashlib.sha256(payload).hexdigest(),
-                               "size": len(payload)}
+        assert sent.json() == {"sha256": hashlib.sha256(payload).hexdigest(), "size": len(payload)}
         with client.stream("GET", f.url("/download")) as response:
             got = b"".join(response.iter_bytes())
         assert len(got) == 1_000_000 and got[10_000] == 1
@@ -145,8 +166,9 @@ def test_websockets_are_relayed(tmp_path: Path, upstream: str) -> None:
 
         async def talk() -> tuple[str | None, list[object], int | None]:
             got: list[object] = []
-            async with connect(f"wss://127.0.0.1:{f.ports.https_port}/ws", ssl=context,
-                               subprotocols=["chat"]) as ws:  # type: ignore[list-item]
+            async with connect(
+                f"wss://127.0.0.1:{f.ports.https_port}/ws", ssl=context, subprotocols=["chat"]
+            ) as ws:  # type: ignore[list-item]
                 got.append(await ws.recv())
                 await ws.send("hello")
                 got.append(await ws.recv())

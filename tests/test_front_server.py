@@ -46,8 +46,11 @@ def test_twenty_swaps_under_load_fail_nothing_and_every_later_handshake_sees_the
                 counts["handshakes"] += 1
 
         def keep_alive() -> None:
-            with httpx.Client(verify=trusting(f.root, check_hostname=False), timeout=30,
-                              limits=httpx.Limits(max_connections=1)) as client:
+            with httpx.Client(
+                verify=trusting(f.root, check_hostname=False),
+                timeout=30,
+                limits=httpx.Limits(max_connections=1),
+            ) as client:
                 while not stop.is_set():
                     try:
                         response = client.get(f.url("/status.json"))
@@ -57,9 +60,11 @@ def test_twenty_swaps_under_load_fail_nothing_and_every_later_handshake_sees_the
                         failures.append(f"keep-alive request: {err!r}")
                     counts["requests"] += 1
 
-        workers = [threading.Thread(target=handshakes, args=(None,)),
-                   threading.Thread(target=handshakes, args=(f.box.host,)),
-                   threading.Thread(target=keep_alive)]
+        workers = [
+            threading.Thread(target=handshakes, args=(None,)),
+            threading.Thread(target=handshakes, args=(f.box.host,)),
+            threading.Thread(target=keep_alive),
+        ]
         for w in workers:
             w.start()
         try:
@@ -125,19 +130,21 @@ def test_a_busy_port_is_one_clear_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        options = FrontOptions(tmp_path / "front", https_port=port, http_port=0,
-                               listen="127.0.0.1")
-        with pytest.raises(FrontError, match="already in use"), running(
-            LocalBackend(tmp_path / "box"), options, announce_password=lambda _: None
+        options = FrontOptions(tmp_path / "front", https_port=port, http_port=0, listen="127.0.0.1")
+        with (
+            pytest.raises(FrontError, match="already in use"),
+            running(LocalBackend(tmp_path / "box"), options, announce_password=lambda _: None),
         ):
             pass
 
 
 def test_a_bad_upstream_is_one_clear_error(tmp_path: Path) -> None:
-    options = FrontOptions(tmp_path / "front", https_port=0, http_port=0, listen="127.0.0.1",
-                           upstream="ftp://example")
-    with pytest.raises(FrontError, match="--upstream"), running(
-        LocalBackend(tmp_path / "box"), options, announce_password=lambda _: None
+    options = FrontOptions(
+        tmp_path / "front", https_port=0, http_port=0, listen="127.0.0.1", upstream="ftp://example"
+    )
+    with (
+        pytest.raises(FrontError, match="--upstream"),
+        running(LocalBackend(tmp_path / "box"), options, announce_password=lambda _: None),
     ):
         pass
 

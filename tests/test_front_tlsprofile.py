@@ -54,8 +54,9 @@ def test_tls12_and_13_alpn_and_refusals(tmp_path: Path) -> None:
             _handshake(port, weak).close()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.1 is the point here
-            old = _client(minimum_version=ssl.TLSVersion.TLSv1,
-                          maximum_version=ssl.TLSVersion.TLSv1_1)
+            old = _client(
+                minimum_version=ssl.TLSVersion.TLSv1, maximum_version=ssl.TLSVersion.TLSv1_1
+            )
         old.set_ciphers("ALL:@SECLEVEL=0")
         with pytest.raises(ssl.SSLError) as refused:
             _handshake(port, old).close()
@@ -65,12 +66,27 @@ def test_tls12_and_13_alpn_and_refusals(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 def test_openssl_verifies_the_served_chain_for_the_box_name(tmp_path: Path) -> None:
     with front(tmp_path) as f:
+
         def s_client(name: str, root: Path) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                ["openssl", "s_client", "-connect", f"127.0.0.1:{f.ports.https_port}",
-                 "-servername", f.box.host, "-verify_hostname", name, "-CAfile", str(root),
-                 "-verify_return_error", "-brief"],
-                input="", capture_output=True, text=True, timeout=60,
+                [
+                    "openssl",
+                    "s_client",
+                    "-connect",
+                    f"127.0.0.1:{f.ports.https_port}",
+                    "-servername",
+                    f.box.host,
+                    "-verify_hostname",
+                    name,
+                    "-CAfile",
+                    str(root),
+                    "-verify_return_error",
+                    "-brief",
+                ],
+                input="",
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
 
         good = s_client(f.box.host, f.root)
@@ -86,11 +102,20 @@ def test_openssl_verifies_the_served_chain_for_the_box_name(tmp_path: Path) -> N
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 def test_curl_with_the_root_opens_the_homepage_by_name(tmp_path: Path) -> None:
     with front(tmp_path) as f:
+
         def curl(*extra: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run(
-                ["curl", "-sS", "--resolve", f"{f.box.host}:{f.ports.https_port}:127.0.0.1",
-                 *extra, f.name_url("/status.json")],
-                capture_output=True, text=True, timeout=60,
+                [
+                    "curl",
+                    "-sS",
+                    "--resolve",
+                    f"{f.box.host}:{f.ports.https_port}:127.0.0.1",
+                    *extra,
+                    f.name_url("/status.json"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
 
         ok = curl("--cacert", str(f.root))

@@ -50,8 +50,10 @@ def redirect_target(host: str, https_port: int, scope: Scope) -> str:
 def own_site(front: FrontContext) -> ASGIApp:
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        texts = {404: ("Not found", "The box has no page at this address."),
-                 405: ("Not allowed", "This address does not take that kind of request.")}
+        texts = {
+            404: ("Not found", "The box has no page at this address."),
+            405: ("Not allowed", "This address does not take that kind of request."),
+        }
         title, text = texts.get(status, ("Error", "The request could not be answered."))
         return front.pages.message(status, title, text)
 
@@ -107,9 +109,17 @@ class FrontRouter:
             await send({"type": "websocket.close", "code": 1008})
             return
         target = redirect_target(host, self.front.https_port, scope)
-        await send({"type": "http.response.start", "status": 307,
-                    "headers": [(b"location", target.encode("latin-1")),
-                                (b"content-length", b"0"), (b"cache-control", b"no-store")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 307,
+                "headers": [
+                    (b"location", target.encode("latin-1")),
+                    (b"content-length", b"0"),
+                    (b"cache-control", b"no-store"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": b""})
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

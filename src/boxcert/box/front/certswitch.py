@@ -155,8 +155,12 @@ class CertificateSwitch:
         key_path, cert_path = ensure_placeholder(self.state_dir, self._clock())
         context, served = load_pair(key_path, cert_path, self.state_dir)
         return context, ServedPair(
-            True, served.names, served.not_before, served.not_after,
-            served.fingerprint_sha256, True,
+            True,
+            served.names,
+            served.not_before,
+            served.not_after,
+            served.fingerprint_sha256,
+            True,
         )
 
     def _initial(self) -> tuple[ssl.SSLContext, ServedPair]:
@@ -184,9 +188,12 @@ class CertificateSwitch:
                 log.warning("keeping the certificate served now: %s", err)
                 return self._served
             if served.fingerprint_sha256 != self._served.fingerprint_sha256:
-                log.info("now serving the certificate %s for %s until %s",
-                         served.fingerprint_sha256[:23], ", ".join(served.names),
-                         served.not_after.isoformat())
+                log.info(
+                    "now serving the certificate %s for %s until %s",
+                    served.fingerprint_sha256[:23],
+                    ", ".join(served.names),
+                    served.not_after.isoformat(),
+                )
                 self.swaps += 1
             self._current, self._served = context, served
             return served

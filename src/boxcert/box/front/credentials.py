@@ -52,7 +52,8 @@ def routes(front: FrontContext) -> list[Route]:
         if wait is not None:
             minutes = max(1, round(wait.total_seconds() / 60))
             return front.pages.message(
-                429, "Too many attempts",
+                429,
+                "Too many attempts",
                 f"Too many wrong passwords. Try again in {minutes} minute(s).",
                 headers={"retry-after": str(max(1, int(wait.total_seconds())))},
             )
@@ -69,17 +70,29 @@ def routes(front: FrontContext) -> list[Route]:
 
     def login_page(request: Request, status: int = 200, error: str = "") -> Response:
         token = front.sessions.csrf_token(visitor_of(request).cookie)
-        return front.pages.render("login.html", status=status, headers=NO_STORE,
-                                  title="Log in", error=error, csrf_token=token)
+        return front.pages.render(
+            "login.html",
+            status=status,
+            headers=NO_STORE,
+            title="Log in",
+            error=error,
+            csrf_token=token,
+        )
 
     def credentials_page(
         request: Request, status: int = 200, error: str = "", saved: str = ""
     ) -> Response:
         creds = front.backend.credentials()
         return front.pages.render(
-            "credentials.html", status=status, headers=NO_STORE, title="Credentials",
-            creds=replace(creds, contract_code=""), masked=mask(creds.contract_code),
-            error=error, saved=saved, min_chars=MIN_NEW_PASSWORD_CHARS,
+            "credentials.html",
+            status=status,
+            headers=NO_STORE,
+            title="Credentials",
+            creds=replace(creds, contract_code=""),
+            masked=mask(creds.contract_code),
+            error=error,
+            saved=saved,
+            min_chars=MIN_NEW_PASSWORD_CHARS,
             csrf_token=front.sessions.csrf_token(visitor_of(request).cookie),
         )
 
@@ -146,7 +159,9 @@ def routes(front: FrontContext) -> list[Route]:
         new = form.get("new", "")
         if not MIN_NEW_PASSWORD_CHARS <= len(new) <= MAX_PASSWORD_CHARS:
             return await run_in_threadpool(
-                credentials_page, request, 400,
+                credentials_page,
+                request,
+                400,
                 f"The new password needs {MIN_NEW_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} "
                 "characters.",
             )

@@ -39,7 +39,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [
-                    (k, v) for k, v in message.get("headers", [])
+                    (k, v)
+                    for k, v in message.get("headers", [])
                     if k.lower() not in {b"cache-control"} or cacheable
                 ]
                 headers.extend(PAGE_HEADERS)

@@ -80,9 +80,7 @@ def box_host(url: str) -> str:
     return urlsplit(url).hostname or "" if url else ""
 
 
-def home_model(
-    status: StatusView, served: ServedPair, *, scheme: str, now: datetime
-) -> HomeModel:
+def home_model(status: StatusView, served: ServedPair, *, scheme: str, now: datetime) -> HomeModel:
     cert = status.certificate
     rows = certificate_rows(cert, now) if cert is not None else ()
     if status.state is CertState.OK:

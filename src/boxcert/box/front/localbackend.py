@@ -209,14 +209,24 @@ def file_check(backend: LocalBackend) -> StatusView:
     _, cert_path = backend.pair_paths()
     view = certificate_view(cert_path)
     if view is None:
-        return StatusView(CertState.NEED_REFRESH, "No certificate is installed yet.",
-                          url=backend.url)
+        return StatusView(
+            CertState.NEED_REFRESH, "No certificate is installed yet.", url=backend.url
+        )
     if view.subject.startswith("boxcert placeholder") or view.issuer == view.subject:
-        return StatusView(CertState.NEED_REFRESH, "Only a self-signed placeholder is installed.",
-                          certificate=view, url=backend.url)
+        return StatusView(
+            CertState.NEED_REFRESH,
+            "Only a self-signed placeholder is installed.",
+            certificate=view,
+            url=backend.url,
+        )
     now = backend.clock()
     if not view.valid_from <= now < view.valid_until:
-        return StatusView(CertState.NEED_REFRESH, "The certificate is outside its validity.",
-                          certificate=view, url=backend.url)
-    return StatusView(CertState.OK, f"Valid until {view.valid_until:%Y-%m-%d}.",
-                      certificate=view, url=backend.url)
+        return StatusView(
+            CertState.NEED_REFRESH,
+            "The certificate is outside its validity.",
+            certificate=view,
+            url=backend.url,
+        )
+    return StatusView(
+        CertState.OK, f"Valid until {view.valid_until:%Y-%m-%d}.", certificate=view, url=backend.url
+    )

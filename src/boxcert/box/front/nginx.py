@@ -55,8 +55,9 @@ class NginxCommand:
 
     def run(self, *extra: str) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run(self.argv(*extra), capture_output=True, text=True,
-                                  timeout=TIMEOUT, check=False)
+            return subprocess.run(
+                self.argv(*extra), capture_output=True, text=True, timeout=TIMEOUT, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise NginxError(f"cannot run {self.binary}: {err}") from err
 
@@ -146,8 +147,10 @@ def render_site(site: NginxSite) -> str:
 @contextlib.contextmanager
 def _restorable(paths: Sequence[Path]) -> Iterator[None]:
     """Put ``paths`` back as they were (or absent) if the block raises."""
-    saved = {p: (p.read_bytes() if p.exists() else None, p.stat().st_mode if p.exists() else 0)
-             for p in paths}
+    saved = {
+        p: (p.read_bytes() if p.exists() else None, p.stat().st_mode if p.exists() else 0)
+        for p in paths
+    }
     try:
         yield
     except BaseException:

@@ -23,9 +23,9 @@ from boxcert.box.front.visitor import visitor_of
 
 def csrf_refusal(front: FrontContext) -> Response:
     return front.pages.message(
-        403, "Not allowed",
-        "This form has expired or did not come from this box. Open the page again and resend "
-        "it.",
+        403,
+        "Not allowed",
+        "This form has expired or did not come from this box. Open the page again and resend it.",
     )
 
 
@@ -46,8 +46,9 @@ def routes(front: FrontContext) -> list[Route]:
         status = await run_in_threadpool(front.backend.status)
         if started and not status.checking:
             status = replace(status, checking=True)
-        model = home_model(status, front.switch.served, scheme=request.url.scheme,
-                           now=front.clock())
+        model = home_model(
+            status, front.switch.served, scheme=request.url.scheme, now=front.clock()
+        )
         token = front.sessions.csrf_token(visitor_of(request).cookie)
         return front.pages.render("home.html", title="HTTPS status", m=model, csrf_token=token)
 
@@ -66,14 +67,18 @@ def routes(front: FrontContext) -> list[Route]:
         name = request.path_params.get("name") or errorpages.INDEX
         found = errorpages.pages().get(name)
         if found is None:
-            return front.pages.message(404, "Unknown code", "The box has no page of that name.",
-                                       back="/box/errors/")
+            return front.pages.message(
+                404, "Unknown code", "The box has no page of that name.", back="/box/errors/"
+            )
         title, body = found
         return front.pages.render("errorpage.html", title=title, body=body, name=name)
 
     async def stylesheet(_: Request) -> Response:
-        return Response(front.pages.css, media_type="text/css",
-                        headers={"cache-control": "public, max-age=31536000, immutable"})
+        return Response(
+            front.pages.css,
+            media_type="text/css",
+            headers={"cache-control": "public, max-age=31536000, immutable"},
+        )
 
     return [
         Route("/", home, methods=["GET", "HEAD"]),

@@ -58,7 +58,11 @@ class Pages:
         self.stylesheet_url = f"{STYLESHEET_PATH}?v={hashlib.sha256(self.css).hexdigest()[:12]}"
 
     def render(
-        self, template: str, *, status: int = 200, headers: dict[str, str] | None = None,
+        self,
+        template: str,
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
         **context: Any,
     ) -> HTMLResponse:
         context.setdefault("title", "")
@@ -67,7 +71,12 @@ class Pages:
         return HTMLResponse(html, status_code=status, headers=headers)
 
     def message(
-        self, status: int, title: str, text: str, *, back: str = "/",
+        self,
+        status: int,
+        title: str,
+        text: str,
+        *,
+        back: str = "/",
         headers: dict[str, str] | None = None,
     ) -> HTMLResponse:
         return self.render(

@@ -36,7 +36,12 @@ def _unb64(text: str) -> bytes:
 def _scrypt(password: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
     return hashlib.scrypt(
         password.encode("utf-8", "surrogatepass"),
-        salt=salt, n=1 << log2_n, r=r, p=p, maxmem=256 * r * (1 << log2_n), dklen=32,
+        salt=salt,
+        n=1 << log2_n,
+        r=r,
+        p=p,
+        maxmem=256 * r * (1 << log2_n),
+        dklen=32,
     )
 
 

@@ -27,14 +27,30 @@ from websockets.typing import Origin, Subprotocol
 
 log = logging.getLogger(__name__)
 
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
-    "te", "trailer", "transfer-encoding", "upgrade",
-})
-WEBSOCKET_OWN = frozenset({
-    "host", "origin", "sec-websocket-key", "sec-websocket-version", "sec-websocket-extensions",
-    "sec-websocket-protocol", "content-length",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+WEBSOCKET_OWN = frozenset(
+    {
+        "host",
+        "origin",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "content-length",
+    }
+)
 TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=60.0, pool=10.0)
 MAX_WEBSOCKET_MESSAGE = 16 * 1024 * 1024
 
@@ -63,7 +79,9 @@ def forwarded_headers(
     headers = list(headers)
     named = {
         token.strip().lower()
-        for name, value in headers if name == "connection" for token in value.split(",")
+        for name, value in headers
+        if name == "connection"
+        for token in value.split(",")
     }
     skip = HOP_BY_HOP | named | drop | {"host", "x-forwarded-proto", "x-forwarded-host"}
     out = [(k, v) for k, v in headers if k not in skip and k != "x-forwarded-for"]
@@ -72,8 +90,9 @@ def forwarded_headers(
     chain = ", ".join([*earlier, client[0]] if client else earlier)
     if chain:
         out.append(("x-forwarded-for", chain))
-    out.append(("x-forwarded-proto", "https" if scope.get("scheme") in ("https", "wss")
-                else "http"))
+    out.append(
+        ("x-forwarded-proto", "https" if scope.get("scheme") in ("https", "wss") else "http")
+    )
     host = next((v for k, v in headers if k == "host"), "")
     if host:
         out.append(("x-forwarded-host", host))
@@ -84,10 +103,15 @@ def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes
     items = list(headers)
     named = {
         token.strip().lower().encode()
-        for k, v in items if k.lower() == b"connection" for token in v.decode("latin-1").split(",")
+        for k, v in items
+        if k.lower() == b"connection"
+        for token in v.decode("latin-1").split(",")
     }
-    return [(k, v) for k, v in items
-            if k.lower().decode("latin-1") not in HOP_BY_HOP and k.lower() not in named]
+    return [
+        (k, v)
+        for k, v in items
+        if k.lower().decode("latin-1") not in HOP_BY_HOP and k.lower() not in named
+    ]
 
 
 class UpstreamProxy:
@@ -101,7 +125,9 @@ class UpstreamProxy:
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=TIMEOUT, follow_redirects=False, trust_env=False,
+                timeout=TIMEOUT,
+                follow_redirects=False,
+                trust_env=False,
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             )
         return self._client
@@ -137,7 +163,8 @@ class UpstreamProxy:
                     return
 
         request = self.client.build_request(
-            scope["method"], self._target(scope, self.scheme),
+            scope["method"],
+            self._target(scope, self.scheme),
             headers=forwarded_headers(_headers(scope), scope),
             content=body() if scope["method"] not in ("GET", "HEAD") else None,
         )
@@ -151,11 +178,13 @@ class UpstreamProxy:
             await _plain(send, 502, "The box's application is not reachable.")
             return
         try:
-            await send({
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": response_headers(response.headers.raw),
-            })
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": response_headers(response.headers.raw),
+                }
+            )
             async for chunk in response.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -182,15 +211,16 @@ class UpstreamProxy:
                 additional_headers=forwarded_headers(headers, scope, drop=WEBSOCKET_OWN),
                 origin=Origin(origin) if origin else None,
                 subprotocols=[Subprotocol(p) for p in scope.get("subprotocols", [])] or None,
-                open_timeout=10, max_size=MAX_WEBSOCKET_MESSAGE, compression=None,
+                open_timeout=10,
+                max_size=MAX_WEBSOCKET_MESSAGE,
+                compression=None,
                 user_agent_header=None,
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as err:
             log.warning("upstream websocket refused: %s", err)
             await send({"type": "websocket.close", "code": 1011})
             return
-        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol,
-                    "headers": []})
+        await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol, "headers": []})
         async with upstream:
             await _relay(upstream, receive, send)
 
@@ -231,6 +261,11 @@ async def _relay(upstream: ClientConnection, receive: Receive, send: Send) -> No
 
 
 async def _plain(send: Send, status: int, text: str) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
     await send({"type": "http.response.body", "body": text.encode() + b"\n"})

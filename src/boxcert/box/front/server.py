@@ -81,8 +81,9 @@ def bind(host: str, port: int) -> socket.socket:
     families = [(socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")] if not host else []  # noqa: S104
     if host:
         try:
-            info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                      flags=socket.AI_PASSIVE)[0]
+            info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
+                0
+            ]
         except socket.gaierror as err:
             raise FrontError(f"cannot listen on {host}:{port}: {err.strerror}") from err
         families = [(info[0], str(info[4][0]))]
@@ -120,7 +121,11 @@ class _Listener(uvicorn.Server):
 
 
 def start_listener(
-    app: object, sock: socket.socket, tls: ssl.SSLContext | None, *, websockets: bool,
+    app: object,
+    sock: socket.socket,
+    tls: ssl.SSLContext | None,
+    *,
+    websockets: bool,
     proxy_headers: bool = False,
 ) -> _Listener:
     config = uvicorn.Config(
@@ -182,8 +187,12 @@ async def run_front(
     sockets = _bind_all(options)
     https_port = options.https_port if options.nginx else sockets[0].getsockname()[1]
     front = FrontContext(
-        backend=backend, switch=switch, passwords=passwords, clock=clock,
-        https_port=options.public_https_port or https_port, upstream=options.upstream,
+        backend=backend,
+        switch=switch,
+        passwords=passwords,
+        clock=clock,
+        https_port=options.public_https_port or https_port,
+        upstream=options.upstream,
     )
     app = create_app(front)
     ws = bool(options.upstream)
@@ -191,8 +200,12 @@ async def run_front(
         listeners = [(start_listener(app, sockets[0], switch.context, websockets=ws), sockets[0])]
         listeners += [(start_listener(app, s, None, websockets=ws), s) for s in sockets[1:]]
     else:
-        listeners = [(start_listener(app, sockets[0], None, websockets=False,
-                                     proxy_headers=True), sockets[0])]
+        listeners = [
+            (
+                start_listener(app, sockets[0], None, websockets=False, proxy_headers=True),
+                sockets[0],
+            )
+        ]
     nginx = _nginx_front(options, sockets[0]) if options.nginx else None
     loop = asyncio.get_running_loop()
 
@@ -339,10 +352,16 @@ def running(
     def run() -> None:
         asyncio.set_event_loop(loop)
         try:
-            loop.run_until_complete(run_front(
-                backend, options, stop=stop, clock=clock, on_ready=ready_with,
-                announce_password=announce_password,
-            ))
+            loop.run_until_complete(
+                run_front(
+                    backend,
+                    options,
+                    stop=stop,
+                    clock=clock,
+                    on_ready=ready_with,
+                    announce_password=announce_password,
+                )
+            )
         except BaseException as err:  # handed to the caller's thread
             failure.append(err)
         finally:

@@ -136,8 +136,10 @@ class LoginThrottle:
     def retry_after(self, client: str) -> timedelta | None:
         now = self.clock()
         with self._lock:
-            waits = [self._wait(self._all, self.overall, now),
-                     self._wait(self._clients.get(client), self.per_client, now)]
+            waits = [
+                self._wait(self._all, self.overall, now),
+                self._wait(self._clients.get(client), self.per_client, now),
+            ]
         found = [w for w in waits if w is not None]
         return max(found) if found else None
 
