@@ -18,7 +18,13 @@ import sys
 from pathlib import Path
 
 from boxcert.box.front.localbackend import LocalBackend
-from boxcert.box.front.server import FrontAddresses, FrontError, FrontOptions, run_front
+from boxcert.box.front.server import (
+    FrontAddresses,
+    FrontError,
+    FrontOptions,
+    new_event_loop,
+    run_front,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,11 +62,14 @@ def main(argv: list[str] | None = None) -> int:
             loop.add_signal_handler(sig, stop.set)
         await run_front(backend, options, stop=stop, on_ready=ready)
 
+    loop = new_event_loop()
     try:
-        asyncio.run(serve())
+        loop.run_until_complete(serve())
     except FrontError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    finally:
+        loop.close()
     return 0
 
 

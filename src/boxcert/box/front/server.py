@@ -312,6 +312,16 @@ def _apply_nginx(
         log.exception("nginx keeps its previous pair")
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop where installed (its TLS is in C: several times the handshakes and
+    requests of asyncio's own), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 async def _finish(
     listeners: list[tuple[_Listener, socket.socket]], tasks: list[asyncio.Task[None]]
 ) -> None:
@@ -339,7 +349,7 @@ def running(
 ) -> Iterator[FrontAddresses]:
     """Run the front in a background thread with its own loop; yield its ports; stop on exit.
     For tests, the demo and embedding in a process that does other work."""
-    loop = asyncio.new_event_loop()
+    loop = new_event_loop()
     stop = asyncio.Event()
     ready = threading.Event()
     found: list[FrontAddresses] = []
