@@ -69,7 +69,7 @@ async def ws_echo(socket: WebSocket) -> None:
 
 UPSTREAM = Starlette(
     routes=[
-        Route("/echo/{rest:path}", echo, methods=["GET", "POST", "PUT"]),
+        Route("/echo/{rest:path}", echo, methods=["GET", "HEAD", "POST", "PUT"]),
         Route("/upload", upload, methods=["POST"]),
         Route("/download", download),
         WebSocketRoute("/ws", ws_echo),
@@ -200,3 +200,24 @@ def test_an_upstream_that_is_down_gets_a_502_and_a_refused_websocket(tmp_path: P
         with pytest.raises(InvalidStatus):
             asyncio.run(open_ws())
         assert client.get(f.url("/status.json")).status_code == 200
+
+
+def test_upstream_base_path_and_head(tmp_path: Path, upstream: str) -> None:
+    with front(tmp_path, upstream=upstream + "/echo/") as f, f.client() as client:
+        body = client.get(f.url("/deep/path?q=1")).json()
+        assert body["path"] == "/echo/deep/path" and body["query"] == "q=1"
+        head = client.head(f.url("/deep/path"))
+        assert head.status_code == 200 and head.content == b""
+
+
+def test_a_websocket_without_upstream_is_refused(tmp_path: Path) -> None:
+    with front(tmp_path) as f:
+        context = ssl.create_default_context(cafile=str(f.root))
+        context.check_hostname = False
+
+        async def open_ws() -> None:
+            async with connect(f"wss://127.0.0.1:{f.ports.https_port}/ws", ssl=context):
+                pass
+
+        with pytest.raises(InvalidStatus):
+            asyncio.run(open_ws())
