@@ -157,13 +157,18 @@ def test_good_reload_then_a_refused_configuration_rolls_back(
 
 
 def _wait_for_leaf(port: int, leaf: object) -> bool:
-    for _ in range(500):
+    """True once 10 new connections in a row get ``leaf``: after a reload, nginx's old workers
+    may still take a connection or two while they finish."""
+    in_a_row = 0
+    for _ in range(1000):
         try:
-            if served_leaf(port) == leaf:
-                return True
+            in_a_row = in_a_row + 1 if served_leaf(port) == leaf else 0
         except OSError:
-            pass
-        time.sleep(0.02)
+            in_a_row = 0
+        if in_a_row >= 10:
+            return True
+        if in_a_row == 0:
+            time.sleep(0.02)
     return False
 
 
