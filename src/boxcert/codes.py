@@ -97,7 +97,7 @@ CHECK_CLOCK_SKEW = ErrorCode(
 )
 LOAD_ZONE_MISMATCH = ErrorCode(
     "ERR_IOT_HTTPS_LOAD_ZONE_MISMATCH",
-    "Zone differs from the certificate service's",
+    "Box and certificate service use different zones",
     "The box is set to one IoT zone and the certificate service issues names in another, so "
     "it cannot give the box a certificate. The detail names both zones.",
     "Remove the box's zone setting so it uses the service's zone (`boxcert box configure "
