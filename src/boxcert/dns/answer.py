@@ -19,7 +19,9 @@ not exist, so resolvers cache the refusal with the SOA like any absent name, and
 validate it. Names outside the zone are REFUSED (no recursion, RA is never set). ``ANY`` gets
 one RRset of the name (RFC 8482). Every in-zone answer carries AA; NXDOMAIN and NODATA carry
 the SOA in the authority section (RFC 2308). The transport owns what needs the wire: FORMERR for
-an unparsable packet, SERVFAIL when this module raises, and truncation to the client's size.
+an unparsable packet, SERVFAIL when this module raises, and truncation to the client's size;
+:func:`encode` is how it renders a response (records in their stored order, never shuffled, so
+the same question gets the same bytes: TXT values oldest first).
 """
 
 from __future__ import annotations
@@ -290,6 +292,15 @@ def answer(query: dns.message.Message, zone: ZoneConfig, data: ZoneData) -> dns.
     if rrsets[0].rdtype == NS:
         response.additional.extend(_glue(zone, compiled))
     return response
+
+
+def encode(response: dns.message.Message, max_size: int) -> bytes:
+    """The response's wire form in at most ``max_size`` bytes (TC set when cut short).
+
+    dnspython shuffles the records of an RRset by default; we keep their order, so an answer is
+    reproducible byte for byte (the response cache and the fast path rely on it).
+    """
+    return response.to_wire(max_size=max_size, prefer_truncation=True, want_shuffle=False)
 
 
 def _negative_soa(zone: ZoneConfig, compiled: _Compiled) -> dns.rrset.RRset:

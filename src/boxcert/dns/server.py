@@ -26,7 +26,7 @@ import dns.flags
 import dns.message
 import dns.rcode
 
-from boxcert.dns.answer import EDNS_PAYLOAD, ZoneConfig, answer, txt_name
+from boxcert.dns.answer import EDNS_PAYLOAD, ZoneConfig, answer, encode, txt_name
 from boxcert.dns.cache import RESPONSE_CACHE_SECONDS, RESPONSE_CACHE_SIZE, ResponseCache, cacheable
 from boxcert.dns.tcp import serve_connection
 from boxcert.dns.udp import HEADER_SIZE, UdpEndpoint, bind_udp
@@ -204,7 +204,7 @@ class DnsServer:
     ) -> bytes | None:
         try:
             response = answer(query, self.zone, snapshot)
-            reply = response.to_wire(max_size=max_size, prefer_truncation=True)
+            reply = encode(response, max_size)
         except Exception:
             self._log_error("cannot answer a query")
             return self._servfail(query, wire, max_size)
@@ -217,7 +217,7 @@ class DnsServer:
         try:
             response = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
             response.set_rcode(dns.rcode.SERVFAIL)
-            return response.to_wire(max_size=max_size, prefer_truncation=True)
+            return encode(response, max_size)
         except Exception:
             return _header_reply(wire, dns.rcode.SERVFAIL)
 
