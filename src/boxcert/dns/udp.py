@@ -12,8 +12,8 @@ microseconds, and the transport's own overhead was most of what was left:
 
 It needs a loop with ``add_reader`` (asyncio's default on Unix, and uvloop).
 
-Cache hits are answered right here without calling back into the server: a lookup, the query's
-ID in front of the stored body, one ``sendto``.
+Cache hits are answered right here without calling back into the server: a lookup that gives
+the stored response under the query's ID (and in its letter case), one ``sendto``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ import logging
 import socket
 from collections.abc import Callable
 
+from boxcert.dns.screen import HEADER_SIZE
+
 log = logging.getLogger(__name__)
 
-HEADER_SIZE = 12
 UDP_MAX = 65535
 BATCH = 64  # datagrams per readiness event, so TCP and database completions still get turns
 
@@ -35,7 +36,8 @@ OnMiss = Callable[[bytes, Address, "UdpEndpoint"], None]
 
 
 class UdpEndpoint:
-    """One bound UDP socket; ``lookup`` answers repeated queries, ``on_miss`` gets the rest."""
+    """One bound UDP socket; ``lookup`` answers repeated queries (the whole reply, or None),
+    ``on_miss`` gets the rest."""
 
     def __init__(
         self, sock: socket.socket, loop: asyncio.AbstractEventLoop, lookup: Lookup, on_miss: OnMiss
@@ -61,9 +63,9 @@ class UdpEndpoint:
                 return
             try:
                 if len(data) >= HEADER_SIZE:
-                    body = lookup(data[2:])
-                    if body is not None:
-                        sendto(data[:2] + body, addr)
+                    reply = lookup(data)
+                    if reply is not None:
+                        sendto(reply, addr)
                         continue
                 self._on_miss(data, addr, self)
             except (BlockingIOError, InterruptedError):
@@ -89,8 +91,11 @@ class UdpEndpoint:
             self._sock.close()
 
 
-async def bind_udp(host: str, port: int, lookup: Lookup, on_miss: OnMiss) -> UdpEndpoint:
-    """Bind ``host``:``port`` (0: any free port) for UDP and start serving on this loop."""
+async def bind_udp(
+    host: str, port: int, lookup: Lookup, on_miss: OnMiss, reuse_port: bool = False
+) -> UdpEndpoint:
+    """Bind ``host``:``port`` (0: any free port) for UDP and start serving on this loop;
+    ``reuse_port``: other sockets may bind the same port (SO_REUSEPORT)."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(
         host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP, flags=socket.AI_PASSIVE
@@ -100,6 +105,8 @@ async def bind_udp(host: str, port: int, lookup: Lookup, on_miss: OnMiss) -> Udp
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(addr)
         except OSError as err:
             sock.close()
