@@ -15,8 +15,9 @@ QDCOUNT ≠ 1, ANCOUNT ≠ 0 or NSCOUNT ≠ 0            FORMERR, from the heade
 more than :data:`MAX_ADDITIONAL` additional RRs    FORMERR
 a compression pointer in the question              FORMERR (nothing comes before it to point at)
 a second OPT, an OPT larger than                   FORMERR (RFC 6891 6.1.1)
-:data:`MAX_OPT_DATA`, or more than
-:data:`MAX_EDNS_OPTIONS` options
+:data:`MAX_OPT_DATA`, more than
+:data:`MAX_EDNS_OPTIONS` options, or options
+that do not fill it exactly
 a record running past the end, or bytes after      FORMERR (what a full parse would say)
 the last record
 anything else                                      ANSWER: on to the fast path or dnspython
@@ -73,7 +74,7 @@ def screen(wire: bytes) -> Verdict:
         rdlen = int.from_bytes(wire[pos + 8 : pos + 10], "big")
         pos += 10
         if rdtype == _OPT:
-            if seen_opt or rdlen > MAX_OPT_DATA or _too_many_options(wire, pos, rdlen):
+            if seen_opt or rdlen > MAX_OPT_DATA or not _options_fit(wire, pos, rdlen):
                 return Verdict.FORMERR
             seen_opt = True
         pos += rdlen
@@ -109,11 +110,12 @@ def _skip_name(wire: bytes, pos: int) -> int | None:
     return None
 
 
-def _too_many_options(wire: bytes, pos: int, rdlen: int) -> bool:
+def _options_fit(wire: bytes, pos: int, rdlen: int) -> bool:
+    """At most MAX_EDNS_OPTIONS options, which fill the OPT's data exactly."""
     end, count = pos + rdlen, 0
-    while pos + 4 <= end:
+    while pos < end:
         count += 1
         if count > MAX_EDNS_OPTIONS:
-            return True
+            return False
         pos += 4 + int.from_bytes(wire[pos + 2 : pos + 4], "big")
-    return False
+    return pos == end

@@ -44,6 +44,7 @@ from boxcert.dns.tcp import serve_connection
 from boxcert.dns.tcpslots import MAX_TCP_CLIENTS, MAX_TCP_PER_CLIENT, TcpSlots, client_key
 from boxcert.dns.udp import UdpEndpoint, bind_udp
 from boxcert.dns.zonedata import (
+    MAX_WAIT,
     REFRESH_SECONDS,
     NoTxtData,
     Snapshot,
@@ -87,7 +88,8 @@ def _udp_limit(query: dns.message.Message) -> int:
 class DnsServer:
     """Serves one zone on one address over UDP and TCP (the same port for both).
 
-    ``data`` gives the TXT snapshots (read at most every ``refresh_seconds``). ``monotonic`` is
+    ``data`` gives the TXT snapshots (read at most every ``refresh_seconds``; a question waits
+    at most ``txt_max_wait`` for a read). ``monotonic`` is
     the clock of both the snapshots' freshness and the response cache (tests pass a fake one).
     ``parse`` is the reference parser (tests count its calls); ``fast_path`` off sends every
     query that passes the screen to it. ``reuse_port`` lets other processes bind the same port.
@@ -104,6 +106,7 @@ class DnsServer:
         max_tcp_clients: int = MAX_TCP_CLIENTS,
         max_tcp_per_client: int = MAX_TCP_PER_CLIENT,
         refresh_seconds: float = REFRESH_SECONDS,
+        txt_max_wait: float = MAX_WAIT,
         response_cache_size: int = RESPONSE_CACHE_SIZE,
         response_cache_seconds: float = RESPONSE_CACHE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
@@ -114,7 +117,7 @@ class DnsServer:
         self.zone = zone
         self.host = host
         self.port = port
-        self.txt = TxtSnapshots(data, refresh_seconds, monotonic)
+        self.txt = TxtSnapshots(data, refresh_seconds, monotonic, txt_max_wait)
         self._idle = tcp_idle_timeout
         self.tcp_slots = TcpSlots(max_tcp_clients, max_tcp_per_client)
         self._parse_message = parse
