@@ -74,7 +74,8 @@ def _worker(spec: WorkerSpec, port: int, run: RunServer, events: Queue[Any]) -> 
     except KeyboardInterrupt:
         pass  # Ctrl-C before the loop took the signal over
     except Exception as err:  # reported to the parent, which shows it
-        events.put(("error", os.getpid(), f"{type(err).__name__}: {err}"))
+        what = str(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+        events.put(("error", os.getpid(), what))
         raise SystemExit(1) from err
 
 
