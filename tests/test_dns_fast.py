@@ -69,10 +69,12 @@ def check(wire: bytes, zone: ZoneConfig, udp: bool) -> bytes | None:
     if result is None:
         return None
     assert result is not WAIT_FOR_TXT
-    reply, keep = result
+    reply, keep, name_end = result
     expected = reference(wire, zone, udp)
     assert expected is not None, "answered a packet dnspython cannot parse"
     assert reply.hex() == expected.hex()
+    asked = dns.message.from_wire(wire).question[0].name.to_wire()
+    assert asked is not None and name_end == 12 + len(asked)  # where the cache's key folds
     # REFUSED is never kept; an answer from TXT values lives as long as they do.
     assert keep == -math.inf if reply[3] & 0x0F == 5 else keep in (math.inf, 123.0)
     return reply

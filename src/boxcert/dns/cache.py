@@ -94,10 +94,12 @@ class ResponseCache:
         expires = min(now + self._seconds, fresh_until)
         if expires <= now:
             return  # built from values already stale (or with no known freshness)
-        self._entries[key] = (body, expires)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        if key in entries:
+            entries.move_to_end(key)
+        entries[key] = (body, expires)
+        if len(entries) > self._size:
+            entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -122,14 +124,29 @@ class ResponseCache:
             return None
         return wire[:2] + body[: HEADER_SIZE - 2] + name + body[end - 2 :]
 
-    def store(self, wire: bytes, reply: bytes, fresh_until: float = float("inf")) -> None:
-        """Keep ``reply``, the response to the query ``wire``, for queries like it."""
-        end = question_end(wire)
-        if end is None or reply[HEADER_SIZE:end] != wire[HEADER_SIZE:end]:
-            return  # no question echoed (a bare error): nothing to key it on
-        folded = wire[HEADER_SIZE:end].lower()
-        self.put(
-            wire[2:HEADER_SIZE] + folded + wire[end:],
-            reply[2:HEADER_SIZE] + folded + reply[end:],
-            fresh_until,
-        )
+    def store(
+        self,
+        wire: bytes,
+        reply: bytes,
+        fresh_until: float = float("inf"),
+        name_end: int | None = None,
+    ) -> None:
+        """Keep ``reply``, the response to the query ``wire``, for queries like it.
+
+        ``name_end``: where the question name ends, when the caller built ``reply`` with that
+        question echoed (the fast path); else it is found and the echo checked here.
+        """
+        if name_end is None:
+            name_end = question_end(wire)
+            if name_end is None or reply[HEADER_SIZE:name_end] != wire[HEADER_SIZE:name_end]:
+                return  # no question echoed (a bare error): nothing to key it on
+        name = wire[HEADER_SIZE:name_end]
+        folded = name.lower()
+        if folded == name:
+            self.put(wire[2:], reply[2:], fresh_until)
+        else:
+            self.put(
+                wire[2:HEADER_SIZE] + folded + wire[name_end:],
+                reply[2:HEADER_SIZE] + folded + reply[name_end:],
+                fresh_until,
+            )

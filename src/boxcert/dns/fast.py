@@ -76,9 +76,10 @@ class Wait(enum.Enum):
 
 WAIT_FOR_TXT = Wait.TXT
 
-# (reply, keep until): how long the reply may be served again on the transport's monotonic
-# clock; inf when it depends on no TXT value, -inf when it must not be kept (REFUSED).
-Reply = tuple[bytes, float]
+# (reply, keep until, name end): until when the reply may be served again on the transport's
+# monotonic clock (inf when it depends on no TXT value, -inf when it must not be kept: REFUSED),
+# and the offset where the question name ends (for the response cache's key).
+Reply = tuple[bytes, float, int]
 
 
 class FastAnswers:
@@ -115,8 +116,7 @@ class FastAnswers:
         if size < 17 or wire[2] & 0xF8 or wire[4:10] != _QUESTION_ONLY:
             return None  # a response, another opcode, or not one bare question
         # The question name: labels only (no pointer), at most 255 bytes.
-        labels: list[bytes] = []
-        starts: list[int] = []
+        starts: list[int] = []  # where each label's length byte is
         pos, limit = 12, min(size, 12 + _MAX_NAME)
         while True:
             if pos >= limit:
@@ -127,7 +127,6 @@ class FastAnswers:
             if length > 63:
                 return None
             starts.append(pos)
-            labels.append(wire[pos + 1 : pos + 1 + length])
             pos += length + 1
         question_end = pos + 5  # the root label, QTYPE, QCLASS
         qtype = wire[pos + 1 : pos + 3]
@@ -159,7 +158,7 @@ class FastAnswers:
         question = wire[12:question_end]
         arcount = b"\x00\x01" if opt else b"\x00\x00"
         zone_start = question_end - 4 - len(self._zone_wire)
-        n = len(labels) - self._zone_labels
+        n = len(starts) - self._zone_labels
         if (
             n < 0
             or starts[n] != zone_start
@@ -167,9 +166,11 @@ class FastAnswers:
         ):
             flags = bytes((_QR | rd, _REFUSED))
             reply = head + flags + b"\x00\x01\x00\x00\x00\x00" + arcount + question + opt
-            return (reply, -math.inf) if len(reply) <= max_size else None
+            return (reply, -math.inf, pos + 1) if len(reply) <= max_size else None
 
-        node = self._classify(tuple(label.decode("latin-1").lower() for label in labels[:n]))
+        node = self._classify(
+            tuple([wire[at + 1 : at + 1 + wire[at]].decode("latin-1").lower() for at in starts[:n]])
+        )
         keep = math.inf
         records: list[bytes] = []
         if node is None:
@@ -211,20 +212,22 @@ class FastAnswers:
             body = b"".join(records)
         else:  # NXDOMAIN or NODATA: the SOA in the authority section (RFC 2308)
             counts = b"\x00\x00\x00\x01" + arcount
-            body = self._negative_soa(labels, starts, zone_start, question_end + 12)
+            body = self._negative_soa(wire, starts, zone_start, question_end + 12)
         reply = head + flags + b"\x00\x01" + counts + question + body + opt
-        return (reply, keep) if len(reply) <= max_size else None
+        return (reply, keep, pos + 1) if len(reply) <= max_size else None
 
     def _negative_soa(
-        self, labels: list[bytes], starts: list[int], zone_start: int, rdata_at: int
+        self, wire: bytes, starts: list[int], zone_start: int, rdata_at: int
     ) -> bytes:
         """The zone's SOA owned by the zone, its names compressed as dnspython would."""
         table: dict[tuple[bytes, ...], int] = {}
         key: tuple[bytes, ...] = ()
-        for i in range(len(labels) - 1, max(-1, len(labels) - 1 - self._longest_wanted), -1):
-            key = (labels[i].lower(), *key)
+        last = len(starts) - 1
+        for i in range(last, max(-1, last - self._longest_wanted), -1):
+            at = starts[i]
+            key = (wire[at + 1 : at + 1 + wire[at]].lower(), *key)
             if key in self._wanted:
-                table[key] = starts[i]
+                table[key] = at
         rdata = bytearray()
         for name in (self._mname, self._rname):
             for key, label in name:

@@ -3,9 +3,10 @@
 ``naming.label_to_ip`` and ``naming.is_lan_address`` define which host labels exist (the policy,
 shared with the box and the issuer). A DNS server runs them for every name it has not answered
 in the last second, where they were a third of the fast path's time (a regular expression, an
-address parsed from text, nine network membership tests). This module gives the same result for
-a dotted-quad label with integer arithmetic against the same ``naming.LAN_NETWORKS``, and hands
-every other label to ``naming``; a test compares the two on generated labels.
+address parsed from text, nine network membership tests). This module gives the same result with
+integer comparisons against the same ``naming.LAN_NETWORKS``, reading a dashed-quad label
+itself and every other label with ``naming.label_to_ip``; a test compares the two on generated
+labels.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ def _lan_by_first_octet() -> list[bool | tuple[tuple[int, int], ...]]:
 
 
 _LAN_V4 = _lan_by_first_octet()
+_LAN_V6 = tuple(
+    (int(net.network_address), int(net.broadcast_address))
+    for net in naming.LAN_NETWORKS
+    if net.version == 6
+)
 
 
 def host_address(label: str, allow_public: bool) -> IPAddress | None:
@@ -53,6 +59,9 @@ def host_address(label: str, allow_public: bool) -> IPAddress | None:
                 return None
         return ipaddress.IPv4Address(value)
     ip = naming.label_to_ip(label)
-    if ip is None or not (allow_public or naming.is_lan_address(ip)):
-        return None
-    return ip
+    if ip is None or allow_public:
+        return ip
+    if isinstance(ip, ipaddress.IPv6Address):
+        value = int(ip)
+        return ip if any(lo <= value <= hi for lo, hi in _LAN_V6) else None
+    return ip if naming.is_lan_address(ip) else None

@@ -4,10 +4,11 @@ Each received message goes, in order, through:
 
 1. the response cache (:mod:`boxcert.dns.cache`): a query with the same bytes, up to the letter
    case of its name, answered less than a second ago gets that response under its own ID;
-2. the screen (:mod:`boxcert.dns.screen`): anything but one question with at most a small OPT is
+2. the fast path (:mod:`boxcert.dns.fast`): a plain A, AAAA or TXT question (one question, at
+   most a bare OPT: it reads no further than that) is answered from its bytes, the same bytes
+   the reference below gives;
+3. the screen (:mod:`boxcert.dns.screen`): anything but one question with at most a small OPT is
    dropped or answered FORMERR/NOTIMP from its header, before any parse;
-3. the fast path (:mod:`boxcert.dns.fast`): a plain A, AAAA or TXT question is answered from its
-   bytes, the same bytes the reference below gives;
 4. the reference: parse with dnspython → :func:`~boxcert.dns.answer.answer` →
    :func:`~boxcert.dns.answer.encode`. FORMERR when the packet does not parse, SERVFAIL when the
    answer or the data raises, and UDP answers truncated to the client's payload size (512
@@ -190,20 +191,20 @@ class DnsServer:
         return reply if reply is not None else self._miss(wire, udp)
 
     def _miss(self, wire: bytes, udp: bool) -> bytes | _Pending | None:
-        """``_begin`` after a cache miss: screen, fast path, reference."""
-        verdict = screen(wire)
-        if verdict is not Verdict.ANSWER:
-            rcode = _SCREEN_RCODE.get(verdict)
-            return None if rcode is None else _header_reply(wire, rcode)
+        """``_begin`` after a cache miss: fast path, screen, reference."""
         reply = self._fast_reply(wire, udp, self._snapshot_now)
+        if isinstance(reply, bytes):
+            return reply
         if reply is WAIT_FOR_TXT:
             try:
                 if self.txt.current() is None:
                     return _Pending(wire, udp)  # a read is due: wait for it
             except NoTxtData:
                 pass  # never read: the reference answers SERVFAIL
-        elif reply is not None:
-            return reply
+        verdict = screen(wire)
+        if verdict is not Verdict.ANSWER:
+            rcode = _SCREEN_RCODE.get(verdict)
+            return None if rcode is None else _header_reply(wire, rcode)
         return self._reference(wire, udp, None, waited=False)
 
     def _fast_reply(
@@ -219,8 +220,8 @@ class DnsServer:
             return None  # the reference answers it
         if fast is None or fast is WAIT_FOR_TXT:
             return fast
-        reply, keep_until = fast
-        (self.udp_cache if udp else self.tcp_cache).store(wire, reply, keep_until)
+        reply, keep_until, name_end = fast
+        (self.udp_cache if udp else self.tcp_cache).store(wire, reply, keep_until, name_end)
         return reply
 
     def _snapshot_now(self) -> Snapshot | None:
