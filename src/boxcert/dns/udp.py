@@ -4,7 +4,8 @@ Not asyncio's datagram transport, for speed; with the response cache a query cos
 microseconds, and the transport's own overhead was most of what was left:
 
 - it reads one datagram per event-loop iteration; here every readiness event drains up to
-  :data:`BATCH` datagrams, so one ``epoll_wait`` and one loop iteration serve many queries;
+  :data:`BATCH` datagrams, so one ``epoll_wait`` and one loop iteration serve many queries, and
+  their replies leave back to back;
 - it receives into a 256 KiB buffer, which glibc serves with ``mmap``/``munmap`` every time
   (about 15 µs); DNS over UDP fits in 65,535 bytes, a size malloc serves from its heap;
 - it queues replies the kernel cannot take right away, without bound; here they are dropped
@@ -49,32 +50,50 @@ class UdpEndpoint:
         self._closed = False
         self.port = int(sock.getsockname()[1])
         self.dropped_replies = 0  # the kernel's send buffer was full
+        self._replies: list[tuple[bytes, Address]] | None = None
         loop.add_reader(sock.fileno(), self._readable)
 
     def _readable(self) -> None:
-        recvfrom, sendto, lookup = self._sock.recvfrom, self._sock.sendto, self._lookup
+        """Read what has arrived (up to BATCH datagrams), answer it all, then send the replies
+        back to back: a client waiting for many replies then wakes up fewer times (measured with
+        dnsperf on loopback: 10-15% more queries a second than sending each reply at once)."""
+        recvfrom, lookup = self._sock.recvfrom, self._lookup
+        received = []
         for _ in range(BATCH):
             try:
-                data, addr = recvfrom(UDP_MAX)
+                received.append(recvfrom(UDP_MAX))
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as err:  # e.g. an ICMP error reported on the socket; keep serving
                 log.debug("UDP receive error: %s", err)
-                return
-            try:
-                if len(data) >= HEADER_SIZE:
-                    reply = lookup(data)
-                    if reply is not None:
-                        sendto(reply, addr)
-                        continue
-                self._on_miss(data, addr, self)
-            except (BlockingIOError, InterruptedError):
-                self.dropped_replies += 1
-            except Exception:  # never let one datagram stop the endpoint
-                log.debug("datagram from %s dropped", addr, exc_info=True)
+                break
+        replies: list[tuple[bytes, Address]] = []
+        self._replies = replies  # sendto() from the server appends here meanwhile
+        try:
+            for data, addr in received:
+                try:
+                    if len(data) >= HEADER_SIZE:
+                        reply = lookup(data)
+                        if reply is not None:
+                            replies.append((reply, addr))
+                            continue
+                    self._on_miss(data, addr, self)
+                except Exception:  # never let one datagram stop the endpoint
+                    log.debug("datagram from %s dropped", addr, exc_info=True)
+        finally:
+            self._replies = None
+        for reply, addr in replies:
+            self._send(reply, addr)
 
     def sendto(self, data: bytes, addr: Address) -> None:
-        """Send now or drop: UDP replies are not queued (see the module docstring)."""
+        """Send (with the other replies of the datagrams being answered, if any) or drop: UDP
+        replies are not queued beyond that (see the module docstring)."""
+        if self._replies is not None:
+            self._replies.append((data, addr))
+        else:
+            self._send(data, addr)
+
+    def _send(self, data: bytes, addr: Address) -> None:
         if self._closed:
             return
         try:
