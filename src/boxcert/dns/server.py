@@ -73,7 +73,7 @@ class _Pending:
     udp: bool
 
 
-def _header_reply(wire: bytes, rcode: int) -> bytes | None:
+def _header_reply(wire: bytes, rcode: int) -> bytes:
     """A bare reply from the query's header (id, opcode, RD)."""
     flags = int.from_bytes(wire[2:4], "big")
     flags = dns.flags.QR | (flags & 0x7800) | (flags & dns.flags.RD) | rcode
