@@ -180,12 +180,28 @@ def test_a_hit_is_the_same_answer_with_the_new_id(served: Served) -> None:
     assert served.server.tcp_cache.hits == 1
 
 
-def test_case_type_and_edns_size_are_separate_entries(served: Served) -> None:
+def test_case_variants_share_an_entry_and_get_their_own_case_back(served: Served) -> None:
     port, cache = served.port, served.server.udp_cache
-    mixed = HOST.upper().replace("BOXCERT", "BoxCert")
-    lower, upper = udp(port, query(HOST)), udp(port, query(mixed))
-    assert dns.message.from_wire(upper).question[0].name.to_text() == f"{mixed}."
-    assert dns.message.from_wire(lower).question[0].name.to_text() == f"{HOST}."
+    lower = udp(port, query(HOST, qid=1))
+    assert len(cache) == 1
+    hits = cache.hits
+    for qid, asked in enumerate([HOST.upper(), HOST.replace("abcd", "AbCd"), f"{HOST[:-4]}TEST"]):
+        reply = udp(port, query(asked, qid=qid))
+        assert dns.message.from_wire(reply).question[0].name.to_text() == f"{asked}."
+        # Everything but the question's letters is the stored answer (pointers, not letters).
+        assert reply[2:].lower() == lower[2:].lower() and reply[2:] != lower[2:]
+        assert texts(reply) == ["192.168.1.5"]
+    assert cache.hits == hits + 3 and len(cache) == 1
+    # The same bytes as an uppercase query made in the same way by dnspython's reference.
+    reference = answer(
+        dns.message.from_wire(query(HOST.upper())), ZoneConfig(Z), StaticZoneData({})
+    )
+    assert udp(port, query(HOST.upper()))[2:] == reference.to_wire()[2:]
+
+
+def test_type_and_edns_size_are_separate_entries(served: Served) -> None:
+    port, cache = served.port, served.server.udp_cache
+    assert texts(udp(port, query(HOST))) == ["192.168.1.5"]
     aaaa = dns.message.from_wire(udp(port, query(HOST, "AAAA")))
     assert aaaa.answer == [] and aaaa.rcode() == dns.rcode.NOERROR  # NODATA, not the A
     # ~700 bytes of TXT: truncated for a 600-byte client, whole for a 1232-byte one.
@@ -193,10 +209,12 @@ def test_case_type_and_edns_size_are_separate_entries(served: Served) -> None:
     large = udp(port, query(MEDIUM, "TXT", use_edns=0, payload=1232))
     assert dns.message.from_wire(small).flags & dns.flags.TC
     assert len(texts(large)) == 12
-    assert len(cache) == 5
+    assert len(cache) == 4
     # Asked again, each gets its own answer back.
     assert udp(port, query(MEDIUM, "TXT", use_edns=0, payload=600))[2:] == small[2:]
-    assert udp(port, query(mixed))[2:] == upper[2:]
+    assert udp(port, query(MEDIUM.upper(), "TXT", use_edns=0, payload=600))[2:].lower() == (
+        small[2:].lower()
+    )
     # Over TCP the same bytes get everything.
     assert len(texts(tcp(port, query(MEDIUM, "TXT", use_edns=0, payload=600)))) == 12
 
@@ -217,7 +235,8 @@ def test_expiry_lets_a_new_txt_value_through(served: Served) -> None:
     assert texts(udp(port, other)) == ['"value-one"', '"value-two"']
 
 
-def test_a_published_value_appears_within_about_a_second_in_real_time(tmp_path: Path) -> None:
+def test_a_published_value_appears_with_the_real_clock(tmp_path: Path) -> None:
+    """The default clock is wired through (the second itself is tested on the fake clock)."""
     engine = open_engine(f"sqlite:///{tmp_path / 'issuer.sqlite3'}")
     sessions = session_factory(engine)
     server = DnsServer(ZoneConfig(Z), SqlZoneData(sessions), "127.0.0.1", 0)
@@ -226,9 +245,9 @@ def test_a_published_value_appears_within_about_a_second_in_real_time(tmp_path: 
         with Running(server) as port:
             assert texts(udp(port, asked)) == []
             publish(sessions, ACME, ["fresh"])
-            published = time.monotonic()
+            deadline = time.monotonic() + 30  # a hang guard, not a bound
             while texts(udp(port, asked)) != ['"fresh"']:
-                assert time.monotonic() - published < 2.5, "the new TXT value never appeared"
+                assert time.monotonic() < deadline, "the new TXT value never appeared"
                 time.sleep(0.05)
             assert server.udp_cache.hits > 0
     finally:
@@ -334,18 +353,18 @@ class Stuck:
 def test_a_hanging_database_delays_questions_at_most_max_wait() -> None:
     clock = FakeClock()
     data = Stuck({ACME: ["old"]})
-    server = DnsServer(ZoneConfig(Z), data, "127.0.0.1", 0, monotonic=clock)
+    server = DnsServer(ZoneConfig(Z), data, "127.0.0.1", 0, monotonic=clock, txt_max_wait=0.1)
     try:
         with Running(server) as port:
             assert texts(udp(port, query(ACME, "TXT"))) == ['"old"']
             clock.now += 1.0
-            start = time.monotonic()
+            # The read hangs until released (never, in this test): the question is answered
+            # from the last snapshot once its wait is over, the read still hanging.
             assert texts(udp(port, query(ACME, "TXT", qid=2))) == ['"old"']
-            assert 0.5 < time.monotonic() - start < 2  # waited for the read, then gave up
-            # The read still hangs: later questions are answered from the last snapshot at once.
-            start = time.monotonic()
+            assert texts(tcp(port, query(ACME, "TXT", qid=3))) == ['"old"']
+            assert not data.release.is_set() and data.loads == 2
+            # Later questions wait no longer than that and start no second read.
             assert texts(udp(port, query(ACME.upper(), "TXT"))) == ['"old"']
-            assert time.monotonic() - start < 0.5
             assert data.loads == 2
             assert len(server.udp_cache) == 0  # answers from a stale snapshot are not kept
     finally:

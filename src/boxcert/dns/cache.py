@@ -1,12 +1,19 @@
-"""Encoded responses by the exact bytes of the query, so repeated queries skip dnspython.
+"""Encoded responses by the bytes of the query, so repeated queries are not answered again.
 
-Parsing and rendering with dnspython is most of a query's cost, while real traffic repeats itself
-(resolvers and boxes ask the same few names over and over). The key is the query's wire form
-after the 2-byte ID: the flags (opcode, RD, CD), the counts, the question with its exact case and
-the EDNS OPT record (version, payload size, DO). Every byte the answer depends on is in the key,
-so the stored response minus its ID is the answer for any query with the same key; a hit
-prepends the new query's ID and is done. The transport keeps one cache per protocol because UDP
-answers are truncated to the client's size and TCP answers are not.
+Real traffic repeats itself: resolvers and boxes ask the same few names over and over. The key
+is the query's wire form after the 2-byte ID with the question name in lowercase: the flags
+(opcode, RD, CD), the counts, the question and the EDNS OPT record (version, payload size, DO).
+Every byte the answer depends on is in the key, and names match without regard to ASCII case
+(RFC 4343), so resolvers that randomize the case of their questions (0x20) hit the entry too.
+
+The stored response is kept without its ID and with its question name in lowercase. A response
+names the question only once in letters, in the question section (every other name that equals
+the question or ends like it is a compression pointer into it, as dnspython and the fast path
+compress), so a hit is the query's ID, the stored header, the query's own question name (its
+case echoed, as resolvers using 0x20 check) and the rest of the stored response. A query whose
+name is already in lowercase (most) is found with one lookup of its bytes as they came.
+The transport keeps one cache per protocol because UDP answers are truncated to the client's
+size and TCP answers are not.
 
 Entries live at most ``seconds`` (one, like a TXT snapshot), and never past the freshness of the
 TXT values they were built from, so a value the issuer publishes shows within about a second.
@@ -22,6 +29,8 @@ from collections.abc import Callable
 
 import dns.message
 import dns.rcode
+
+from boxcert.dns.screen import HEADER_SIZE, question_end
 
 RESPONSE_CACHE_SECONDS = 1.0
 RESPONSE_CACHE_SIZE = 10000
@@ -85,10 +94,59 @@ class ResponseCache:
         expires = min(now + self._seconds, fresh_until)
         if expires <= now:
             return  # built from values already stale (or with no known freshness)
-        self._entries[key] = (body, expires)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        if key in entries:
+            entries.move_to_end(key)
+        entries[key] = (body, expires)
+        if len(entries) > self._size:
+            entries.popitem(last=False)
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def lookup(self, wire: bytes) -> bytes | None:
+        """The stored response to the query ``wire`` under its ID and in its letter case."""
+        body = self.get(wire[2:])  # a name in lowercase already: its own key
+        if body is not None:
+            return wire[:2] + body
+        if wire[HEADER_SIZE:].islower():
+            return None  # no capital letter at all, so the name was in lowercase
+        end = question_end(wire)
+        if end is None:
+            return None
+        name = wire[HEADER_SIZE:end]
+        folded = name.lower()
+        if folded == name:
+            return None
+        self.misses -= 1  # the first look counted a miss; this one decides
+        body = self.get(wire[2:HEADER_SIZE] + folded + wire[end:])
+        if body is None:
+            return None
+        return wire[:2] + body[: HEADER_SIZE - 2] + name + body[end - 2 :]
+
+    def store(
+        self,
+        wire: bytes,
+        reply: bytes,
+        fresh_until: float = float("inf"),
+        name_end: int | None = None,
+    ) -> None:
+        """Keep ``reply``, the response to the query ``wire``, for queries like it.
+
+        ``name_end``: where the question name ends, when the caller built ``reply`` with that
+        question echoed (the fast path); else it is found and the echo checked here.
+        """
+        if name_end is None:
+            name_end = question_end(wire)
+            if name_end is None or reply[HEADER_SIZE:name_end] != wire[HEADER_SIZE:name_end]:
+                return  # no question echoed (a bare error): nothing to key it on
+        name = wire[HEADER_SIZE:name_end]
+        folded = name.lower()
+        if folded == name:
+            self.put(wire[2:], reply[2:], fresh_until)
+        else:
+            self.put(
+                wire[2:HEADER_SIZE] + folded + wire[name_end:],
+                reply[2:HEADER_SIZE] + folded + reply[name_end:],
+                fresh_until,
+            )

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
+import os
 import signal
 import sys
+from collections.abc import Callable
 
 import click
 
 from boxcert import naming
 from boxcert.dns.answer import ZoneConfig
 from boxcert.dns.server import DnsServer, serve
+from boxcert.dns.workers import WorkerError, WorkerGroup, WorkerSpec
 from boxcert.dns.zonedata import SqlZoneData
 from boxcert.hostport import parse_host_port
 from boxcert.storage.engine import StorageError, open_engine, session_factory
@@ -27,6 +31,33 @@ def _host_port(_ctx: click.Context, _param: click.Parameter, text: str) -> tuple
 
 def _show(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def _serve(
+    spec: WorkerSpec,
+    port: int,
+    on_ready: Callable[[str, int], None],
+    stop: asyncio.Event,
+    reuse_port: bool = False,
+) -> None:
+    # Never migrated from here: the schema is the issuers' job, and this server (open to the
+    # internet) needs no right beyond reading txt_records. Without the table yet, TXT
+    # questions get SERVFAIL until an issuer creates it.
+    # A snapshot read that hangs would freeze every challenge: bound it (PostgreSQL).
+    engine = open_engine(spec.db_url, statement_timeout_ms=2000)
+    try:
+        data = SqlZoneData(session_factory(engine))
+        server = DnsServer(spec.zone, data, spec.host, port, reuse_port=reuse_port)
+        await serve(server, stop, on_ready=on_ready)
+    finally:
+        engine.dispose()
+
+
+async def serve_worker(
+    spec: WorkerSpec, port: int, on_ready: Callable[[str, int], None], stop: asyncio.Event
+) -> None:
+    """One worker of ``--workers N``: the server on a port the others share."""
+    await _serve(spec, port, on_ready, stop, reuse_port=True)
 
 
 @click.group("dns")
@@ -70,6 +101,13 @@ def dns_group() -> None:
     is_flag=True,
     help="Also answer names that spell public addresses (default: LAN addresses only).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (SO_REUSEPORT); one per core to use.",
+)
 def serve_command(
     zone: str,
     db_url: str,
@@ -77,6 +115,7 @@ def serve_command(
     ns_names: tuple[str, ...],
     ns_addresses: tuple[str, ...],
     allow_public: bool,
+    workers: int,
 ) -> None:
     """Answer A/AAAA for IP-in-name hosts and TXT for ACME DNS-01, until SIGINT/SIGTERM."""
     host, port = listen
@@ -87,30 +126,61 @@ def serve_command(
             ns_addresses=tuple(ipaddress.ip_address(a) for a in ns_addresses),
             allow_public=allow_public,
         )
-        # Never migrated from here: the schema is the issuers' job, and this server (open to the
-        # internet) needs no right beyond reading txt_records. Without the table yet, TXT
-        # questions get SERVFAIL until an issuer creates it.
-        # A snapshot read that hangs would freeze every challenge: bound it (PostgreSQL).
-        engine = open_engine(db_url, statement_timeout_ms=2000)
+        open_engine(db_url).dispose()  # a bad URL or a missing driver: said here, once
     except (ValueError, StorageError) as err:
         raise click.ClickException(str(err)) from err
-    server = DnsServer(config, SqlZoneData(session_factory(engine)), host, port)
+    spec = WorkerSpec(config, db_url, host, logging.getLogger().getEffectiveLevel())
+    if workers == 1:
+        _serve_here(spec, port)
+    else:
+        _serve_in_workers(spec, port, workers)
+    click.echo("dns: stopped", err=True)
 
-    def ready(bound_host: str, bound_port: int) -> None:
-        click.echo(f"dns: serving {config.zone} on {_show(bound_host, bound_port)} (udp+tcp)")
-        sys.stdout.flush()
 
+def _ready_line(spec: WorkerSpec, port: int, workers: int) -> None:
+    how = "udp+tcp" if workers == 1 else f"udp+tcp, {workers} workers"
+    click.echo(f"dns: serving {spec.zone.zone} on {_show(spec.host, port)} ({how})")
+    sys.stdout.flush()
+
+
+def _serve_here(spec: WorkerSpec, port: int) -> None:
     async def run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(server, stop, on_ready=ready)
+        await _serve(spec, port, lambda _h, bound: _ready_line(spec, bound, 1), stop)
 
     try:
         asyncio.run(run())
     except OSError as err:
-        raise click.ClickException(f"cannot listen on {_show(host, port)}: {err}") from err
+        raise click.ClickException(f"cannot listen on {_show(spec.host, port)}: {err}") from err
+
+
+def _serve_in_workers(spec: WorkerSpec, port: int, workers: int) -> None:
+    stopping: list[int] = []
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    previous_fd = signal.set_wakeup_fd(wake_write)
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    group = WorkerGroup(spec, port, workers, serve_worker)
+    try:
+        try:
+            bound = group.start()
+        except WorkerError as err:
+            raise click.ClickException(f"cannot serve on {_show(spec.host, port)}: {err}") from err
+        _ready_line(spec, bound, workers)
+        try:
+            group.supervise(lambda: bool(stopping), wake_read)
+        except WorkerError as err:
+            raise click.ClickException(str(err)) from err
     finally:
-        engine.dispose()
-    click.echo("dns: stopped", err=True)
+        signal.set_wakeup_fd(previous_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(wake_read)
+        os.close(wake_write)

@@ -1,11 +1,22 @@
 """The transport: asyncio UDP and TCP around :func:`boxcert.dns.answer.answer`.
 
-A query whose exact bytes (after the ID) were answered less than a second ago gets the stored
-response with its own ID (:mod:`boxcert.dns.cache`): no parsing, no rendering. Otherwise: parse →
-answer → encode. The transport drops what cannot be a query (shorter than a header, or a
-response), answers FORMERR when the header parses but the rest does not, SERVFAIL when the answer
-or the data raises, and truncates UDP answers to the client's payload size (512 without EDNS, at
-most :data:`EDNS_PAYLOAD`) with TC set, so the client asks again over TCP.
+Each received message goes, in order, through:
+
+1. the response cache (:mod:`boxcert.dns.cache`): a query with the same bytes, up to the letter
+   case of its name, answered less than a second ago gets that response under its own ID;
+2. the fast path (:mod:`boxcert.dns.fast`): a plain A, AAAA or TXT question (one question, at
+   most a bare OPT: it reads no further than that) is answered from its bytes, the same bytes
+   the reference below gives;
+3. the screen (:mod:`boxcert.dns.screen`): anything but one question with at most a small OPT is
+   dropped or answered FORMERR/NOTIMP from its header, before any parse;
+4. the reference: parse with dnspython → :func:`~boxcert.dns.answer.answer` →
+   :func:`~boxcert.dns.answer.encode`. FORMERR when the packet does not parse, SERVFAIL when the
+   answer or the data raises, and UDP answers truncated to the client's payload size (512
+   without EDNS, at most :data:`EDNS_PAYLOAD`) with TC set, so the client asks again over TCP.
+
+TCP connections are bounded in all and per client (:mod:`boxcert.dns.tcpslots`). With
+``reuse_port`` several processes serve one port (SO_REUSEPORT; the kernel spreads clients
+across them), each with its own caches and snapshots.
 
 TXT values come from a snapshot of the issuer's ``txt_records`` table
 (:mod:`boxcert.dns.zonedata`), read at most once a second whatever the queries ask. A TXT
@@ -26,11 +37,15 @@ import dns.flags
 import dns.message
 import dns.rcode
 
-from boxcert.dns.answer import EDNS_PAYLOAD, ZoneConfig, answer, txt_name
+from boxcert.dns.answer import EDNS_PAYLOAD, ZoneConfig, answer, encode, txt_name
 from boxcert.dns.cache import RESPONSE_CACHE_SECONDS, RESPONSE_CACHE_SIZE, ResponseCache, cacheable
+from boxcert.dns.fast import TCP_MAX, WAIT_FOR_TXT, FastAnswers, Wait
+from boxcert.dns.screen import Verdict, screen
 from boxcert.dns.tcp import serve_connection
-from boxcert.dns.udp import HEADER_SIZE, UdpEndpoint, bind_udp
+from boxcert.dns.tcpslots import MAX_TCP_CLIENTS, MAX_TCP_PER_CLIENT, TcpSlots, client_key
+from boxcert.dns.udp import UdpEndpoint, bind_udp
 from boxcert.dns.zonedata import (
+    MAX_WAIT,
     REFRESH_SECONDS,
     NoTxtData,
     Snapshot,
@@ -43,28 +58,24 @@ __all__ = ["REFRESH_SECONDS", "DnsServer", "SqlZoneData", "TxtSource", "serve"]
 
 log = logging.getLogger(__name__)
 
-TCP_MAX = 65535
 TCP_IDLE_TIMEOUT = 10.0
-MAX_TCP_CLIENTS = 256
 MAX_PENDING_UDP = 1024  # UDP queries waiting for the database; beyond this they are dropped
 _NO_TXT = Snapshot()  # for queries that read no TXT value
+_SCREEN_RCODE = {Verdict.FORMERR: dns.rcode.FORMERR, Verdict.NOTIMP: dns.rcode.NOTIMP}
+Parser = Callable[[bytes], dns.message.Message]
 
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
     """A TXT question that waits for a fresh snapshot."""
 
-    query: dns.message.Message
     wire: bytes
-    max_size: int
-    cache: ResponseCache
+    udp: bool
 
 
-def _header_reply(wire: bytes, rcode: int) -> bytes | None:
-    """A bare reply from the query's header (id, opcode, RD); None when it is a response."""
+def _header_reply(wire: bytes, rcode: int) -> bytes:
+    """A bare reply from the query's header (id, opcode, RD)."""
     flags = int.from_bytes(wire[2:4], "big")
-    if flags & dns.flags.QR:
-        return None
     flags = dns.flags.QR | (flags & 0x7800) | (flags & dns.flags.RD) | rcode
     return wire[:2] + flags.to_bytes(2, "big") + bytes(8)
 
@@ -78,8 +89,11 @@ def _udp_limit(query: dns.message.Message) -> int:
 class DnsServer:
     """Serves one zone on one address over UDP and TCP (the same port for both).
 
-    ``data`` gives the TXT snapshots (read at most every ``refresh_seconds``). ``monotonic`` is
+    ``data`` gives the TXT snapshots (read at most every ``refresh_seconds``; a question waits
+    at most ``txt_max_wait`` for a read). ``monotonic`` is
     the clock of both the snapshots' freshness and the response cache (tests pass a fake one).
+    ``parse`` is the reference parser (tests count its calls); ``fast_path`` off sends every
+    query that passes the screen to it. ``reuse_port`` lets other processes bind the same port.
     """
 
     def __init__(
@@ -91,23 +105,32 @@ class DnsServer:
         *,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
         max_tcp_clients: int = MAX_TCP_CLIENTS,
+        max_tcp_per_client: int = MAX_TCP_PER_CLIENT,
         refresh_seconds: float = REFRESH_SECONDS,
+        txt_max_wait: float = MAX_WAIT,
         response_cache_size: int = RESPONSE_CACHE_SIZE,
         response_cache_seconds: float = RESPONSE_CACHE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        parse: Parser = dns.message.from_wire,
+        fast_path: bool = True,
+        reuse_port: bool = False,
     ) -> None:
         self.zone = zone
         self.host = host
         self.port = port
-        self.txt = TxtSnapshots(data, refresh_seconds, monotonic)
+        self.txt = TxtSnapshots(data, refresh_seconds, monotonic, txt_max_wait)
         self._idle = tcp_idle_timeout
-        self._max_tcp = max_tcp_clients
+        self.tcp_slots = TcpSlots(max_tcp_clients, max_tcp_per_client)
+        self._parse_message = parse
+        self._fast = FastAnswers(zone) if fast_path else None
+        self._reuse_port = reuse_port
         # Separate caches: the same query bytes get a truncated answer over UDP only.
         self.udp_cache = ResponseCache(response_cache_size, response_cache_seconds, monotonic)
         self.tcp_cache = ResponseCache(response_cache_size, response_cache_seconds, monotonic)
         self._udp: UdpEndpoint | None = None
         self._tcp: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: list[tuple[_Pending, tuple[str, int], UdpEndpoint]] = []
+        self._waiter: asyncio.Task[None] | None = None
         self._tcp_clients: set[asyncio.Task[None]] = set()
         self._last_error_log = -1e9
 
@@ -116,9 +139,13 @@ class DnsServer:
     async def start(self) -> tuple[str, int]:
         """Bind UDP and TCP; returns the bound (host, port), useful with port 0."""
         for _attempt in range(20):
-            udp = await bind_udp(self.host, self.port, self.udp_cache.get, self._on_udp_miss)
+            udp = await bind_udp(
+                self.host, self.port, self.udp_cache.lookup, self._on_udp_miss, self._reuse_port
+            )
             try:
-                self._tcp = await asyncio.start_server(self._on_tcp, self.host, udp.port)
+                self._tcp = await asyncio.start_server(
+                    self._on_tcp, self.host, udp.port, reuse_port=self._reuse_port or None
+                )
             except OSError:
                 udp.close()
                 if self.port != 0:
@@ -142,9 +169,10 @@ class DnsServer:
             self._udp.close()
         if self._tcp is not None:
             self._tcp.close()
-        for task in [*self._tasks, *self._tcp_clients]:
+        tasks = [*self._tcp_clients, *([self._waiter] if self._waiter is not None else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, *self._tcp_clients, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self._tcp is not None:
             await self._tcp.wait_closed()
         await self.txt.close()
@@ -156,43 +184,93 @@ class DnsServer:
 
     # --- one message --------------------------------------------------------------------------
 
-    def _begin(self, wire: bytes, cache: ResponseCache) -> bytes | _Pending | None:
+    def _begin(self, wire: bytes, udp: bool) -> bytes | _Pending | None:
         """The reply bytes, None to drop, or a query that waits for a fresh snapshot."""
-        if len(wire) >= HEADER_SIZE:
-            body = cache.get(wire[2:])
-            if body is not None:
-                return wire[:2] + body
-        return self._parse(wire, cache)
+        cache = self.udp_cache if udp else self.tcp_cache
+        reply = cache.lookup(wire)
+        return reply if reply is not None else self._miss(wire, udp)
 
-    def _parse(self, wire: bytes, cache: ResponseCache) -> bytes | _Pending | None:
-        """``_begin`` after a cache miss."""
-        if len(wire) < HEADER_SIZE:
+    def _miss(self, wire: bytes, udp: bool) -> bytes | _Pending | None:
+        """``_begin`` after a cache miss: fast path, screen, reference."""
+        reply = self._fast_reply(wire, udp, self._snapshot_now)
+        if isinstance(reply, bytes):
+            return reply
+        if reply is WAIT_FOR_TXT:
+            try:
+                if self.txt.current() is None:
+                    return _Pending(wire, udp)  # a read is due: wait for it
+            except NoTxtData:
+                pass  # never read: the reference answers SERVFAIL
+        verdict = screen(wire)
+        if verdict is not Verdict.ANSWER:
+            rcode = _SCREEN_RCODE.get(verdict)
+            return None if rcode is None else _header_reply(wire, rcode)
+        return self._reference(wire, udp, None, waited=False)
+
+    def _fast_reply(
+        self, wire: bytes, udp: bool, txt: Callable[[], Snapshot | None]
+    ) -> bytes | Wait | None:
+        """The fast path's reply (kept in the cache), or None: the reference must answer."""
+        if self._fast is None:
             return None
         try:
-            query = dns.message.from_wire(wire)
+            fast = self._fast.reply(wire, udp, txt)
+        except Exception:
+            self._log_error("the fast path failed on a query")
+            return None  # the reference answers it
+        if fast is None or fast is WAIT_FOR_TXT:
+            return fast
+        reply, keep_until, name_end = fast
+        (self.udp_cache if udp else self.tcp_cache).store(wire, reply, keep_until, name_end)
+        return reply
+
+    def _snapshot_now(self) -> Snapshot | None:
+        """The snapshot to answer from now (the last one while reads fail: its answers are not
+        kept); None sends the question to the reference path, which waits or fails."""
+        try:
+            return self.txt.current()
+        except NoTxtData:
+            return None
+
+    def _reference(
+        self, wire: bytes, udp: bool, snapshot: Snapshot | None, *, waited: bool
+    ) -> bytes | _Pending | None:
+        """Parse with dnspython, answer, encode. ``snapshot``: the one a wait gave (None: look
+        it up now; after a wait, none means no data: SERVFAIL)."""
+        try:
+            query = self._parse_message(wire)
         except Exception:
             return _header_reply(wire, dns.rcode.FORMERR)  # never cached: not an answer
-        if query.flags & dns.flags.QR:
-            return None
-        max_size = _udp_limit(query) if cache is self.udp_cache else TCP_MAX
-        try:
-            snapshot = _NO_TXT if txt_name(query, self.zone) is None else self.txt.current()
-        except NoTxtData:
-            return self._servfail(query, wire, max_size)  # the snapshots log why
-        except Exception:
-            self._log_error("cannot classify a query")
-            return self._servfail(query, wire, max_size)
+        max_size = _udp_limit(query) if udp else TCP_MAX
         if snapshot is None:
-            return _Pending(query, wire, max_size, cache)
-        return self._finish(query, wire, snapshot, max_size, cache)
+            try:
+                snapshot = _NO_TXT if txt_name(query, self.zone) is None else self.txt.current()
+            except NoTxtData:
+                return self._servfail(query, wire, max_size)  # the snapshots log why
+            except Exception:
+                self._log_error("cannot classify a query")
+                return self._servfail(query, wire, max_size)
+            if snapshot is None:
+                if waited:
+                    return self._servfail(query, wire, max_size)
+                return _Pending(wire, udp)
+        return self._finish(query, wire, snapshot, max_size, udp)
 
-    async def _complete(self, pending: _Pending) -> bytes | None:
-        query, wire = pending.query, pending.wire
+    async def _wait_fresh(self) -> Snapshot | None:
+        """A fresh snapshot after one read (shared), the last one, or None: there is none."""
         try:
-            snapshot = await self.txt.fresh()
+            return await self.txt.fresh()
         except NoTxtData:
-            return self._servfail(query, wire, pending.max_size)
-        return self._finish(query, wire, snapshot, pending.max_size, pending.cache)
+            return None
+
+    def _after_wait(self, pending: _Pending, snapshot: Snapshot | None) -> bytes | None:
+        """The reply to a question that waited for ``snapshot``."""
+        wire, udp = pending.wire, pending.udp
+        reply = None if snapshot is None else self._fast_reply(wire, udp, lambda: snapshot)
+        if isinstance(reply, bytes):
+            return reply
+        result = self._reference(wire, udp, snapshot, waited=True)
+        return None if isinstance(result, _Pending) else result
 
     def _finish(
         self,
@@ -200,24 +278,24 @@ class DnsServer:
         wire: bytes,
         snapshot: Snapshot,
         max_size: int,
-        cache: ResponseCache,
+        udp: bool,
     ) -> bytes | None:
         try:
             response = answer(query, self.zone, snapshot)
-            reply = response.to_wire(max_size=max_size, prefer_truncation=True)
+            reply = encode(response, max_size)
         except Exception:
             self._log_error("cannot answer a query")
             return self._servfail(query, wire, max_size)
         if cacheable(query, response):
             # An answer from TXT values goes stale with them (stale snapshots: not kept at all).
-            cache.put(wire[2:], reply[2:], snapshot.fresh_until)
+            (self.udp_cache if udp else self.tcp_cache).store(wire, reply, snapshot.fresh_until)
         return reply
 
     def _servfail(self, query: dns.message.Message, wire: bytes, max_size: int) -> bytes | None:
         try:
             response = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
             response.set_rcode(dns.rcode.SERVFAIL)
-            return response.to_wire(max_size=max_size, prefer_truncation=True)
+            return encode(response, max_size)
         except Exception:
             return _header_reply(wire, dns.rcode.SERVFAIL)
 
@@ -233,37 +311,47 @@ class DnsServer:
     # --- UDP (cache hits never get here: the endpoint answers them itself) --------------------
 
     def _on_udp_miss(self, wire: bytes, addr: tuple[str, int], send: UdpEndpoint) -> None:
-        result = self._parse(wire, self.udp_cache)
+        result = self._miss(wire, udp=True)
         if isinstance(result, bytes):
             send.sendto(result, addr)
-        elif isinstance(result, _Pending) and len(self._tasks) < MAX_PENDING_UDP:
-            task = asyncio.get_running_loop().create_task(self._reply_later(result, addr, send))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        elif isinstance(result, _Pending) and len(self._waiting) < MAX_PENDING_UDP:
+            # One task waits for the read on behalf of every UDP question that needs it.
+            self._waiting.append((result, addr, send))
+            if self._waiter is None:
+                self._waiter = asyncio.get_running_loop().create_task(self._answer_waiting())
 
-    async def _reply_later(
-        self, pending: _Pending, addr: tuple[str, int], send: UdpEndpoint
-    ) -> None:
-        reply = await self._complete(pending)
-        if reply is not None:
-            send.sendto(reply, addr)
+    async def _answer_waiting(self) -> None:
+        try:
+            snapshot = await self._wait_fresh()
+        finally:
+            waiting, self._waiting, self._waiter = self._waiting, [], None
+        for pending, addr, send in waiting:
+            reply = self._after_wait(pending, snapshot)
+            if reply is not None:
+                send.sendto(reply, addr)
 
     # --- TCP ---------------------------------------------------------------------------------
 
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if task is None or len(self._tcp_clients) >= self._max_tcp:
+        peer = writer.get_extra_info("peername")
+        client = client_key(str(peer[0])) if isinstance(peer, tuple) and peer else "?"
+        slot = None if task is None else self.tcp_slots.admit(client, task.cancel)
+        if task is None or slot is None:
             writer.close()
             return
         self._tcp_clients.add(task)
         try:
-            await serve_connection(reader, writer, self._answer_tcp, self._idle)
+            await serve_connection(reader, writer, self._answer_tcp, self._idle, slot)
         finally:
+            self.tcp_slots.release(slot)
             self._tcp_clients.discard(task)
 
     async def _answer_tcp(self, wire: bytes) -> bytes | None:
-        result = self._begin(wire, self.tcp_cache)
-        return await self._complete(result) if isinstance(result, _Pending) else result
+        result = self._begin(wire, udp=False)
+        if isinstance(result, _Pending):
+            return self._after_wait(result, await self._wait_fresh())
+        return result
 
 
 async def serve(

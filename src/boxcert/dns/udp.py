@@ -4,7 +4,8 @@ Not asyncio's datagram transport, for speed; with the response cache a query cos
 microseconds, and the transport's own overhead was most of what was left:
 
 - it reads one datagram per event-loop iteration; here every readiness event drains up to
-  :data:`BATCH` datagrams, so one ``epoll_wait`` and one loop iteration serve many queries;
+  :data:`BATCH` datagrams, so one ``epoll_wait`` and one loop iteration serve many queries, and
+  their replies leave back to back;
 - it receives into a 256 KiB buffer, which glibc serves with ``mmap``/``munmap`` every time
   (about 15 µs); DNS over UDP fits in 65,535 bytes, a size malloc serves from its heap;
 - it queues replies the kernel cannot take right away, without bound; here they are dropped
@@ -12,8 +13,8 @@ microseconds, and the transport's own overhead was most of what was left:
 
 It needs a loop with ``add_reader`` (asyncio's default on Unix, and uvloop).
 
-Cache hits are answered right here without calling back into the server: a lookup, the query's
-ID in front of the stored body, one ``sendto``.
+Cache hits are answered right here without calling back into the server: a lookup that gives
+the stored response under the query's ID (and in its letter case), one ``sendto``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ import logging
 import socket
 from collections.abc import Callable
 
+from boxcert.dns.screen import HEADER_SIZE
+
 log = logging.getLogger(__name__)
 
-HEADER_SIZE = 12
 UDP_MAX = 65535
 BATCH = 64  # datagrams per readiness event, so TCP and database completions still get turns
 
@@ -35,7 +37,8 @@ OnMiss = Callable[[bytes, Address, "UdpEndpoint"], None]
 
 
 class UdpEndpoint:
-    """One bound UDP socket; ``lookup`` answers repeated queries, ``on_miss`` gets the rest."""
+    """One bound UDP socket; ``lookup`` answers repeated queries (the whole reply, or None),
+    ``on_miss`` gets the rest."""
 
     def __init__(
         self, sock: socket.socket, loop: asyncio.AbstractEventLoop, lookup: Lookup, on_miss: OnMiss
@@ -47,32 +50,50 @@ class UdpEndpoint:
         self._closed = False
         self.port = int(sock.getsockname()[1])
         self.dropped_replies = 0  # the kernel's send buffer was full
+        self._replies: list[tuple[bytes, Address]] | None = None
         loop.add_reader(sock.fileno(), self._readable)
 
     def _readable(self) -> None:
-        recvfrom, sendto, lookup = self._sock.recvfrom, self._sock.sendto, self._lookup
+        """Read what has arrived (up to BATCH datagrams), answer it all, then send the replies
+        back to back: a client waiting for many replies then wakes up fewer times (measured with
+        dnsperf on loopback: 10-15% more queries a second than sending each reply at once)."""
+        recvfrom, lookup = self._sock.recvfrom, self._lookup
+        received = []
         for _ in range(BATCH):
             try:
-                data, addr = recvfrom(UDP_MAX)
+                received.append(recvfrom(UDP_MAX))
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError as err:  # e.g. an ICMP error reported on the socket; keep serving
                 log.debug("UDP receive error: %s", err)
-                return
-            try:
-                if len(data) >= HEADER_SIZE:
-                    body = lookup(data[2:])
-                    if body is not None:
-                        sendto(data[:2] + body, addr)
-                        continue
-                self._on_miss(data, addr, self)
-            except (BlockingIOError, InterruptedError):
-                self.dropped_replies += 1
-            except Exception:  # never let one datagram stop the endpoint
-                log.debug("datagram from %s dropped", addr, exc_info=True)
+                break
+        replies: list[tuple[bytes, Address]] = []
+        self._replies = replies  # sendto() from the server appends here meanwhile
+        try:
+            for data, addr in received:
+                try:
+                    if len(data) >= HEADER_SIZE:
+                        reply = lookup(data)
+                        if reply is not None:
+                            replies.append((reply, addr))
+                            continue
+                    self._on_miss(data, addr, self)
+                except Exception:  # never let one datagram stop the endpoint
+                    log.debug("datagram from %s dropped", addr, exc_info=True)
+        finally:
+            self._replies = None
+        for reply, addr in replies:
+            self._send(reply, addr)
 
     def sendto(self, data: bytes, addr: Address) -> None:
-        """Send now or drop: UDP replies are not queued (see the module docstring)."""
+        """Send (with the other replies of the datagrams being answered, if any) or drop: UDP
+        replies are not queued beyond that (see the module docstring)."""
+        if self._replies is not None:
+            self._replies.append((data, addr))
+        else:
+            self._send(data, addr)
+
+    def _send(self, data: bytes, addr: Address) -> None:
         if self._closed:
             return
         try:
@@ -89,8 +110,11 @@ class UdpEndpoint:
             self._sock.close()
 
 
-async def bind_udp(host: str, port: int, lookup: Lookup, on_miss: OnMiss) -> UdpEndpoint:
-    """Bind ``host``:``port`` (0: any free port) for UDP and start serving on this loop."""
+async def bind_udp(
+    host: str, port: int, lookup: Lookup, on_miss: OnMiss, reuse_port: bool = False
+) -> UdpEndpoint:
+    """Bind ``host``:``port`` (0: any free port) for UDP and start serving on this loop;
+    ``reuse_port``: other sockets may bind the same port (SO_REUSEPORT)."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(
         host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP, flags=socket.AI_PASSIVE
@@ -100,6 +124,8 @@ async def bind_udp(host: str, port: int, lookup: Lookup, on_miss: OnMiss) -> Udp
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind(addr)
         except OSError as err:
             sock.close()
