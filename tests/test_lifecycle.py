@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -126,7 +127,7 @@ def test_closed_revoked_after_grace_then_back_by_itself(tmp_path: Path) -> None:
 class CountingCA(LocalCA):
     """Our local CA, counting what it is asked to revoke."""
 
-    revoked: list[str] = []
+    revoked: ClassVar[list[str]] = []
 
     async def revoke(
         self, chain_pem: str, reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
