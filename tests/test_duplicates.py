@@ -136,7 +136,7 @@ def _hub(root: Path, name: str, issuer: IssuerProcess, db_uuid: str, code: str) 
 def _installations(issuer: IssuerProcess, db_uuid: str, count: int) -> list[dict[str, str]]:
     deadline = time.monotonic() + 60
     while True:
-        status, out = cli(
+        _status, out = cli(
             "issuer",
             "database",
             "installations",

@@ -69,7 +69,7 @@ class HubReport:
     @classmethod
     def signed(cls, contract_code: str, db_uuid: str, fingerprint: str, now: datetime) -> HubReport:
         db_uuid = canonical_uuid(db_uuid)
-        at = now.isoformat(timespec="seconds")
+        at = now.isoformat()  # to the microsecond: two reports in one second both count
         return cls(
             db_uuid, fingerprint, at, _sign(report_key(contract_code), db_uuid, fingerprint, at)
         )
