@@ -72,9 +72,14 @@ def create_portal(
 
     async def sub_ids(request: Request) -> list[int]:
         """The subscriptions the visitor's account may see (read off the event loop)."""
+        return (await who(request))[0]
+
+    async def who(request: Request) -> tuple[list[int], str | None]:
         visit = visit_of(request)
         account = await run_in_threadpool(accounts.account, visit.account_id if visit else None)
-        return list(account.subscription_ids) if account is not None else []
+        if account is None:
+            return [], None
+        return list(account.subscription_ids), account.email
 
     async def read(fn: Callable[[Session], T]) -> T:
         return await run_in_session(service.sessions, fn)
@@ -104,9 +109,9 @@ def create_portal(
     async def audit_html(request: Request) -> Response:
         db = request.query_params.get("database")
         uuid = canonical_uuid(db) if db else None
-        ids = await sub_ids(request)
+        ids, email = await who(request)
         try:
-            entries = await read(lambda s: data.audit_page(s, ids, uuid, grace))
+            entries = await read(lambda s: data.audit_page(s, ids, uuid, grace, email))
         except NotFound as err:
             return pages.message(request, 404, "No such database", str(err), back="/my/audit")
         return pages.render(request, "audit.html", title="Activity", entries=entries, db=uuid)
@@ -131,9 +136,9 @@ def create_portal(
     async def audit_json(request: Request) -> Response:
         db = request.query_params.get("database")
         uuid = canonical_uuid(db) if db else None
-        ids = await sub_ids(request)
+        ids, email = await who(request)
         try:
-            entries = await read(lambda s: data.audit_page(s, ids, uuid, grace))
+            entries = await read(lambda s: data.audit_page(s, ids, uuid, grace, email))
         except NotFound as err:
             return _json_error(404, str(err))
         return JSONResponse({"entries": [e.to_json() for e in entries]})

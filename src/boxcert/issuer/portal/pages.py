@@ -143,14 +143,22 @@ def database_page(
 
 
 def audit_page(
-    session: Session, sub_ids: list[int], db_uuid: str | None, grace: timedelta
+    session: Session,
+    sub_ids: list[int],
+    db_uuid: str | None,
+    grace: timedelta,
+    email: str | None = None,
 ) -> list[AuditRecord]:
+    """Entries of the account's databases and subscriptions, and its own logins."""
     uuids = [d.uuid for d in views.database_views(session, grace, sub_ids)]
     if db_uuid is not None:
         if db_uuid not in uuids:
             raise NotFound(f"no database {db_uuid} in your subscriptions")
         return audit.entries(session, db_uuids=[db_uuid], limit=500)
-    return audit.entries(session, db_uuids=uuids, subscription_ids=sub_ids, limit=500)
+    actors = [f"portal:{email}"] if email else None
+    return audit.entries(
+        session, db_uuids=uuids, subscription_ids=sub_ids, actors=actors, limit=500
+    )
 
 
 def when(moment: datetime | None) -> str:

@@ -33,16 +33,20 @@ def entries(
     *,
     db_uuids: Collection[str] | None = None,
     subscription_ids: Collection[int] | None = None,
+    actors: Collection[str] | None = None,
     since: datetime | None = None,
     limit: int = 1000,
 ) -> list[AuditRecord]:
-    """Entries newest first. Given uuids and/or subscription ids, only entries about them."""
+    """Entries newest first. Given uuids, subscription ids and/or actors, only entries about
+    (or by) them."""
     query = select(AuditEntry)
     scopes = []
     if db_uuids is not None:
         scopes.append(AuditEntry.db_uuid.in_(list(db_uuids)))
     if subscription_ids is not None:
         scopes.append(AuditEntry.subscription_id.in_(list(subscription_ids)))
+    if actors is not None:
+        scopes.append(AuditEntry.actor.in_(list(actors)))
     if scopes:
         query = query.where(or_(*scopes))
     if since is not None:
