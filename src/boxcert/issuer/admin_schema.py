@@ -85,8 +85,10 @@ class AuditQuery(_In):
 
 
 class Reason(BaseModel):
-    code: str
+    code: str = Field(description="The refusal code boxes get (boxcert.wire.refusals).")
     message: str
+    title: str
+    remedy: str
 
 
 class SubscriptionOut(BaseModel):
@@ -106,7 +108,8 @@ class DatabaseOut(BaseModel):
     duplicate_since: datetime | None
     eligible: bool
     reason: Reason | None = Field(description="Why it is not eligible, and the refusal code.")
-    lapsed_since: datetime | None = Field(description="Not entitled since; revoked after grace.")
+    lapsed_since: datetime | None = Field(description="Not entitled since (lifecycle job).")
+    revoke_after: datetime | None = Field(description="Certificates revoked from then on.")
     created_at: datetime
 
 
