@@ -42,8 +42,9 @@ class Standing(enum.StrEnum):
 
 def normalize_serial(text: str) -> str:
     """A serial in the one form compared: lower-case hex, no leading zeros; WireError else."""
-    serial = text.strip().lower().removeprefix("0x").lstrip("0") or "0"
-    if not _SERIAL.match(serial):
+    digits = text.strip().lower().removeprefix("0x")
+    serial = digits.lstrip("0") or "0"
+    if not digits or not _SERIAL.match(serial):
         raise WireError('"params.serial" must be the serial number in hex (at most 20 bytes)')
     return serial
 
