@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,10 +25,14 @@ from boxcert.clock import Clock
 from boxcert.issuer.admin_api import create_admin_api
 from boxcert.issuer.admin_schema import API_PREFIX
 from boxcert.issuer.app import create_app
+from boxcert.issuer.portal.accounts import SqlSessionStore
 from boxcert.issuer.portal.app import PREFIXES, create_portal
 from boxcert.issuer.service import IssuerService
 from boxcert.issuer.store import settings
-from boxcert.web import LoginThrottle
+from boxcert.web import LoginThrottle, SessionPolicy
+
+log = logging.getLogger(__name__)
+SESSION_PURGE_EVERY = 3600.0
 
 
 def create_site(
@@ -39,16 +44,33 @@ def create_site(
 ) -> ASGIApp:
     clock = clock or service.clock
 
+    sessions = SqlSessionStore(service.sessions)
+
+    async def purge_sessions(stop: asyncio.Event) -> None:
+        """Drop portal sessions idle past the web package's limit, hourly."""
+        while not stop.is_set():
+            idle_before = clock() - SessionPolicy().idle
+            try:
+                await asyncio.to_thread(sessions.purge, idle_before)
+            except Exception:
+                log.exception("could not purge portal sessions")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=SESSION_PURGE_EVERY)
+
     @contextlib.asynccontextmanager
     async def jobs() -> AsyncIterator[None]:
         stop = asyncio.Event()
-        task = asyncio.create_task(service.lifecycle.run(stop)) if run_jobs else None
+        tasks = []
+        if run_jobs:
+            tasks = [
+                asyncio.create_task(service.lifecycle.run(stop)),
+                asyncio.create_task(purge_sessions(stop)),
+            ]
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                await task
+            await asyncio.gather(*tasks)
             await asyncio.to_thread(service.close)
 
     machine = create_app(service, lifespan_extra=jobs)
