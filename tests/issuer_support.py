@@ -169,7 +169,7 @@ class LimitedCA:
         self.calls += 1
         raise RateLimited("too many new orders", self.retry_after)
 
-    async def revoke(self, chain_pem: str) -> None:
+    async def revoke(self, chain_pem: str, reason: Any = None) -> None:
         return None
 
     async def suggested_renewal(self, chain_pem: str) -> datetime | None:

@@ -51,7 +51,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("hub-stack")
-    issuer = start_issuer(root / "issuer")
+    issuer = start_issuer(root / "issuer", "--zone", "iot.example.test")  # announced at /iot/info
     db_uuid, code = str(uuid.uuid4()), f"C-{uuid.uuid4().hex}"
     issuer.add_eligible(db_uuid, code)
     hub_data = root / "hub"

@@ -377,7 +377,7 @@ class BrokenCA:
     ) -> Any:
         raise RuntimeError("disk on fire")
 
-    async def revoke(self, chain_pem: str) -> None:
+    async def revoke(self, chain_pem: str, reason: Any = None) -> None:
         return None
 
     async def suggested_renewal(self, chain_pem: str) -> datetime | None:

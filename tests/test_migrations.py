@@ -158,6 +158,7 @@ async def _check_upgraded(url: str, tmp_path: Path, chain_pem: str, box_label: s
         dump = " ".join(str(r) for r in s.execute(text("SELECT * FROM subscriptions")))
     assert LEGACY_CODE not in dump and CLOSED_CODE not in dump
     assert "3a9c" in dump  # the hint
+    issuer.service.close()  # the audit writer stores its queue and lets go of its connection
     issuer.sessions.kw["bind"].dispose()
 
 

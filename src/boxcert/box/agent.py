@@ -10,6 +10,14 @@ and a settings change cut short.
 
 Every problem on the box's side (damaged settings or files) becomes a status with a clear
 detail; only BusyError leaves ``ensure`` as an exception.
+
+While its certificate is good, the agent asks the issuer at least every :data:`STANDING_EVERY`
+whether it still stands (:mod:`boxcert.wire.standing`, one cheap request; the loop wakes at
+least twice a day). When the issuer says it was revoked (the entitlement ended), the agent
+removes it — it is never served again — and asks for a new one at once: the issuer's refusal
+(``ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT`` with its reason) becomes the status, and the back-off
+retries until the entitlement is back and a new certificate comes, with nobody touching the
+box. A standing question that gets no answer changes nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +34,12 @@ from cryptography import x509
 
 from boxcert import codes, pki
 from boxcert.box import pair as pairs
-from boxcert.box.client import EXCHANGE_DEADLINE, IssuerEndpoint, request_certificate
+from boxcert.box.client import (
+    EXCHANGE_DEADLINE,
+    IssuerEndpoint,
+    ask_standing,
+    request_certificate,
+)
 from boxcert.box.config import BoxConfig, load_config, update_config
 from boxcert.box.errors import BoxError, BoxFileError, BusyError, ConfigError, LoadError
 from boxcert.box.files import BoxPaths, check_home, clean_stale_temps
@@ -40,11 +53,13 @@ from boxcert.box.verdict import inspect
 from boxcert.box.wake import POLL_SECONDS, Alarm, WaitOnEvent, Wake, wait_on_event
 from boxcert.clock import Clock, system_clock
 from boxcert.wire import CertificateRequest
+from boxcert.wire.standing import Standing, StandingQuery, serial_hex
 
 log = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = 10.0  # seconds a caller waits for a running check before BusyError
 REQUEST_SPACING = timedelta(seconds=10)  # at least this long between two checks on request
+STANDING_EVERY = timedelta(hours=11)  # the loop wakes every 12 h: asked at each healthy wake
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +135,7 @@ class BoxAgent:
         self._alarm = Alarm(paths.config, wait=wait, poll=poll)
         self._streak = 0  # failures in a row that state.json could not count
         self._last_check = clock()
+        self._standing_at: datetime | None = None  # when the issuer last said "still good"
 
     # --- what the front, the hub report and the CLI call -----------------------------------
 
@@ -182,6 +198,8 @@ class BoxAgent:
         except (ConfigError, BoxFileError) as err:
             return self._record(_Check(CertState.ERROR, None, str(err)), last, now, err)
         check = self._check(config, now)
+        if check.state is CertState.OK and not force:
+            check = self._ask_standing(config, check, now)
         if check.state is CertState.OK and not force:
             return self._record(check, last, now, None)
         if check.state is CertState.ERROR and not check.repairable:
@@ -270,6 +288,34 @@ class BoxAgent:
         verdict = inspect(chain, key, identity.names if identity else None, now)
         state = CertState.OK if verdict.ok else CertState.NEED_REFRESH
         return _Check(state, None, verdict.detail, False, key, chain, identity, verdict.renew_at)
+
+    def _ask_standing(self, config: BoxConfig, check: _Check, now: datetime) -> _Check:
+        """Ask the issuer (when due) whether the certificate still stands; a revoked one is
+        removed and the check says a new one is needed."""
+        due = self._standing_at is None or now - self._standing_at >= STANDING_EVERY
+        if not due or not check.chain or not config.issuer:
+            return check
+        query = StandingQuery(
+            config.db_uuid, config.enterprise_code, serial_hex(check.chain[0].serial_number)
+        )
+        try:
+            answer = ask_standing(IssuerEndpoint(config.issuer, config.issuer_ca), query)
+        except LoadError as err:
+            log.info("could not ask whether the certificate still stands: %s", err.detail)
+            return check
+        self._standing_at = now
+        if answer.standing is not Standing.REVOKED:
+            return check
+        log.warning("the issuer revoked this box's certificate: %s", answer.reason)
+        pairs.drop_certificate(self.paths)
+        self._standing_at = None
+        return _Check(
+            CertState.NEED_REFRESH,
+            None,
+            f"The certificate was revoked ({answer.reason_code}): {answer.reason}",
+            key=check.key,
+            identity=check.identity,
+        )
 
     def _obtain(self, config: BoxConfig, check: _Check) -> tuple[pairs.CertPair, BoxIdentity]:
         """Ask the issuer for a certificate of the box's key and validate it; writes only a

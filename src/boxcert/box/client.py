@@ -38,12 +38,14 @@ from boxcert.wire import (
     parse_answer,
     printable,
 )
+from boxcert.wire.standing import STANDING_PATH, StandingAnswer, StandingQuery, parse_standing
 
 log = logging.getLogger(__name__)
 
 EXCHANGE_DEADLINE = 120.0  # seconds for the whole exchange; an ACME order can take tens
 CONNECT_TIMEOUT = 10.0
 MAX_ANSWER_BYTES = 1024 * 1024
+STANDING_DEADLINE = 30.0  # the standing question is one indexed query on the issuer
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,14 +140,18 @@ def _read_bounded(chunks: Iterable[bytes]) -> bytes | None:
 
 
 def _post(
-    endpoint: IssuerEndpoint, body: bytes, deadline: Deadline, environ: Mapping[str, str]
+    endpoint: IssuerEndpoint,
+    body: bytes,
+    deadline: Deadline,
+    environ: Mapping[str, str],
+    path: str = X509_PATH,
 ) -> _Answer:
     try:
         check_issuer_url(endpoint.base_url)
         context = _tls_context(endpoint.ca_file)
     except (ValueError, OSError, ssl.SSLError, BoxFileError) as err:
         raise LoadError(codes.LOAD_REQUEST_EXCEPTION, printable(f"issuer settings: {err}")) from err
-    url = endpoint.x509_url
+    url = endpoint.base_url.rstrip("/") + path
     headers = [
         (b"Content-Type", b"application/json"),
         (b"Accept", b"application/json"),
@@ -224,4 +230,32 @@ def request_certificate(
             known = None
         detail = f"{parsed.code}: {parsed.message}" if parsed.message else parsed.code
         raise LoadError(codes.LOAD_REQUEST_NO_RESULT, detail[:600], refusal=known)
+    return parsed
+
+
+def ask_standing(
+    endpoint: IssuerEndpoint,
+    query: StandingQuery,
+    *,
+    deadline: float = STANDING_DEADLINE,
+    environ: Mapping[str, str] = os.environ,
+) -> StandingAnswer:
+    """Ask whether the certificate still stands (:mod:`boxcert.wire.standing`); LoadError
+    when there is no usable answer (the caller keeps its certificate then)."""
+    body = json.dumps(query.to_json()).encode()
+    answer = _post(endpoint, body, Deadline(deadline), environ, STANDING_PATH)
+    if answer.status != 200 or answer.content is None:
+        raise LoadError(
+            codes.LOAD_REQUEST_STATUS,
+            f"the standing question was answered HTTP {answer.status}",
+            str(answer.status),
+        )
+    try:
+        parsed = parse_standing(json.loads(answer.content))
+    except (ValueError, RecursionError) as err:
+        raise LoadError(codes.LOAD_REQUEST_EXCEPTION, "the standing answer is not JSON") from err
+    if parsed is None:
+        raise LoadError(codes.LOAD_REQUEST_NO_RESULT, "the standing answer has no result")
+    if isinstance(parsed, RefusalAnswer):
+        raise LoadError(codes.LOAD_REQUEST_NO_RESULT, f"{parsed.code}: {parsed.message}"[:600])
     return parsed

@@ -166,6 +166,14 @@ def store_key(paths: BoxPaths, key: pki.PrivateKey) -> None:
         _replace(paths, key_pem=pki.private_key_pem(key), cert_pem=None)
 
 
+def drop_certificate(paths: BoxPaths) -> None:
+    """Remove cert.pem and keep the key (a revoked certificate is never served again)."""
+    with _pair_lock(paths):
+        recover(paths)
+        if read_optional(paths.cert, CHAIN_FILE_BYTES) is not None:
+            _replace(paths, key_pem=None, cert_pem=None)
+
+
 def _same_key(pem: bytes, key: pki.PrivateKey) -> bool:
     try:
         return pki.same_public_key(parse_key(pem).public_key(), key.public_key())

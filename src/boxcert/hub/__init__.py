@@ -8,7 +8,9 @@ with its HTTPS URL, certificate end date and status. Modules:
 - ``store``/``models``/``db``/``migrations`` — its SQL database and schema;
 - ``view`` — what a box looks like on a page (days left, silent, remedy), pure;
 - ``app`` — the HTTP boundary (box endpoints, pages, JSON API); ``server`` runs it;
-- ``issuer_info`` — reading the zone from the issuer; ``cli`` — ``boxcert hub …``.
+- ``issuer_info`` — reading the zone from the issuer; ``issuer_report`` — the signed report
+  of the database and this installation's fingerprint, at start and daily;
+  ``cli`` — ``boxcert hub …``.
 
 The protocol with boxes lives in :mod:`boxcert.wire.hub`; the pages use :mod:`boxcert.web`.
 """

@@ -23,7 +23,8 @@ import click
 from boxcert import logsetup
 from boxcert.hostport import parse_host_port
 from boxcert.hub.errors import HubError
-from boxcert.hub.issuer_info import check_zone, fetch_zone
+from boxcert.hub.issuer_info import check_zone, fetch_zone, tls_context
+from boxcert.hub.issuer_report import IssuerReporter, instance_fingerprint, send_report
 from boxcert.hub.server import open_service, serve
 from boxcert.hub.service import DEFAULT_TOKEN_LIFETIME, HubConfig, HubService
 from boxcert.wire.hub import check_hub_url, check_transport, is_loopback_host
@@ -97,6 +98,11 @@ def hub_group() -> None:
     is_flag=True,
     help="Allow plain HTTP on a non-loopback address: a TLS proxy is in front.",
 )
+@click.option(
+    "--issuer-ca",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM file verifying the issuer's TLS for the daily report (default: system store).",
+)
 def serve_command(
     data_dir: Path,
     db_url: str | None,
@@ -105,6 +111,7 @@ def serve_command(
     tls_cert: Path | None,
     tls_key: Path | None,
     behind_tls_proxy: bool,
+    issuer_ca: Path | None,
 ) -> None:
     """Serve the boxes' endpoints and the admin pages."""
     if (tls_cert is None) != (tls_key is None):
@@ -145,6 +152,7 @@ def serve_command(
         click.echo(f"hub: listening on {url} (boxes reach it at {public_url or url})")
         sys.stdout.flush()
 
+    reporter = _run(lambda: IssuerReporter(service, data_dir, issuer_ca=issuer_ca))
     asyncio.run(
         serve(
             service,
@@ -154,6 +162,7 @@ def serve_command(
             tls_key=tls_key,
             behind_tls_proxy=behind_tls_proxy,
             on_ready=ready,
+            reporter=reporter,
         )
     )
 
@@ -311,6 +320,33 @@ def add_legacy_command(data_dir: Path, db_url: str | None, identifier: str, name
         f"box {identifier} added; its reports to /iot/box/update_certificate_status "
         "are now accepted"
     )
+
+
+@hub_group.command("fingerprint")
+@data_options
+def fingerprint_command(data_dir: Path, db_url: str | None) -> None:
+    """Print this installation's fingerprint (what the vendor keeps to resolve a duplicate)."""
+    _service(data_dir, db_url)  # the data directory made private first
+    click.echo(_run(lambda: instance_fingerprint(data_dir)))
+
+
+@hub_group.command("report")
+@data_options
+@click.option(
+    "--issuer-ca",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="PEM file verifying the issuer's TLS (default: the system store).",
+)
+def report_command(data_dir: Path, db_url: str | None, issuer_ca: Path | None) -> None:
+    """Report this installation to the issuer now (serve does it at start and daily)."""
+    service = _service(data_dir, db_url)
+    answer = _run(
+        lambda: send_report(service, instance_fingerprint(data_dir), tls_context(issuer_ca))
+    )
+    state = (
+        "marked DUPLICATE: ask the vendor to keep this installation" if answer.duplicate else "ok"
+    )
+    click.echo(f"reported as installation {instance_fingerprint(data_dir)}: {state}")
 
 
 @hub_group.command("password")

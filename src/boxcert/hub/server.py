@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import uvicorn
 
 from boxcert.clock import Clock, system_clock
 from boxcert.hub.db import open_database
+from boxcert.hub.issuer_report import IssuerReporter
 from boxcert.hub.service import HubService
 
 
@@ -28,12 +30,14 @@ async def serve(
     tls_key: Path | None = None,
     behind_tls_proxy: bool = False,
     on_ready: Callable[[str], None] | None = None,
+    reporter: IssuerReporter | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM; call ``on_ready`` with the bound base URL.
 
     Runs uvicorn itself until the shared ``boxcert.httpserver`` helper takes this over.
     Behind a TLS proxy, the proxy's ``X-Forwarded-For/Proto`` are believed from loopback only
     (uvicorn's default), so cookies get ``Secure`` and the login throttle sees real clients.
+    ``reporter`` reports the database to the issuer at start and daily while the hub serves.
     """
     from boxcert.hub.app import create_app
 
@@ -57,4 +61,11 @@ async def serve(
         scheme = "https" if tls_cert else "http"
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
         on_ready(f"{scheme}://{shown}:{bound[1]}")
-    await task
+    reporting = asyncio.create_task(reporter.run()) if reporter is not None else None
+    try:
+        await task
+    finally:
+        if reporting is not None:
+            reporting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporting

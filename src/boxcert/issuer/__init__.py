@@ -16,7 +16,16 @@ Request path (``POST /iot/x509``)::
 - :mod:`.registration` — boxes per database: the cap, and a box never moving database.
 - :mod:`.obtain` — cached certificate or one CA order per holder (locks, look again, store).
 - :mod:`.limits` — the CA's pauses (stored, shared by issuers) and our weekly cap.
-- :mod:`.revocation` — revoking the certificates that cover a name.
+- :mod:`.revocation` — revoking a certificate once, under the holder's issuance lock, with a
+  reason (operator, admin API, lifecycle).
+- :mod:`.lifecycle` — the job in ``serve``: certificates follow the subscription (grace period,
+  revocation, restore); :mod:`.crl` — the local CA's CRL at ``/ca/crl``.
+- :mod:`.standing` — a box's "does my certificate still stand?"; :mod:`.duplicates` — hubs'
+  signed reports, duplicate marking and resolution.
+- :mod:`.audit` — the audit log (event bus → ``audit_log``).
+- :mod:`.site` — one port, three apps: :mod:`.app` (boxes, hubs), :mod:`.admin_api` with
+  :mod:`.admin_schema` (``/api/v1``, ``/openapi.json``; :mod:`.tokens`) and :mod:`.portal`
+  (``/my/…``); :mod:`.views` — what the portal and the API show of a database.
 - :mod:`.events` — typed events and the bus that audit, metrics and lifecycle subscribe to.
 - :mod:`.locks` — the issuance lock in the database, for a cluster of issuers.
 - :mod:`.store` — every SQL statement; typed rows out. :mod:`.models` — the tables;
@@ -24,5 +33,6 @@ Request path (``POST /iot/x509``)::
 - :mod:`.contract_codes` — contract codes as keyed hashes.
 - :mod:`.ca` — CA backends behind one Protocol (local CA, ACME with DNS-01).
 - :mod:`.config` — settings that shape decisions; :mod:`.server` — assembling and serving;
-  :mod:`.cli`, :mod:`.cli_admin` — ``boxcert issuer …``; :mod:`.errors` — the exception tree.
+  :mod:`.cli`, :mod:`.cli_admin`, :mod:`.cli_access` — ``boxcert issuer …``;
+  :mod:`.errors` — the exception tree.
 """

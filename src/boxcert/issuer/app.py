@@ -3,6 +3,10 @@
 - ``POST /iot/x509`` (and ``/odoo-enterprise/iot/x509``): a grant or a refusal, both HTTP 200;
   a malformed request is a 4xx with ``{"error": {"code", "message"}}``; a path with a trailing
   slash is a 404, never a redirect (which would echo the Host header back).
+- ``POST /iot/x509/standing``: does a box's certificate still stand (:mod:`boxcert.wire.
+  standing`); answered like the exchange (refusal for wrong credentials, HTTP 200).
+- ``POST /iot/hub/report``: a hub's signed report (:mod:`boxcert.wire.hubreport`).
+- ``GET /iot/info``: the zone and API version, for hubs. ``GET /ca/crl``: the local CA's CRL.
 - ``GET /healthz``: the CA backend and zone.
 
 A client that goes away mid-request is logged at INFO; a failure of ours is logged once with
@@ -13,8 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,6 +26,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from boxcert.issuer.crl import CRL_PATH, CrlPublisher
+from boxcert.issuer.duplicates import ReportRefused
 from boxcert.issuer.errors import BadRequest, Refusal
 from boxcert.issuer.service import IssuerService
 from boxcert.wire import (
@@ -33,8 +39,13 @@ from boxcert.wire import (
     RefusalAnswer,
     WireError,
 )
+from boxcert.wire.hubreport import HUB_REPORT_PATH, HubReport
+from boxcert.wire.standing import STANDING_PATH, StandingQuery
 
 log = logging.getLogger(__name__)
+API_VERSION = 2
+REFRESH_SECONDS = 60
+Lifespan = Callable[[], AbstractAsyncContextManager[None]]
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -58,7 +69,11 @@ async def _read_json(request: Request) -> object:
         raise BadRequest("the body is not valid JSON (nested too deeply)") from err
 
 
-def create_app(service: IssuerService) -> Starlette:
+def create_app(service: IssuerService, *, lifespan_extra: Lifespan | None = None) -> Starlette:
+    """The boxes' and hubs' endpoints. ``lifespan_extra`` runs inside the app's lifespan (the
+    issuer's background jobs, when served)."""
+    crl = CrlPublisher(service.sessions, service.ca, service.events, service.clock)
+
     async def x509_endpoint(request: Request) -> Response:
         parsed: CertificateRequest | None = None
         try:
@@ -86,6 +101,57 @@ def create_app(service: IssuerService) -> Starlette:
         log.info("granted %s for %s", grant.domain, _who(parsed))
         return JSONResponse(grant.to_json())
 
+    async def standing_endpoint(request: Request) -> Response:
+        try:
+            try:
+                query = StandingQuery.from_json(await _read_json(request))
+            except WireError as err:
+                raise BadRequest(str(err)) from err
+            answer = await service.standing(query)
+        except Refusal as refusal:
+            return JSONResponse(RefusalAnswer(refusal.code, refusal.message).to_json())
+        except BadRequest as err:
+            return _error(400, HttpErrorCode.BAD_REQUEST, str(err))
+        except HTTPException as err:
+            return _error(err.status_code, HttpErrorCode.for_status(err.status_code), err.detail)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        return JSONResponse(answer.to_json())
+
+    async def hub_report_endpoint(request: Request) -> Response:
+        report: HubReport | None = None
+        try:
+            try:
+                report = HubReport.from_json(await _read_json(request))
+            except WireError as err:
+                raise BadRequest(str(err)) from err
+            answer = await service.hub_reports.report(report)
+        except ReportRefused as refused:
+            log.info(
+                "hub report for db %s… refused: %s", report.db_uuid[:8] if report else "?", refused
+            )
+            return _error(refused.status, HttpErrorCode.for_status(refused.status), str(refused))
+        except BadRequest as err:
+            return _error(400, HttpErrorCode.BAD_REQUEST, str(err))
+        except HTTPException as err:
+            return _error(err.status_code, HttpErrorCode.for_status(err.status_code), err.detail)
+        except ClientDisconnect:
+            return Response(status_code=400)
+        return JSONResponse(answer.to_json())
+
+    async def info(_: Request) -> Response:
+        return JSONResponse({"zone": service.settings.zone, "api_version": API_VERSION})
+
+    async def crl_endpoint(_: Request) -> Response:
+        der = await crl.current()
+        if der is None:
+            return _error(404, HttpErrorCode.NOT_FOUND, "this issuer's CA publishes no CRL here")
+        return Response(
+            der,
+            media_type="application/pkix-crl",
+            headers={"Cache-Control": f"public, max-age={int(REFRESH_SECONDS)}"},
+        )
+
     async def health(_: Request) -> Response:
         return JSONResponse({"status": "ok", "ca": service.ca.name, "zone": service.settings.zone})
 
@@ -95,10 +161,20 @@ def create_app(service: IssuerService) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        await service.ca.close()
+        try:
+            if lifespan_extra is None:
+                yield
+            else:
+                async with lifespan_extra():
+                    yield
+        finally:
+            await service.ca.close()
 
     routes = [Route(path, x509_endpoint, methods=["POST"]) for path in X509_PATHS]
+    routes.append(Route(STANDING_PATH, standing_endpoint, methods=["POST"]))
+    routes.append(Route(HUB_REPORT_PATH, hub_report_endpoint, methods=["POST"]))
+    routes.append(Route("/iot/info", info, methods=["GET"]))
+    routes.append(Route(CRL_PATH, crl_endpoint, methods=["GET"]))
     routes.append(Route("/healthz", health, methods=["GET"]))
     app = Starlette(
         routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan

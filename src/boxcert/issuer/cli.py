@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -11,11 +12,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from cryptography import x509
 
 from boxcert import logsetup, naming
 from boxcert.hostport import parse_host_port, resolve_host_port
 from boxcert.httpserver import HttpServerError, Timeouts, tls_context
+from boxcert.issuer.admin_schema import RevocationReason
 from boxcert.issuer.ca.acme import AcmeOptions
+from boxcert.issuer.cli_access import account_group, audit_command, token_group
 from boxcert.issuer.cli_admin import data_options, database_group, subscription_group
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.server import IssuerOptions, build_service, serve
@@ -131,6 +135,18 @@ def issuer_options(data_dir: Path, db_url: str | None, **kw: Any) -> IssuerOptio
     )
 
 
+_DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhd])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90s``, ``15m``, ``2h``, ``7d`` → timedelta; ValueError otherwise."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"expected a duration like 7d, 12h, 30m or 0s, not {text!r}")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -172,6 +188,27 @@ def _build(options: IssuerOptions) -> IssuerService:
     is_flag=True,
     help="Allow plain HTTP on a non-loopback address: a TLS proxy is in front.",
 )
+@click.option(
+    "--revoke-grace",
+    default="7d",
+    show_default=True,
+    metavar="DURATION",
+    help="How long certificates stay valid after their database stops being entitled "
+    "(7d, 12h, 0s).",
+)
+@click.option(
+    "--lifecycle-interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds between two looks at every database's entitlement.",
+)
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="The URL boxes and browsers reach this issuer at (written in certificates as the "
+    "CRL's address); default: the listening address.",
+)
 def serve_command(
     data_dir: Path,
     db_url: str | None,
@@ -181,9 +218,18 @@ def serve_command(
     header_timeout: float,
     body_timeout: float,
     behind_tls_proxy: bool,
+    revoke_grace: str,
+    lifecycle_interval: float,
+    public_url: str | None,
     **kw: Any,
 ) -> None:
-    """Serve POST /iot/x509 (and /odoo-enterprise/iot/x509)."""
+    """Serve the boxes' endpoints, the admin API and the customer portal; run the lifecycle."""
+    try:
+        grace = parse_duration(revoke_grace)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--revoke-grace") from err
+    if public_url is not None and not public_url.startswith(("https://", "http://")):
+        raise click.BadParameter("an http(s):// URL", param_hint="--public-url")
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
     try:
@@ -197,7 +243,10 @@ def serve_command(
             "TLS proxy terminates the connections"
         )
     show_service_log()
-    service = _build(issuer_options(data_dir, db_url, **kw))
+    options = issuer_options(data_dir, db_url, **kw)
+    options.revoke_grace, options.lifecycle_interval = grace, lifecycle_interval
+    options.public_url = public_url
+    service = _build(options)
 
     def ready(url: str) -> None:
         click.echo(
@@ -216,14 +265,25 @@ def serve_command(
 @issuer_group.command("revoke")
 @data_options
 @click.option("--domain", required=True, help="A name in the certificate (label.zone).")
+@click.option(
+    "--reason",
+    type=click.Choice([r.value for r in RevocationReason]),
+    default="unspecified",
+    show_default=True,
+    help="The RFC 5280 reason given to the CA.",
+)
 @ca_options
-def revoke_command(data_dir: Path, db_url: str | None, domain: str, **kw: Any) -> None:
+def revoke_command(data_dir: Path, db_url: str | None, domain: str, reason: str, **kw: Any) -> None:
     """Revoke every valid certificate that covers DOMAIN, at the CA and in our store."""
     service = _build(issuer_options(data_dir, db_url, **kw))
     try:
-        result = asyncio.run(service.revoke_domain(domain))
+        result = asyncio.run(
+            service.revoker.revoke_domain(domain, x509.ReasonFlags(reason), actor="cli")
+        )
     except IssuerError as err:
         raise click.ClickException(str(err)) from err
+    finally:
+        service.close()  # the audit log keeps what was revoked
     for serial in result.revoked:
         click.echo(f"revoked {serial}")
     for serial, ca in result.skipped:
@@ -244,3 +304,6 @@ def ca_bundle_command(data_dir: Path, db_url: str | None, zone: str) -> None:
 
 issuer_group.add_command(database_group)
 issuer_group.add_command(subscription_group)
+issuer_group.add_command(account_group)
+issuer_group.add_command(token_group)
+issuer_group.add_command(audit_command)

@@ -2,7 +2,8 @@
 
 Contract codes are secrets: given on the command line (or typed at a hidden prompt), kept only
 as keyed hashes, and never printed back — listings and confirmations show a subscription's id
-and the last characters of its code.
+and the last characters of its code. Every change is written to the audit log (actor ``cli``)
+in the transaction that makes it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ import click
 from sqlalchemy.orm import Session
 
 from boxcert.clock import system_clock
+from boxcert.issuer import audit, duplicates
+from boxcert.issuer.audit import AuditKind
 from boxcert.issuer.contract_codes import ContractCodes, shown
 from boxcert.issuer.db import database_url, open_engine, prepare_data_dir, session_factory
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.models import DatabaseKind, SubscriptionState
-from boxcert.issuer.store import accounts, settings
+from boxcert.issuer.store import accounts, settings, sightings
+from boxcert.issuer.store.rows import AuditRecord
+from boxcert.wire import canonical_uuid
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +66,14 @@ def admin_session(data_dir: Path, db_url: str | None) -> Iterator[tuple[Session,
             engine.dispose()
     except (IssuerError, OSError) as err:
         raise click.ClickException(str(err)) from err
+
+
+def record(session: Session, what: str, *, db: str | None = None, sub: int | None = None) -> None:
+    """An audit entry for a change made from the command line (never holds a secret)."""
+    audit.write_now(
+        session,
+        [AuditRecord(system_clock(), AuditKind.ADMIN_CHANGE, "cli", what, db, sub)],
+    )
 
 
 def _print_rows(rows: list[dict[str, object]], as_json: bool, columns: list[str]) -> None:
@@ -122,6 +135,7 @@ def database_add(
     with admin_session(data_dir, db_url) as (s, codes):
         target = _subscription_id(s, codes, code, sub_id)
         row = accounts.add_database(s, uuid, DatabaseKind(kind), target, system_clock())
+        record(s, f"registered database {row.uuid} ({row.kind})", db=row.uuid, sub=target)
     click.echo(f"database {row.uuid} added ({row.kind}, subscription #{row.subscription_id})")
 
 
@@ -132,7 +146,57 @@ def database_add(
 def database_set_kind(data_dir: Path, db_url: str | None, uuid: str, kind: str) -> None:
     with admin_session(data_dir, db_url) as (s, _):
         accounts.set_database_kind(s, uuid, DatabaseKind(kind))
-    click.echo(f"database {uuid.strip().lower()} is now {kind}")
+        record(s, f"database kind {kind}", db=canonical_uuid(uuid))
+    click.echo(f"database {canonical_uuid(uuid)} is now {kind}")
+
+
+@database_group.command("resolve-duplicate")
+@data_options
+@click.option("--uuid", required=True, help="The database marked duplicate.")
+@click.option(
+    "--keep",
+    required=True,
+    metavar="FINGERPRINT",
+    help="The hub installation that is the real one; the others are set aside.",
+)
+def database_resolve_duplicate(data_dir: Path, db_url: str | None, uuid: str, keep: str) -> None:
+    """Keep one installation of a database reported by several; it is eligible again."""
+    uuid = canonical_uuid(uuid)
+    with admin_session(data_dir, db_url) as (s, _):
+        duplicates.resolve(s, uuid, keep.strip().lower())
+        audit.write_now(
+            s,
+            [
+                AuditRecord(
+                    system_clock(),
+                    AuditKind.DUPLICATE_RESOLVED,
+                    "cli",
+                    f"duplicate resolved: kept installation {keep}, the others dismissed",
+                    uuid,
+                )
+            ],
+        )
+    click.echo(f"database {uuid}: installation {keep} kept, the others set aside")
+
+
+@database_group.command("installations")
+@data_options
+@click.option("--uuid", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def database_installations(data_dir: Path, db_url: str | None, uuid: str, as_json: bool) -> None:
+    """The hub installations that reported a database (fingerprints, last report)."""
+    with admin_session(data_dir, db_url) as (s, _):
+        rows = sightings.sightings(s, canonical_uuid(uuid))
+    table: list[dict[str, object]] = [
+        {
+            "fingerprint": r.fingerprint,
+            "first_seen": r.first_seen.isoformat(timespec="seconds"),
+            "last_seen": r.last_seen.isoformat(timespec="seconds"),
+            "verdict": r.verdict,
+        }
+        for r in rows
+    ]
+    _print_rows(table, as_json, ["fingerprint", "first_seen", "last_seen", "verdict"])
 
 
 @database_group.command("list")
@@ -175,6 +239,12 @@ def subscription_add(
         row = accounts.add_subscription(
             s, codes, code, SubscriptionState(state), list(lines), system_clock()
         )
+        record(
+            s,
+            f"created subscription #{row.id} ({row.state}, lines: "
+            f"{', '.join(row.lines) or 'none'})",
+            sub=row.id,
+        )
     click.echo(
         f"subscription #{row.id} added ({row.state}, {len(row.lines)} line(s), "
         f"code {shown(row.code_hint)})"
@@ -196,6 +266,7 @@ def subscription_set_state(
     with admin_session(data_dir, db_url) as (s, codes):
         target = _subscription_id(s, codes, code, sub_id)
         accounts.set_subscription_state(s, target, SubscriptionState(state))
+        record(s, f"subscription #{target}: state {state}", sub=target)
     click.echo(f"subscription #{target} is now {state}")
 
 
@@ -209,6 +280,7 @@ def subscription_add_line(
     with admin_session(data_dir, db_url) as (s, codes):
         target = _subscription_id(s, codes, code, sub_id)
         accounts.add_subscription_line(s, target, line)
+        record(s, f"subscription #{target}: line {line!r} added", sub=target)
     click.echo(f"line {line!r} added to subscription #{target}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from boxcert import naming
 
@@ -15,6 +16,8 @@ class IssuerSettings:
     # for Plex, Home Assistant and Tailscale; else the whole zone shares the CA's limits.
     zone_is_public_suffix: bool = False
     weekly_cap_per_domain: int = 45  # under Let's Encrypt's 50 per registered domain per week
+    # How long certificates stay valid after their database stops being entitled.
+    revoke_grace: timedelta = timedelta(days=7)
 
     def registered_domain(self, label: str) -> str:
         """The domain a public CA counts a holder's certificates against."""

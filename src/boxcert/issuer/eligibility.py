@@ -2,9 +2,12 @@
 
 Order matters and is part of the contract: credentials first (an unknown uuid and a wrong
 contract code look the same, and the code's digest is compared in constant time, against a
-dummy when the uuid is unknown), then the database kind, the subscription state, and the IoT
-Box line. Reasons after the credential check may be specific, since the caller has proved it
-knows the contract code.
+dummy when the uuid is unknown), then the database kind, a duplicate mark (two installations
+reported it), the subscription state, and the IoT Box line. Reasons after the credential
+check may be specific, since the caller has proved it knows the contract code.
+
+:func:`entitlement` is the same verdict without the credentials: what the lifecycle job, the
+portal and the admin API say about a database.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from boxcert.issuer.contract_codes import ContractCodes
 from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
 from boxcert.wire import RefusalCode
 
-__all__ = ["ELIGIBLE", "DatabaseFacts", "Verdict", "check"]
+__all__ = ["ELIGIBLE", "DatabaseFacts", "Verdict", "check", "entitlement"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,8 @@ class DatabaseFacts:
     code_digest: str  # keyed hash of the subscription's contract code
     subscription_state: str
     subscription_lines: tuple[str, ...]
+    duplicate: bool = False  # hubs of two installations reported this uuid
+    has_report_key: bool = True  # the subscription's hub report key is stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +55,22 @@ def check(facts: DatabaseFacts | None, sent_digest: str, *, code_sent: bool) -> 
             "The database UUID and contract code sent by the box do not match a registered "
             "database. Check both values in the box's configuration.",
         )
+    return entitlement(facts)
+
+
+def entitlement(facts: DatabaseFacts) -> Verdict:
+    """Whether a registered database is entitled to certificates, and if not why."""
     if facts.kind != DatabaseKind.PRODUCTION:
         return Verdict(
             RefusalCode.DATABASE_NOT_PRODUCTION,
             f"This database is registered as a {facts.kind} database. Only production "
             "databases receive certificates; connect the box to the production database.",
+        )
+    if facts.duplicate:
+        return Verdict(
+            RefusalCode.DATABASE_DUPLICATE,
+            "Two installations reported this database UUID within 30 days, so one of them is "
+            "a copy. The vendor must confirm which installation is the real one.",
         )
     if facts.subscription_state != SubscriptionState.IN_PROGRESS:
         state = facts.subscription_state.replace("_", " ")

@@ -16,8 +16,20 @@ Events:
 - :class:`CertificateGranted` — a request was answered with a certificate (cached or new);
 - :class:`CertificateIssued` — the CA issued a new certificate (first or renewal);
 - :class:`RequestRefused` — a request was refused, with the refusal code and message;
-- :class:`CertificateRevoked` — a certificate was revoked at the CA and marked in the store;
-- :class:`CaPaused` — the CA asked us to slow down; no order for the domain before ``until``.
+- :class:`CertificateRevoked` — a certificate was revoked at the CA and marked in the store,
+  with the RFC 5280 reason and, when an entitlement ended, the refusal that says why;
+- :class:`CaPaused` — the CA asked us to slow down; no order for the domain before ``until``;
+- :class:`EntitlementLapsed` / :class:`EntitlementRestored` — a database stopped (started
+  again) being entitled; its certificates are revoked once the grace period has passed;
+- :class:`HubReported` — a hub installation reported its database (signed);
+- :class:`DuplicateMarked` / :class:`DuplicateResolved` — two installations reported one
+  database; the vendor kept one;
+- :class:`AdminChanged` — a subscription, database, account or token was changed through the
+  admin API or the command line;
+- :class:`PortalLogin` — a customer logged in to the portal, or failed to.
+
+Every event has ``at``; those done by someone carry ``actor`` (``admin-api:<token name>``,
+``cli``, ``portal:<e-mail>``, ``lifecycle``, ``hub:<fingerprint>``).
 """
 
 from __future__ import annotations
@@ -75,6 +87,9 @@ class CertificateRevoked:
     holder_label: str
     serial_hex: str
     ca_name: str
+    reason: str = "unspecified"  # x509.ReasonFlags value
+    cause: RefusalCode | None = None  # the entitlement that ended, if that is why
+    actor: str = "cli"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,9 +101,90 @@ class CaPaused:
     reason: str
 
 
-Event = CertificateGranted | CertificateIssued | RequestRefused | CertificateRevoked | CaPaused
+@dataclass(frozen=True, slots=True)
+class EntitlementLapsed:
+    at: datetime
+    db_uuid: str
+    code: RefusalCode
+    message: str
+    revoke_after: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementRestored:
+    at: datetime
+    db_uuid: str
+    lapsed_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HubReported:
+    at: datetime
+    db_uuid: str
+    fingerprint: str
+    first_time: bool  # the first report from this installation
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateMarked:
+    at: datetime
+    db_uuid: str
+    fingerprints: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateResolved:
+    at: datetime
+    db_uuid: str
+    kept: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class AdminChanged:
+    at: datetime
+    actor: str
+    what: str  # one line saying what changed; never a secret
+    db_uuid: str | None = None
+    subscription_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PortalLogin:
+    at: datetime
+    account: str  # the account's e-mail address; "" for an unknown name
+    ok: bool
+    client: str = ""
+
+
+Event = (
+    CertificateGranted
+    | CertificateIssued
+    | RequestRefused
+    | CertificateRevoked
+    | CaPaused
+    | EntitlementLapsed
+    | EntitlementRestored
+    | HubReported
+    | DuplicateMarked
+    | DuplicateResolved
+    | AdminChanged
+    | PortalLogin
+)
 E = TypeVar(
-    "E", CertificateGranted, CertificateIssued, RequestRefused, CertificateRevoked, CaPaused
+    "E",
+    CertificateGranted,
+    CertificateIssued,
+    RequestRefused,
+    CertificateRevoked,
+    CaPaused,
+    EntitlementLapsed,
+    EntitlementRestored,
+    HubReported,
+    DuplicateMarked,
+    DuplicateResolved,
+    AdminChanged,
+    PortalLogin,
 )
 Unsubscribe = Callable[[], None]
 

@@ -33,6 +33,14 @@ class SubscriptionState(enum.StrEnum):
     EXPIRED = "expired"
 
 
+class SightingVerdict(enum.StrEnum):
+    """What the vendor said about a hub installation that reported a database."""
+
+    REPORTED = "reported"  # nobody decided: counts towards a duplicate
+    KEPT = "kept"  # the real installation (resolve-duplicate --keep)
+    DISMISSED = "dismissed"  # a copy the vendor set aside: its reports no longer count
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -49,6 +57,9 @@ class Subscription(Base):
     code_hint: Mapped[str] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The hubs' report key (derived from the contract code, see boxcert.wire.hubreport),
+    # sealed under the installation's key; None until the issuer has seen the code once.
+    report_key_sealed: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class SubscriptionLine(Base):
@@ -68,6 +79,9 @@ class Database(Base):
     kind: Mapped[str] = mapped_column(String(32))
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Set when hubs of two installations reported this uuid within 30 days (not eligible
+    # until the vendor keeps one of them); see boxcert.issuer.duplicates.
+    duplicate_since: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class Box(Base):
@@ -86,7 +100,10 @@ class Certificate(Base):
     """A certificate the issuer obtained; the newest unrevoked one per holder is served."""
 
     __tablename__ = "certificates"
-    __table_args__ = (Index("ix_certificates_holder", "holder_label", "issued_at"),)
+    __table_args__ = (
+        Index("ix_certificates_holder", "holder_label", "issued_at"),
+        Index("ix_certificates_serial", "serial_hex"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     holder_label: Mapped[str] = mapped_column(String(32))
@@ -108,6 +125,10 @@ class Certificate(Base):
     # public CAs' weekly limits, so our own cap counts only first certificates.
     replaces_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # RFC 5280 reason name (x509.ReasonFlags value), and the refusal that caused it, if any.
+    revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    revocation_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    revocation_message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class IssuanceLock(Base):
@@ -129,6 +150,92 @@ class CaPause(Base):
     registered_domain: Mapped[str] = mapped_column(String(255), primary_key=True)
     until: Mapped[datetime] = mapped_column(UtcDateTime())
     reason: Mapped[str] = mapped_column(Text)
+
+
+class EntitlementLapse(Base):
+    """A database that stopped being entitled at ``since``; its certificates are revoked once
+    the grace period has passed, and the row goes when the entitlement comes back."""
+
+    __tablename__ = "entitlement_lapses"
+
+    db_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[datetime] = mapped_column(UtcDateTime())
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class HubSighting(Base):
+    """A hub installation (its fingerprint) that reported a database uuid."""
+
+    __tablename__ = "hub_sightings"
+
+    db_uuid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_reported_at: Mapped[datetime] = mapped_column(UtcDateTime())  # the hub's own time
+    verdict: Mapped[str] = mapped_column(String(16))  # SightingVerdict
+
+
+class AuditEntry(Base):
+    """One line of the audit log: what happened, when, who did it, to which database."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_db_at", "db_uuid", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128))
+    db_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    subscription_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """A token of the admin API: a public id and the scrypt hash of its secret."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class PortalAccount(Base):
+    """A customer's login to the portal (e-mail address, scrypt hash of the password)."""
+
+    __tablename__ = "portal_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PortalAccountSubscription(Base):
+    __tablename__ = "portal_account_subscriptions"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("portal_accounts.id"), primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id"), primary_key=True, index=True
+    )
+
+
+class PortalSession(Base):
+    """A logged-in portal session, keyed by the SHA-256 of its cookie (never the cookie), so
+    every issuer behind a load balancer knows it."""
+
+    __tablename__ = "portal_sessions"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(64), index=True)
+    stamp: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Setting(Base):

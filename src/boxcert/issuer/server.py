@@ -17,6 +17,7 @@ from boxcert.issuer.ca.acme import AcmeCA, AcmeOptions
 from boxcert.issuer.ca.dns01 import SqlTxtStore
 from boxcert.issuer.ca.local import LocalCA
 from boxcert.issuer.config import IssuerSettings
+from boxcert.issuer.crl import CRL_PATH
 from boxcert.issuer.db import database_url, open_engine, prepare_data_dir, session_factory
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.service import IssuerService
@@ -35,13 +36,21 @@ class IssuerOptions:
     zone_is_public_suffix: bool = False
     weekly_cap_per_domain: int = 45
     acme: AcmeOptions | None = None
+    revoke_grace: timedelta = timedelta(days=7)
+    lifecycle_interval: float = 60.0
+    # The URL browsers and boxes reach this issuer at (the CRL's address in certificates);
+    # None: the address it listens on.
+    public_url: str | None = None
 
 
 def make_ca(
     options: IssuerOptions, zone: str, sessions: sessionmaker[Session]
 ) -> CertificateAuthority:
     if options.ca == "local":
-        return LocalCA(options.data_dir / "ca", zone, leaf_lifetime=options.leaf_lifetime)
+        crl_url = options.public_url.rstrip("/") + CRL_PATH if options.public_url else None
+        return LocalCA(
+            options.data_dir / "ca", zone, leaf_lifetime=options.leaf_lifetime, crl_url=crl_url
+        )
     if options.ca == "acme":
         if options.acme is None:
             raise IssuerError("--ca acme needs --acme-directory")
@@ -60,8 +69,11 @@ def build_service(options: IssuerOptions) -> IssuerService:
         max_boxes_per_database=options.max_boxes_per_database,
         zone_is_public_suffix=options.zone_is_public_suffix,
         weekly_cap_per_domain=options.weekly_cap_per_domain,
+        revoke_grace=options.revoke_grace,
     )
-    return IssuerService(sessions, ca, settings)
+    service = IssuerService(sessions, ca, settings)
+    service.lifecycle.interval = options.lifecycle_interval
+    return service
 
 
 async def serve(
@@ -77,8 +89,14 @@ async def serve(
 
     Raises :class:`boxcert.httpserver.HttpServerError` when the server cannot start.
     """
-    from boxcert.issuer.app import create_app
+    from boxcert.issuer.site import create_site
+
+    def ready(url: str) -> None:
+        if isinstance(service.ca, LocalCA) and service.ca.crl_url is None:
+            service.ca.crl_url = url + CRL_PATH  # no --public-url: where we listen
+        if on_ready is not None:
+            on_ready(url)
 
     await httpserver.serve(
-        create_app(service), host, port, tls=tls, timeouts=timeouts, on_ready=on_ready
+        create_site(service, run_jobs=True), host, port, tls=tls, timeouts=timeouts, on_ready=ready
     )

@@ -15,6 +15,10 @@ The order of the steps is part of the contract:
 4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once.
 
 Every outcome is announced on :attr:`IssuerService.events` (:mod:`.events`).
+
+The service also holds what runs beside the request path: the :class:`~.lifecycle.
+LifecycleJob` (certificates follow the subscription), the hubs' reports
+(:class:`~.duplicates.HubReports`) and the boxes' standing question (:mod:`.standing`).
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert import naming
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer import eligibility
+from boxcert.issuer import eligibility, standing
+from boxcert.issuer.audit import AuditRecorder
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.config import IssuerSettings
 from boxcert.issuer.csr import validate_box_csr
 from boxcert.issuer.db import run_in_session
+from boxcert.issuer.duplicates import HubReports
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.events import CertificateGranted, EventBus, RequestRefused
+from boxcert.issuer.lifecycle import LifecycleJob
 from boxcert.issuer.limits import OrderLimits
 from boxcert.issuer.obtain import Holder, Obtainer
 from boxcert.issuer.registration import Registrar
@@ -40,7 +47,8 @@ from boxcert.issuer.revocation import RevocationResult, Revoker
 from boxcert.issuer.store import accounts, boxes
 from boxcert.issuer.store import settings as stored
 from boxcert.issuer.store.rows import BoxRow, StoredCertificate
-from boxcert.wire import CertificateRequest, Grant, canonical_uuid
+from boxcert.wire import CertificateRequest, Grant, RefusalCode, canonical_uuid
+from boxcert.wire.standing import StandingAnswer, StandingQuery
 
 __all__ = ["IssuerService", "IssuerSettings"]
 
@@ -64,6 +72,7 @@ class IssuerService:
         *,
         clock: Clock = system_clock,
         events: EventBus | None = None,
+        audit: bool = True,
     ) -> None:
         self.sessions = sessions
         self.ca = ca
@@ -77,6 +86,19 @@ class IssuerService:
         self.registrar = Registrar(sessions, settings.max_boxes_per_database, clock)
         self.obtainer = Obtainer(sessions, ca, self.limits, self.events, clock)
         self.revoker = Revoker(sessions, ca, self.events, clock)
+        self.lifecycle = LifecycleJob(
+            sessions, self.revoker, self.events, clock, grace=settings.revoke_grace
+        )
+        self.hub_reports = HubReports(sessions, self.codes, self.events, clock)
+        self.audit: AuditRecorder | None = None
+        if audit:
+            self.audit = AuditRecorder(sessions)
+            self.audit.attach(self.events)
+
+    def close(self) -> None:
+        """Store what the audit log has queued and stop its writer."""
+        if self.audit is not None:
+            self.audit.close()
 
     def database_label(self, db_uuid: str) -> str:
         return naming.database_label(db_uuid, self._label_secret)
@@ -104,13 +126,21 @@ class IssuerService:
         code_sent = bool(request.enterprise_code)
         zone = self.settings.zone
 
-        def lookup(session: Session) -> _Found:
+        def lookup(session: Session) -> _Found | eligibility.Verdict:
             # One worker-thread hop for the common case, steps 1 and 2 in their order: the
             # CSR is only read once the credentials check out (and off the event loop).
             facts = accounts.database_facts(session, request.db_uuid)
             verdict = eligibility.check(facts, digest, code_sent=code_sent)
+            if (
+                facts is not None
+                and not facts.has_report_key
+                and verdict.code is not RefusalCode.CREDENTIALS_NOT_RECOGNIZED
+            ):
+                # The code is in hand (and proven): derive the hubs' report key, once.
+                sealed = self.codes.seal_report_key(facts.subscription_id, request.enterprise_code)
+                accounts.set_report_key(session, facts.subscription_id, sealed)
             if verdict.code is not None:
-                raise Refusal(verdict.code, verdict.message)
+                return verdict  # refused after the transaction commits (the key above)
             csr = None
             if request.csr_pem is not None:
                 csr, label = validate_box_csr(request.csr_pem, zone)
@@ -123,6 +153,9 @@ class IssuerService:
             return _Found(holder, csr, seen, self.obtainer.cached_in(session, holder))
 
         found = await run_in_session(self.sessions, lookup)
+        if isinstance(found, eligibility.Verdict):
+            assert found.code is not None
+            raise Refusal(found.code, found.message)
         holder, csr, seen, cached = found.holder, found.csr, found.seen, found.cached
         label = holder.label
         if holder.for_box:
@@ -149,3 +182,7 @@ class IssuerService:
 
     async def revoke_domain(self, domain: str) -> RevocationResult:
         return await self.revoker.revoke_domain(domain)
+
+    async def standing(self, query: StandingQuery) -> StandingAnswer:
+        """Whether a box's certificate still stands; raises Refusal for wrong credentials."""
+        return await standing.answer(self.sessions, self.codes, query)

@@ -4,6 +4,10 @@
   refusal, and the database UUID's canonical form.
 - :mod:`boxcert.wire.hub` — the box⇄hub exchange: pairing token, connect, reports (and the
   report existing vendor boxes send).
+- :mod:`boxcert.wire.standing` — the box's daily "does my certificate still stand?"
+  (``POST /iot/x509/standing``).
+- :mod:`boxcert.wire.hubreport` — the hub's signed report of its database and installation
+  (``POST /iot/hub/report``), and the report key both sides derive from the contract code.
 - :mod:`boxcert.wire.refusals` — the refusal codes the issuer sends, with what each means for
   the person looking at the box.
 - :mod:`boxcert.wire.errors` — the JSON body of every non-200 answer of our HTTP services.

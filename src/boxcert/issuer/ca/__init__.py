@@ -8,7 +8,11 @@ Contract of :class:`CertificateAuthority`:
   CA says "not now" and :class:`~boxcert.issuer.errors.CertificateAuthorityError` on any other
   failure, never hangs past its own deadline. ``replaces`` names the certificate being renewed,
   for CAs that exempt renewals from limits (ACME ARI ``replaces``).
-- ``revoke(chain_pem)`` revokes a certificate this CA issued; idempotent.
+- ``revoke(chain_pem, reason)`` revokes a certificate this CA issued, with an RFC 5280 reason
+  (the lifecycle uses ``cessationOfOperation``); idempotent.
+- ``revocation_list(revoked, now)`` returns the CA's CRL (DER) listing ``revoked``, signed by
+  the CA, for the issuer to publish at the URL its certificates name (CRL distribution point);
+  None when the CA publishes its own (a public ACME CA).
 - ``suggested_renewal(chain_pem)`` returns the CA's suggested renewal start (ARI), or None when it
   offers none, in which case the caller applies the last-third rule.
 - ``limits_per_domain`` is True when the CA limits new certificates per registered domain (a
@@ -19,11 +23,35 @@ Contract of :class:`CertificateAuthority`:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from cryptography import x509
+
+# RFC 5280 §5.3.1 CRLReason codes, as ACME's revokeCert takes them (RFC 8555 §7.6).
+REASON_CODES: dict[x509.ReasonFlags, int] = {
+    x509.ReasonFlags.unspecified: 0,
+    x509.ReasonFlags.key_compromise: 1,
+    x509.ReasonFlags.ca_compromise: 2,
+    x509.ReasonFlags.affiliation_changed: 3,
+    x509.ReasonFlags.superseded: 4,
+    x509.ReasonFlags.cessation_of_operation: 5,
+    x509.ReasonFlags.certificate_hold: 6,
+    x509.ReasonFlags.remove_from_crl: 8,
+    x509.ReasonFlags.privilege_withdrawn: 9,
+    x509.ReasonFlags.aa_compromise: 10,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RevokedEntry:
+    """A revoked certificate as a CRL lists it."""
+
+    serial_hex: str
+    revoked_at: datetime
+    reason: x509.ReasonFlags
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +75,11 @@ class CertificateAuthority(Protocol):
         replaces: str | None = None,
     ) -> IssuedCertificate: ...
 
-    async def revoke(self, chain_pem: str) -> None: ...
+    async def revoke(
+        self, chain_pem: str, reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
+    ) -> None: ...
+
+    def revocation_list(self, revoked: Sequence[RevokedEntry], now: datetime) -> bytes | None: ...
 
     async def suggested_renewal(self, chain_pem: str) -> datetime | None: ...
 

@@ -27,7 +27,7 @@ from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from boxcert import pki
-from boxcert.issuer.ca import IssuedCertificate
+from boxcert.issuer.ca import REASON_CODES, IssuedCertificate, RevokedEntry
 from boxcert.issuer.ca.acme_client import (
     NewOrderReplacing,
     PatientNetwork,
@@ -274,16 +274,21 @@ class AcmeCA:
         result: dt.datetime | None = await asyncio.to_thread(self._translated, fetch)
         return result
 
-    async def revoke(self, chain_pem: str) -> None:
+    async def revoke(
+        self, chain_pem: str, reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
+    ) -> None:
         def run(net_out: list[PatientNetwork]) -> None:
             leaf = pki.load_chain(chain_pem)[0]
             try:
-                self._client().revoke(leaf, 0)
+                self._client().revoke(leaf, REASON_CODES[reason])
             except messages.Error as err:
                 if err.code != "alreadyRevoked":
                     raise
 
         await asyncio.to_thread(self._translated, run)
+
+    def revocation_list(self, revoked: Sequence[RevokedEntry], now: dt.datetime) -> bytes | None:
+        return None  # the ACME CA publishes its own revocation information
 
     async def close(self) -> None:
         return None

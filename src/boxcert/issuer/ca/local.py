@@ -3,26 +3,32 @@
 Trusted only by devices that add its root (``boxcert issuer ca-bundle``); meant for demos,
 tests and closed fleets. The intermediate is name-constrained to the IoT zone, so adding the
 root to a trust store cannot vouch for any other name.
+
+Revocation: when ``crl_url`` is set, every leaf names it as its CRL distribution point, and
+:meth:`LocalCA.revocation_list` signs the CRL the issuer serves there (the revoked
+certificates themselves are kept in the issuer's store, which every issuer shares).
 """
 
 from __future__ import annotations
 
 import fcntl
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from boxcert import pki
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer.ca import IssuedCertificate
+from boxcert.issuer.ca import IssuedCertificate, RevokedEntry
 from boxcert.issuer.errors import CertificateAuthorityError
 
 BACKDATE = timedelta(hours=1)  # tolerate boxes whose clock runs a little behind
+CRL_LIFETIME = timedelta(days=1)  # nextUpdate: clients fetch a fresh list at least daily
 
 
 def _name(cn: str) -> x509.Name:
@@ -45,11 +51,14 @@ class LocalCA:
         *,
         leaf_lifetime: timedelta = timedelta(days=90),
         clock: Clock = system_clock,
+        crl_url: str | None = None,
     ) -> None:
         self.directory = directory
         self.zone = zone
         self.leaf_lifetime = leaf_lifetime
         self.clock = clock
+        # Where the issuer publishes this CA's CRL; may be set once the server's URL is known.
+        self.crl_url = crl_url
         self._root, self._intermediate, self._intermediate_key = self._load_or_create()
 
     @property
@@ -151,7 +160,7 @@ class LocalCA:
             encipher_only=False,
             decipher_only=False,
         )
-        leaf = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
             .issuer_name(self._intermediate.subject)
@@ -170,8 +179,16 @@ class LocalCA:
                 ),
                 False,
             )
-            .sign(self._intermediate_key, hashes.SHA256())
         )
+        if self.crl_url:
+            point = x509.DistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(self.crl_url)],
+                relative_name=None,
+                reasons=None,
+                crl_issuer=None,
+            )
+            builder = builder.add_extension(x509.CRLDistributionPoints([point]), False)
+        leaf = builder.sign(self._intermediate_key, hashes.SHA256())
         return IssuedCertificate(
             chain_pem=pki.chain_pem([leaf, self._intermediate]),
             serial_hex=format(leaf.serial_number, "x"),
@@ -179,8 +196,37 @@ class LocalCA:
             not_after=leaf.not_valid_after_utc,
         )
 
-    async def revoke(self, chain_pem: str) -> None:
-        """Nothing to publish: revocation is recorded in the issuer's store."""
+    async def revoke(
+        self, chain_pem: str, reason: x509.ReasonFlags = x509.ReasonFlags.unspecified
+    ) -> None:
+        """Nothing to do here: the issuer's store records it, and the CRL lists it."""
+
+    def revocation_list(self, revoked: Sequence[RevokedEntry], now: datetime) -> bytes:
+        """The intermediate's CRL (DER) listing ``revoked``, valid for a day."""
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(self._intermediate.subject)
+            .last_update(now - BACKDATE)
+            .next_update(now + CRL_LIFETIME)
+            .add_extension(x509.CRLNumber(int(now.timestamp() * 1000)), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    self._intermediate_key.public_key()
+                ),
+                False,
+            )
+        )
+        for entry in revoked:
+            item = (
+                x509.RevokedCertificateBuilder()
+                .serial_number(int(entry.serial_hex, 16))
+                .revocation_date(entry.revoked_at)
+            )
+            if entry.reason is not x509.ReasonFlags.unspecified:  # RFC 5280 §5.3.1
+                item = item.add_extension(x509.CRLReason(entry.reason), False)
+            builder = builder.add_revoked_certificate(item.build())
+        crl = builder.sign(self._intermediate_key, hashes.SHA256())
+        return crl.public_bytes(serialization.Encoding.DER)
 
     async def suggested_renewal(self, chain_pem: str) -> datetime | None:
         return None

@@ -76,8 +76,9 @@ def parse_tsig_key(text: str) -> TsigKey:
     }
     algorithm = fields.get("algorithm", "").lower()
     if algorithm not in ALGORITHMS:
-        raise ValueError(f"TSIG algorithm {algorithm or '(none)'} is not one of "
-                         f"{', '.join(ALGORITHMS)}")
+        raise ValueError(
+            f"TSIG algorithm {algorithm or '(none)'} is not one of {', '.join(ALGORITHMS)}"
+        )
     try:
         secret = base64.b64decode(fields.get("secret", ""), validate=True)
     except (binascii.Error, ValueError) as err:
@@ -111,8 +112,11 @@ class Rfc2136TxtStore:
         self.key = key
         self.ttl = ttl
         self.timeout = timeout
-        self._keyring = {dns.name.from_text(key.name): dns.tsig.Key(
-            key.name, key.secret, ALGORITHMS[key.algorithm])}
+        self._keyring = {
+            dns.name.from_text(key.name): dns.tsig.Key(
+                key.name, key.secret, ALGORITHMS[key.algorithm]
+            )
+        }
 
     def _update(self) -> dns.update.UpdateMessage:
         return dns.update.UpdateMessage(self.zone, keyring=self._keyring)

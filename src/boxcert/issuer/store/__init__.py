@@ -10,5 +10,9 @@ builds or mutates a model.
 - :mod:`.certificates` — issued certificates: the cache, the weekly count, revocation.
 - :mod:`.locks` — rows of the issuance locks (the waiting is :mod:`boxcert.issuer.locks`).
 - :mod:`.pauses` — CA pauses ("not before") per registered domain, shared by every issuer.
-- :mod:`.settings` — per-installation secrets (database-label key, contract-code key).
+- :mod:`.settings` — per-installation secrets (database-label key, contract-code key, the
+  portal's CSRF key).
+- :mod:`.lapses` — entitlement lapses; :mod:`.sightings` — hub installations per database.
+- :mod:`.audit` — the audit log; :mod:`.tokens` — admin API tokens; :mod:`.portal` — portal
+  accounts and sessions.
 """

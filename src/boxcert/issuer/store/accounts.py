@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -38,31 +38,49 @@ MAX_CODE_CHARS = 128
 def database_facts(session: Session, db_uuid: str) -> DatabaseFacts | None:
     """What eligibility needs about ``db_uuid``, in one statement whether it exists or not
     (an unknown uuid must cost what a known one costs)."""
-    rows = session.execute(
+    found = _facts(session, Database.uuid == db_uuid)
+    return found[0] if found else None
+
+
+def all_database_facts(session: Session) -> list[DatabaseFacts]:
+    """The facts of every registered database, in one statement (the lifecycle's scan)."""
+    return _facts(session, None)
+
+
+def _facts(session: Session, where: Any) -> list[DatabaseFacts]:
+    query = (
         select(
             Database.uuid,
             Database.kind,
             Subscription.id,
             Subscription.code_digest,
             Subscription.state,
+            Database.duplicate_since,
+            Subscription.report_key_sealed,
             SubscriptionLine.product_name,
         )
         .join(Subscription, Subscription.id == Database.subscription_id)
         .outerjoin(SubscriptionLine, SubscriptionLine.subscription_id == Subscription.id)
-        .where(Database.uuid == db_uuid)
-        .order_by(SubscriptionLine.id)
-    ).all()
-    if not rows:
-        return None
-    uuid, kind, sub_id, digest, state, _ = rows[0]
-    return DatabaseFacts(
-        uuid=uuid,
-        kind=kind,
-        subscription_id=sub_id,
-        code_digest=digest,
-        subscription_state=state,
-        subscription_lines=tuple(row[5] for row in rows if row[5] is not None),
+        .order_by(Database.uuid, SubscriptionLine.id)
     )
+    if where is not None:
+        query = query.where(where)
+    grouped: dict[str, list[Any]] = {}
+    for row in session.execute(query).all():
+        grouped.setdefault(row[0], []).append(row)
+    return [
+        DatabaseFacts(
+            uuid=uuid,
+            kind=rows[0][1],
+            subscription_id=rows[0][2],
+            code_digest=rows[0][3],
+            subscription_state=rows[0][4],
+            subscription_lines=tuple(row[7] for row in rows if row[7] is not None),
+            duplicate=rows[0][5] is not None,
+            has_report_key=rows[0][6] is not None,
+        )
+        for uuid, rows in grouped.items()
+    ]
 
 
 def lock_database(session: Session, db_uuid: str) -> bool:
@@ -104,6 +122,7 @@ def add_subscription(
     sub = Subscription(code_digest=digest, code_hint=hint(code), state=state.value, created_at=now)
     session.add(sub)
     session.flush()
+    sub.report_key_sealed = codes.seal_report_key(sub.id, code)
     for name in lines:
         session.add(SubscriptionLine(subscription_id=sub.id, product_name=name))
     session.flush()
@@ -140,6 +159,35 @@ def add_subscription_line(session: Session, sub_id: int, product_name: str) -> N
     session.add(SubscriptionLine(subscription_id=sub_id, product_name=product_name))
 
 
+def set_subscription_lines(session: Session, sub_id: int, lines: list[str]) -> None:
+    """Replace the subscription's lines with ``lines`` (in that order)."""
+    _subscription(session, sub_id)
+    session.execute(delete(SubscriptionLine).where(SubscriptionLine.subscription_id == sub_id))
+    for name in lines:
+        session.add(SubscriptionLine(subscription_id=sub_id, product_name=name))
+    session.flush()
+
+
+def set_report_key(session: Session, sub_id: int, sealed: str) -> None:
+    """Store the hubs' report key of a subscription (sealed), unless one is stored."""
+    session.execute(
+        update(Subscription)
+        .where(Subscription.id == sub_id, Subscription.report_key_sealed.is_(None))
+        .values(report_key_sealed=sealed),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def report_key_of(session: Session, db_uuid: str) -> tuple[int, str | None] | None:
+    """(subscription id, sealed report key) of a database; None when it is unknown."""
+    row = session.execute(
+        select(Subscription.id, Subscription.report_key_sealed)
+        .join(Database, Database.subscription_id == Subscription.id)
+        .where(Database.uuid == db_uuid)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def list_subscriptions(session: Session) -> list[SubscriptionRow]:
     subs = session.scalars(select(Subscription).order_by(Subscription.id)).all()
     lines: dict[int, list[str]] = {}
@@ -163,8 +211,53 @@ def _database_row(session: Session, database: Database) -> DatabaseRow:
         select(func.count()).select_from(Box).where(Box.db_uuid == database.uuid)
     )
     return DatabaseRow(
-        database.uuid, database.kind, database.subscription_id, boxes or 0, database.created_at
+        database.uuid,
+        database.kind,
+        database.subscription_id,
+        boxes or 0,
+        database.created_at,
+        database.duplicate_since,
     )
+
+
+def _database(session: Session, uuid: str) -> Database:
+    database = session.get(Database, canonical_uuid(uuid))
+    if database is None:
+        raise NotFound(f"no database {canonical_uuid(uuid)}")
+    return database
+
+
+def get_database(session: Session, uuid: str) -> DatabaseRow:
+    return _database_row(session, _database(session, uuid))
+
+
+def set_database_subscription(session: Session, uuid: str, sub_id: int) -> None:
+    _subscription(session, sub_id)
+    _database(session, uuid).subscription_id = sub_id
+
+
+def mark_duplicate(session: Session, uuid: str, now: datetime) -> bool:
+    """Mark a database duplicate; False when it already was (or is unknown)."""
+    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        update(Database)
+        .where(Database.uuid == uuid, Database.duplicate_since.is_(None))
+        .values(duplicate_since=now),
+        execution_options={"synchronize_session": False},
+    )
+    return result.rowcount > 0
+
+
+def clear_duplicate(session: Session, uuid: str) -> None:
+    _database(session, uuid).duplicate_since = None
+
+
+def databases_of_subscriptions(session: Session, sub_ids: list[int]) -> list[DatabaseRow]:
+    rows = session.scalars(
+        select(Database)
+        .where(Database.subscription_id.in_(sub_ids))
+        .order_by(Database.created_at, Database.uuid)
+    ).all()
+    return [_database_row(session, d) for d in rows]
 
 
 def add_database(
@@ -188,10 +281,7 @@ def add_database(
 
 
 def set_database_kind(session: Session, uuid: str, kind: DatabaseKind) -> None:
-    database = session.get(Database, canonical_uuid(uuid))
-    if database is None:
-        raise NotFound(f"no database {canonical_uuid(uuid)}")
-    database.kind = kind.value
+    _database(session, uuid).kind = kind.value
 
 
 def list_databases(session: Session) -> list[DatabaseRow]:
@@ -203,6 +293,13 @@ def list_databases(session: Session) -> list[DatabaseRow]:
         ).all()
     }
     return [
-        DatabaseRow(d.uuid, d.kind, d.subscription_id, counts.get(d.uuid, 0), d.created_at)
+        DatabaseRow(
+            d.uuid,
+            d.kind,
+            d.subscription_id,
+            counts.get(d.uuid, 0),
+            d.created_at,
+            d.duplicate_since,
+        )
         for d in rows
     ]

@@ -44,3 +44,8 @@ def touch_box(session: Session, label: str, db_uuid: str, identifier: str, now: 
         execution_options={"synchronize_session": False},
     )
     return result.rowcount > 0
+
+
+def boxes_of_database(session: Session, db_uuid: str) -> list[BoxRow]:
+    rows = session.scalars(select(Box).where(Box.db_uuid == db_uuid).order_by(Box.first_seen))
+    return [BoxRow(b.label, b.db_uuid, b.identifier, b.first_seen, b.last_seen) for b in rows]

@@ -1,4 +1,5 @@
-"""Issued certificates: the per-holder cache, the weekly count, revocation marks."""
+"""Issued certificates: the per-holder cache, the weekly count, revocation marks, and the
+reads of the lifecycle job, the CRL, the boxes' standing question, the portal and the API."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from boxcert.issuer.models import Certificate
+from boxcert.issuer.models import Certificate, Database, Subscription
 from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
 
 
@@ -30,6 +31,9 @@ def _row(c: Certificate) -> StoredCertificate:
         issued_at=c.issued_at,
         replaces_id=c.replaces_id,
         revoked_at=c.revoked_at,
+        revocation_reason=c.revocation_reason,
+        revocation_code=c.revocation_code,
+        revocation_message=c.revocation_message,
     )
 
 
@@ -113,10 +117,115 @@ def certificates_for_domain(session: Session, domain: str) -> list[StoredCertifi
     return [_row(c) for c in rows if domain in c.names.split() or f"*.{domain}" in c.names.split()]
 
 
-def mark_revoked(session: Session, certificate_id: int, now: datetime) -> bool:
+def mark_revoked(
+    session: Session,
+    certificate_id: int,
+    now: datetime,
+    reason: str = "unspecified",
+    code: str | None = None,
+    message: str | None = None,
+) -> bool:
     """Record a revocation; False when it was already recorded (or the row is gone)."""
     cert = session.get(Certificate, certificate_id)
     if cert is None or cert.revoked_at is not None:
         return False
     cert.revoked_at = now
+    cert.revocation_reason = reason
+    cert.revocation_code = code
+    cert.revocation_message = message
     return True
+
+
+def get_certificate(session: Session, certificate_id: int) -> StoredCertificate | None:
+    cert = session.get(Certificate, certificate_id)
+    return _row(cert) if cert is not None else None
+
+
+def by_serial(session: Session, serial_hex: str) -> list[StoredCertificate]:
+    """Certificates with this serial (one per CA in practice; serials are random)."""
+    rows = session.scalars(
+        select(Certificate).where(Certificate.serial_hex == serial_hex).order_by(Certificate.id)
+    ).all()
+    return [_row(c) for c in rows]
+
+
+def unrevoked_of_database(session: Session, db_uuid: str, now: datetime) -> list[StoredCertificate]:
+    """The database's certificates that are neither revoked nor expired."""
+    rows = session.scalars(
+        select(Certificate)
+        .where(
+            Certificate.db_uuid == db_uuid,
+            Certificate.revoked_at.is_(None),
+            Certificate.not_after > now,
+        )
+        .order_by(Certificate.id)
+    ).all()
+    return [_row(c) for c in rows]
+
+
+def of_database(session: Session, db_uuid: str, limit: int = 500) -> list[StoredCertificate]:
+    """The database's certificates, newest first."""
+    rows = session.scalars(
+        select(Certificate)
+        .where(Certificate.db_uuid == db_uuid)
+        .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
+        .limit(limit)
+    ).all()
+    return [_row(c) for c in rows]
+
+
+def listing(
+    session: Session,
+    *,
+    db_uuid: str | None = None,
+    revoked: bool | None = None,
+    limit: int = 500,
+) -> list[StoredCertificate]:
+    query = select(Certificate)
+    if db_uuid is not None:
+        query = query.where(Certificate.db_uuid == db_uuid)
+    if revoked is not None:
+        query = query.where(
+            Certificate.revoked_at.is_not(None) if revoked else Certificate.revoked_at.is_(None)
+        )
+    rows = session.scalars(query.order_by(Certificate.id.desc()).limit(limit)).all()
+    return [_row(c) for c in rows]
+
+
+def revoked_for_crl(
+    session: Session, ca_name: str, now: datetime
+) -> list[tuple[str, datetime, str]]:
+    """(serial, revoked at, reason) of ``ca_name``'s revoked certificates not yet expired."""
+    rows = session.execute(
+        select(Certificate.serial_hex, Certificate.revoked_at, Certificate.revocation_reason)
+        .where(
+            Certificate.ca_name == ca_name,
+            Certificate.revoked_at.is_not(None),
+            Certificate.not_after > now,
+        )
+        .order_by(Certificate.id)
+    ).all()
+    return [(serial, at, reason or "unspecified") for serial, at, reason in rows if at]
+
+
+def standing_facts(
+    session: Session, db_uuid: str, serial_hex: str
+) -> tuple[str, StoredCertificate | None] | None:
+    """For a box's "does my certificate still stand?": the subscription's code digest and the
+    database's certificate with this serial (None if it has none), in one indexed statement;
+    None when the database is unknown."""
+    row = session.execute(
+        select(Subscription.code_digest, Certificate)
+        .select_from(Database)
+        .join(Subscription, Subscription.id == Database.subscription_id)
+        .outerjoin(
+            Certificate,
+            (Certificate.db_uuid == Database.uuid) & (Certificate.serial_hex == serial_hex),
+        )
+        .where(Database.uuid == db_uuid)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    digest, cert = row
+    return digest, (_row(cert) if cert is not None else None)

@@ -22,6 +22,7 @@ class DatabaseRow:
     subscription_id: int
     boxes: int
     created_at: datetime
+    duplicate_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +74,67 @@ class StoredCertificate:
     issued_at: datetime
     replaces_id: int | None
     revoked_at: datetime | None
+    revocation_reason: str | None = None  # x509.ReasonFlags value
+    revocation_code: str | None = None  # the refusal that caused it, if any
+    revocation_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LapseRow:
+    db_uuid: str
+    since: datetime
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SightingRow:
+    db_uuid: str
+    fingerprint: str
+    first_seen: datetime
+    last_seen: datetime
+    verdict: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit entry; ``id`` is None until stored."""
+
+    at: datetime
+    kind: str
+    actor: str
+    detail: str
+    db_uuid: str | None = None
+    subscription_id: int | None = None
+    code: str | None = None
+    id: int | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "kind": self.kind,
+            "actor": self.actor,
+            "database": self.db_uuid,
+            "subscription_id": self.subscription_id,
+            "code": self.code,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    id: str
+    name: str
+    secret_hash: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRow:
+    id: int
+    email: str
+    password_hash: str
+    created_at: datetime
+    subscription_ids: tuple[int, ...]

@@ -36,3 +36,11 @@ def contract_codes_of(session: Session) -> ContractCodes:
     """The installation's contract-code hashing (its key is made by migration 0004)."""
     key = _get_or_make(session, contract_codes.KEY_SETTING, contract_codes.new_key())
     return ContractCodes(bytes.fromhex(key))
+
+
+PORTAL_CSRF_KEY = "portal_csrf_key"
+
+
+def portal_csrf_key(session: Session) -> bytes:
+    """The portal's CSRF key, shared by every issuer so a form may be posted to any of them."""
+    return bytes.fromhex(_get_or_make(session, PORTAL_CSRF_KEY, secrets.token_hex(32)))

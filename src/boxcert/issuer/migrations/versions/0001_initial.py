@@ -26,8 +26,11 @@ def upgrade() -> None:
         "subscription_lines",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column(
-            "subscription_code", sa.String(128), sa.ForeignKey("subscriptions.code"),
-            nullable=False, index=True,
+            "subscription_code",
+            sa.String(128),
+            sa.ForeignKey("subscriptions.code"),
+            nullable=False,
+            index=True,
         ),
         sa.Column("product_name", sa.String(256), nullable=False),
     )
@@ -36,8 +39,11 @@ def upgrade() -> None:
         sa.Column("uuid", sa.String(64), primary_key=True),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column(
-            "subscription_code", sa.String(128), sa.ForeignKey("subscriptions.code"),
-            nullable=False, index=True,
+            "subscription_code",
+            sa.String(128),
+            sa.ForeignKey("subscriptions.code"),
+            nullable=False,
+            index=True,
         ),
         sa.Column("created_at", TS, nullable=False),
     )
@@ -85,7 +91,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table in (
-        "settings", "txt_records", "certificates", "boxes", "databases",
-        "subscription_lines", "subscriptions",
+        "settings",
+        "txt_records",
+        "certificates",
+        "boxes",
+        "databases",
+        "subscription_lines",
+        "subscriptions",
     ):
         op.drop_table(table)

@@ -1,0 +1,325 @@
+"""The admin API's messages, declared once with pydantic: they validate every request body and
+query, and the OpenAPI document at ``/openapi.json`` is generated from the same declarations,
+so what the document promises and what the API accepts cannot drift apart.
+
+Every model refuses unknown fields (``extra="forbid"``) and coerces nothing (``strict``), so a
+billing system's typo is a 400 that names the field, not a silent default.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import models_json_schema
+
+from boxcert.issuer.models import DatabaseKind, SubscriptionState
+
+API_PREFIX = "/api/v1"
+Line = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+Uuid = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+
+
+class RevocationReason(enum.StrEnum):
+    """RFC 5280 reasons an operator may give (names as in x509.ReasonFlags)."""
+
+    UNSPECIFIED = "unspecified"
+    KEY_COMPROMISE = "keyCompromise"
+    AFFILIATION_CHANGED = "affiliationChanged"
+    SUPERSEDED = "superseded"
+    CESSATION_OF_OPERATION = "cessationOfOperation"
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SubscriptionCreate(_In):
+    """A new subscription. The contract code is written once and never read back."""
+
+    code: Annotated[
+        str, StringConstraints(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
+    ]
+    state: SubscriptionState = SubscriptionState.IN_PROGRESS
+    lines: list[Line] = Field(default_factory=list, max_length=50)
+
+
+class SubscriptionUpdate(_In):
+    """Fields to change; ``lines`` replaces all lines."""
+
+    state: SubscriptionState | None = None
+    lines: list[Line] | None = Field(default=None, max_length=50)
+
+
+class DatabaseCreate(_In):
+    uuid: Uuid
+    kind: DatabaseKind = DatabaseKind.PRODUCTION
+    subscription_id: int = Field(ge=1)
+
+
+class DatabaseUpdate(_In):
+    kind: DatabaseKind | None = None
+    subscription_id: int | None = Field(default=None, ge=1)
+
+
+class RevokeRequest(_In):
+    reason: RevocationReason = RevocationReason.CESSATION_OF_OPERATION
+
+
+class CertificateQuery(_In):
+    database: Uuid | None = None
+    revoked: bool | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class AuditQuery(_In):
+    database: Uuid | None = None
+    since: datetime | None = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class Reason(BaseModel):
+    code: str = Field(description="The refusal code boxes get (boxcert.wire.refusals).")
+    message: str
+    title: str
+    remedy: str
+
+
+class SubscriptionOut(BaseModel):
+    id: int
+    code_hint: str = Field(description="The last characters of the contract code, if long.")
+    state: SubscriptionState
+    lines: list[str]
+    created_at: datetime
+    databases: list[str]
+
+
+class DatabaseOut(BaseModel):
+    uuid: str
+    kind: DatabaseKind
+    subscription_id: int
+    boxes: int
+    duplicate_since: datetime | None
+    eligible: bool
+    reason: Reason | None = Field(description="Why it is not eligible, and the refusal code.")
+    lapsed_since: datetime | None = Field(description="Not entitled since (lifecycle job).")
+    revoke_after: datetime | None = Field(description="Certificates revoked from then on.")
+    created_at: datetime
+
+
+class CertificateOut(BaseModel):
+    id: int
+    serial: str
+    database: str
+    holder: str
+    names: list[str]
+    ca: str
+    not_before: datetime
+    not_after: datetime
+    issued_at: datetime
+    revoked_at: datetime | None
+    revocation_reason: str | None
+    revocation_code: str | None
+
+
+class AuditOut(BaseModel):
+    id: int | None
+    at: datetime
+    kind: str
+    actor: str
+    database: str | None
+    subscription_id: int | None
+    code: str | None
+    detail: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+class SubscriptionList(BaseModel):
+    subscriptions: list[SubscriptionOut]
+
+
+class DatabaseList(BaseModel):
+    databases: list[DatabaseOut]
+
+
+class CertificateList(BaseModel):
+    certificates: list[CertificateOut]
+
+
+class AuditList(BaseModel):
+    entries: list[AuditOut]
+
+
+_INPUTS: list[type[BaseModel]] = [
+    SubscriptionCreate,
+    SubscriptionUpdate,
+    DatabaseCreate,
+    DatabaseUpdate,
+    RevokeRequest,
+]
+_OUTPUTS: list[type[BaseModel]] = [
+    SubscriptionOut,
+    SubscriptionList,
+    DatabaseOut,
+    DatabaseList,
+    CertificateOut,
+    CertificateList,
+    AuditOut,
+    AuditList,
+    ErrorOut,
+]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(model: type[BaseModel]) -> dict[str, Any]:
+    return {"application/json": {"schema": _ref(model)}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    texts = {
+        400: "The request does not match this document; the message names the field.",
+        401: "No valid token: nothing else is said.",
+        404: "No such subscription, database or certificate.",
+        409: "It exists already.",
+        413: "The body is too large.",
+    }
+    return {str(s): {"description": texts[s], "content": _json(ErrorOut)} for s in statuses}
+
+
+def _query(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    return [
+        {"name": name, "in": "query", "required": False, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def _op(
+    summary: str,
+    answer: type[BaseModel],
+    *,
+    body: type[BaseModel] | None = None,
+    status: int = 200,
+    errors: tuple[int, ...] = (400, 401),
+    query: type[BaseModel] | None = None,
+    path: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {
+            str(status): {"description": "OK", "content": _json(answer)},
+            **_errors(*errors),
+        },
+    }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": _json(body)}
+    params = (path or []) + (_query(query) if query is not None else [])
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str, schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "path", "required": True, "schema": schema}]
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the admin API."""
+    _, defs = models_json_schema(
+        [(m, "validation") for m in _INPUTS] + [(m, "serialization") for m in _OUTPUTS],
+        ref_template="#/components/schemas/{model}",
+    )
+    sub_id = _path_param("id", {"type": "integer", "minimum": 1})
+    uuid = _path_param("uuid", {"type": "string", "maxLength": 64})
+    serial = _path_param("serial", {"type": "string", "pattern": "^[0-9a-fA-F]{1,40}$"})
+    p = API_PREFIX
+    paths: dict[str, Any] = {
+        f"{p}/subscriptions": {
+            "get": _op("List subscriptions", SubscriptionList),
+            "post": _op(
+                "Create a subscription",
+                SubscriptionOut,
+                body=SubscriptionCreate,
+                status=201,
+                errors=(400, 401, 409, 413),
+            ),
+        },
+        f"{p}/subscriptions/{{id}}": {
+            "get": _op("Read a subscription", SubscriptionOut, errors=(400, 401, 404), path=sub_id),
+            "patch": _op(
+                "Change a subscription's state or lines",
+                SubscriptionOut,
+                body=SubscriptionUpdate,
+                errors=(400, 401, 404, 413),
+                path=sub_id,
+            ),
+        },
+        f"{p}/databases": {
+            "get": _op("List databases", DatabaseList),
+            "post": _op(
+                "Register a database",
+                DatabaseOut,
+                body=DatabaseCreate,
+                status=201,
+                errors=(400, 401, 404, 409, 413),
+            ),
+        },
+        f"{p}/databases/{{uuid}}": {
+            "get": _op("Read a database", DatabaseOut, errors=(400, 401, 404), path=uuid),
+            "patch": _op(
+                "Change a database's kind or subscription",
+                DatabaseOut,
+                body=DatabaseUpdate,
+                errors=(400, 401, 404, 413),
+                path=uuid,
+            ),
+        },
+        f"{p}/certificates": {
+            "get": _op("List certificates", CertificateList, query=CertificateQuery),
+        },
+        f"{p}/certificates/{{serial}}/revoke": {
+            "post": _op(
+                "Revoke a certificate at the CA",
+                CertificateOut,
+                body=RevokeRequest,
+                errors=(400, 401, 404, 413),
+                path=serial,
+            ),
+        },
+        f"{p}/audit": {"get": _op("Read the audit log", AuditList, query=AuditQuery)},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "boxcert issuer admin API",
+            "version": version,
+            "description": "For the vendor's billing system: subscriptions, databases, "
+            "certificates. Every request needs a token (`boxcert issuer token add`).",
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "schemas": defs["$defs"],
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer", "bearerFormat": "bxa1 token"}
+            },
+        },
+        "security": [{"token": []}],
+        "paths": paths,
+    }
