@@ -112,7 +112,8 @@ def test_concurrent_requests_make_one_order(tmp_path: Path, stack: devstack.Acme
 
 
 def test_acme_refusal_is_clear_when_dns_cannot_validate(tmp_path: Path) -> None:
-    """Our DNS server is down: the issuer gives up after --dns-wait and says why."""
+    """Our DNS server is down: the issuer gives up after --dns-wait; the box learns it is on the
+    vendor's side (with a reference), the vendor's log says why."""
     for stack in _stack(tmp_path, issuer_args=("--dns-wait", "3")):
         box = _box(tmp_path, stack)
         stack.dns.stop()  # the CA now cannot reach our DNS server
@@ -120,7 +121,10 @@ def test_acme_refusal_is_clear_when_dns_cannot_validate(tmp_path: Path) -> None:
         assert code == 1
         assert report["error_code"] == "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT"
         assert report["detail"].startswith("ca_failed:")
-        assert "did not serve _acme-challenge." in report["detail"]
+        assert "did not serve" not in report["detail"] and "127.0.0.1" not in report["detail"]
+        reference = report["detail"].split("(reference ", 1)[1].split(")", 1)[0]
+        logged = [line for line in stack.issuer.log().splitlines() if reference in line]
+        assert logged and "did not serve _acme-challenge." in logged[0]
         assert _rows(stack, TxtRecord) == 0  # cleaned up after failure too
 
 

@@ -110,9 +110,44 @@ def test_errors_are_clear(tmp_path: Path) -> None:
     assert code == 1 and "cannot open database" in out
 
 
-def test_ca_bundle_prints_root(tmp_path: Path) -> None:
+def test_ca_bundle_prints_root_and_never_makes_a_ca(tmp_path: Path) -> None:
+    from boxcert.issuer.ca.local import LocalCA
+
+    code, out = cli("issuer", "ca-bundle", "--data", str(tmp_path / "typo"))
+    assert code == 1 and "there is no local CA in" in out and "is --data right?" in out
+    assert not (tmp_path / "typo").exists()
+    ca = LocalCA(tmp_path / "d" / "ca", "iot.boxcert.test")  # what `issuer serve` makes
     code, out = cli("issuer", "ca-bundle", "--data", str(tmp_path / "d"))
-    assert code == 0 and out.startswith("-----BEGIN CERTIFICATE-----")
-    again = cli("issuer", "ca-bundle", "--data", str(tmp_path / "d"))[1]
-    assert again == out  # made once, then reused
+    assert code == 0 and out == ca.root_pem
     assert oct((tmp_path / "d" / "ca" / "intermediate.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_revoke_never_makes_a_ca_or_a_database(tmp_path: Path) -> None:
+    code, out = cli("issuer", "revoke", "--data", str(tmp_path / "typo"), "--domain", "x.test")
+    assert code == 1 and "there is no issuer data in" in out
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_ca_made_for_another_zone_is_refused(tmp_path: Path) -> None:
+    import pytest
+
+    from boxcert.issuer.ca.local import LocalCA
+    from boxcert.issuer.errors import CertificateAuthorityError
+
+    LocalCA(tmp_path / "ca", "iot.old.example")
+    LocalCA(tmp_path / "ca", "sub.iot.old.example")  # inside the constraint: fine
+    with pytest.raises(CertificateAuthorityError, match=r"may only issue under iot\.old\.example"):
+        LocalCA(tmp_path / "ca", "iot.new.example")
+
+
+def test_rfc2136_store_options_are_checked(tmp_path: Path) -> None:
+    base = ["issuer", "serve", "--data", str(tmp_path / "d"), "--ca", "acme",
+            "--acme-directory", "https://127.0.0.1:1/dir", "--txt-store", "rfc2136"]
+    code, out = cli(*base)
+    assert code == 2 and "needs --txt-server HOST:PORT and --tsig-key" in out
+    key = tmp_path / "k.key"
+    key.write_text('key "k" { algorithm hmac-md5; secret "AAAAAAAAAAAAAAAAAAAAAA=="; };')
+    code, out = cli(*base, "--txt-server", "127.0.0.1:53", "--tsig-key", str(key))
+    assert code == 2 and "--tsig-key" in out and "not one of" in out
+
+

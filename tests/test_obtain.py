@@ -100,14 +100,20 @@ class FailingCA(PublicLikeCA):
         raise CertificateAuthorityError("the CA is down")
 
 
-async def test_ca_failure_is_a_refusal_that_says_so(tmp_path: Path) -> None:
+async def test_ca_failure_is_a_refusal_that_says_so_without_vendor_internals(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     clock = Clock()
     issuer = make_issuer(tmp_path, ca=FailingCA(tmp_path / "ca", clock), clock=clock)
     issuer.register("db-1", "CODE-0001")
     with pytest.raises(Refusal) as refused:
         await issuer.service.handle(box_request("db-1", "CODE-0001"))
     assert refused.value.code == RefusalCode.CA_FAILED
-    assert "the CA is down" in refused.value.message
+    message = refused.value.message
+    assert "the CA is down" not in message  # the CA's own words stay with the vendor
+    reference = message.split("(reference ", 1)[1].split(")", 1)[0]
+    logged = [r.getMessage() for r in caplog.records if reference in r.getMessage()]
+    assert len(logged) == 1 and "the CA is down" in logged[0]
 
 
 async def test_renewals_replace_the_previous_certificate(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from boxcert.issuer.ca.acme import AcmeOptions
 from boxcert.issuer.cli_access import account_group, audit_command, token_group
 from boxcert.issuer.cli_admin import data_options, database_group, subscription_group
 from boxcert.issuer.errors import IssuerError
-from boxcert.issuer.server import IssuerOptions, build_service, serve
+from boxcert.issuer.server import IssuerOptions, Rfc2136Options, build_service, serve
 from boxcert.issuer.service import IssuerService
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -100,6 +100,25 @@ def ca_options(fn: F) -> F:
                 is_flag=True,
                 help="The zone is on the Public Suffix List: limits count per label.",
             ),
+            click.option(
+                "--txt-store",
+                type=click.Choice(["sql", "rfc2136"]),
+                default="sql",
+                show_default=True,
+                help="Where DNS-01 values go: our database (read by `boxcert dns serve`), or "
+                "the zone's own DNS server by RFC 2136 dynamic updates.",
+            ),
+            click.option(
+                "--txt-server",
+                metavar="HOST:PORT",
+                help="The zone's primary DNS server, for --txt-store rfc2136.",
+            ),
+            click.option(
+                "--tsig-key",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="BIND key file (tsig-keygen) allowed to update the zone, for --txt-store "
+                "rfc2136.",
+            ),
         ]
     ):
         fn = option(fn)
@@ -109,6 +128,9 @@ def ca_options(fn: F) -> F:
 def issuer_options(data_dir: Path, db_url: str | None, **kw: Any) -> IssuerOptions:
     if kw["ca_name"] == "acme" and not kw["acme_directory"]:
         raise click.UsageError("--ca acme needs --acme-directory URL")
+    txt = None
+    if kw["txt_store"] == "rfc2136":
+        txt = _rfc2136_options(kw["txt_server"], kw["tsig_key"])
     acme = None
     if kw["acme_directory"]:
         try:
@@ -132,7 +154,24 @@ def issuer_options(data_dir: Path, db_url: str | None, **kw: Any) -> IssuerOptio
         weekly_cap_per_domain=kw["weekly_cap"],
         zone_is_public_suffix=kw["zone_is_public_suffix"],
         acme=acme,
+        txt=txt,
     )
+
+
+def _rfc2136_options(server: str | None, key_file: Path | None) -> Rfc2136Options:
+    from boxcert.issuer.ca.rfc2136 import load_tsig_key
+
+    if not server or key_file is None:
+        raise click.UsageError("--txt-store rfc2136 needs --txt-server HOST:PORT and --tsig-key")
+    try:
+        address = resolve_host_port(server, 53)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--txt-server") from err
+    try:
+        key = load_tsig_key(key_file)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--tsig-key") from err
+    return Rfc2136Options(address, key)
 
 
 _DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhd])\s*$")
@@ -275,7 +314,13 @@ def serve_command(
 @ca_options
 def revoke_command(data_dir: Path, db_url: str | None, domain: str, reason: str, **kw: Any) -> None:
     """Revoke every valid certificate that covers DOMAIN, at the CA and in our store."""
-    service = _build(issuer_options(data_dir, db_url, **kw))
+    from dataclasses import replace
+
+    from boxcert.issuer.db import SQLITE_FILE
+
+    if db_url is None and not (data_dir / SQLITE_FILE).exists():
+        raise click.ClickException(f"there is no issuer data in {data_dir} (is --data right?)")
+    service = _build(replace(issuer_options(data_dir, db_url, **kw), create_ca=False))
     try:
         result = asyncio.run(
             service.revoker.revoke_domain(domain, x509.ReasonFlags(reason), actor="cli")
@@ -294,12 +339,18 @@ def revoke_command(data_dir: Path, db_url: str | None, domain: str, reason: str,
 
 @issuer_group.command("ca-bundle")
 @data_options
-@click.option("--zone", default=naming.DEFAULT_ZONE, show_default=True)
-def ca_bundle_command(data_dir: Path, db_url: str | None, zone: str) -> None:
-    """Print the local CA's root certificate (PEM), for boxes' --trust-ca."""
-    from boxcert.issuer.ca.local import LocalCA
+@click.option("--zone", hidden=True, help="Ignored; kept for older scripts.")
+def ca_bundle_command(data_dir: Path, db_url: str | None, zone: str | None) -> None:
+    """Print the local CA's root certificate (PEM), for boxes' --trust-ca.
 
-    click.echo(LocalCA(data_dir / "ca", naming.normalize_zone(zone)).root_pem, nl=False)
+    Reads the CA that `issuer serve` made in --data; never makes one.
+    """
+    from boxcert.issuer.ca.local import read_root_pem
+
+    try:
+        click.echo(read_root_pem(data_dir / "ca"), nl=False)
+    except (IssuerError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
 
 
 issuer_group.add_command(database_group)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -154,10 +155,17 @@ class Obtainer:
         except RateLimited as err:
             raise await self.limits.paused(domain, err) from err
         except CertificateAuthorityError as err:
-            log.warning("CA %s failed for %s: %s", self.ca.name, holder.names[1], err)
+            # The CA's own words name the vendor's internals (hosts, accounts): they go to our
+            # log under a reference; the box gets the reference and nothing else.
+            reference = secrets.token_hex(4)
+            log.warning(
+                "CA %s failed for %s (reference %s): %s", self.ca.name, holder.names[1],
+                reference, err,
+            )
             raise Refusal(
                 RefusalCode.CA_FAILED,
-                f"The certificate authority could not issue the certificate: {err}",
+                "The vendor's certificate authority could not issue the certificate just now "
+                f"(reference {reference}); the box retries by itself.",
             ) from err
         stored = await self._store(holder, domain, issued, key_pem, previous)
         log.info("issued %s by %s until %s", holder.names[1], self.ca.name, stored.not_after.date())

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from boxcert import httpserver, naming
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.ca.acme import AcmeCA, AcmeOptions
-from boxcert.issuer.ca.dns01 import SqlTxtStore
+from boxcert.issuer.ca.dns01 import SqlTxtStore, TxtStore
 from boxcert.issuer.ca.local import LocalCA
+from boxcert.issuer.ca.rfc2136 import Rfc2136TxtStore, TsigKey
 from boxcert.issuer.config import IssuerSettings
 from boxcert.issuer.crl import CRL_PATH
 from boxcert.issuer.db import database_url, open_engine, prepare_data_dir, session_factory
@@ -41,6 +42,18 @@ class IssuerOptions:
     # The URL browsers and boxes reach this issuer at (the CRL's address in certificates);
     # None: the address it listens on.
     public_url: str | None = None
+    # Where DNS-01 values go: None for our own table (read by `boxcert dns serve`).
+    txt: Rfc2136Options | None = None
+    # False for commands that only use an existing CA (revoke): never make one.
+    create_ca: bool = True
+
+
+@dataclass(frozen=True)
+class Rfc2136Options:
+    """The zone's primary server and the TSIG key allowed to update it."""
+
+    server: tuple[str, int]
+    key: TsigKey
 
 
 def make_ca(
@@ -49,12 +62,19 @@ def make_ca(
     if options.ca == "local":
         crl_url = options.public_url.rstrip("/") + CRL_PATH if options.public_url else None
         return LocalCA(
-            options.data_dir / "ca", zone, leaf_lifetime=options.leaf_lifetime, crl_url=crl_url
+            options.data_dir / "ca",
+            zone,
+            leaf_lifetime=options.leaf_lifetime,
+            crl_url=crl_url,
+            create=options.create_ca,
         )
     if options.ca == "acme":
         if options.acme is None:
             raise IssuerError("--ca acme needs --acme-directory")
-        return AcmeCA(options.data_dir / "acme", options.acme, SqlTxtStore(sessions))
+        txt: TxtStore = SqlTxtStore(sessions)
+        if options.txt is not None:
+            txt = Rfc2136TxtStore(options.txt.server, zone, options.txt.key)
+        return AcmeCA(options.data_dir / "acme", options.acme, txt)
     raise IssuerError(f"unknown CA backend {options.ca!r} (choose: local, acme)")
 
 

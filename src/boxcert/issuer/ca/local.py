@@ -52,14 +52,24 @@ class LocalCA:
         leaf_lifetime: timedelta = timedelta(days=90),
         clock: Clock = system_clock,
         crl_url: str | None = None,
+        create: bool = True,
     ) -> None:
+        """Load the CA in ``directory``; make it first when there is none and ``create``.
+
+        Raises CertificateAuthorityError when there is none and not ``create`` (commands that
+        only read, such as ``ca-bundle`` and ``revoke``, never make a CA), and when its
+        intermediate is name-constrained to another zone than ``zone`` (every box would refuse
+        what it issues).
+        """
         self.directory = directory
+        self.create = create
         self.zone = zone
         self.leaf_lifetime = leaf_lifetime
         self.clock = clock
         # Where the issuer publishes this CA's CRL; may be set once the server's URL is known.
         self.crl_url = crl_url
         self._root, self._intermediate, self._intermediate_key = self._load_or_create()
+        self._check_zone()
 
     @property
     def root_pem(self) -> str:
@@ -78,6 +88,11 @@ class LocalCA:
             # Two issuers starting on one data dir must not both create a CA.
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not (d / "intermediate.pem").exists():
+                if not self.create:
+                    raise CertificateAuthorityError(
+                        f"there is no local CA in {d}: `boxcert issuer serve --data "
+                        f"{d.parent}` makes it at its first start (is --data right?)"
+                    )
                 self._create(d)
             try:
                 root = x509.load_pem_x509_certificate((d / "root.pem").read_bytes())
@@ -86,6 +101,30 @@ class LocalCA:
             except (OSError, ValueError) as err:
                 raise CertificateAuthorityError(f"local CA files in {d} unusable: {err}") from err
         return root, inter, key
+
+    def permitted_zones(self) -> list[str]:
+        """The DNS subtrees the intermediate may issue for (its name constraint)."""
+        try:
+            constraints = self._intermediate.extensions.get_extension_for_class(
+                x509.NameConstraints
+            ).value
+        except x509.ExtensionNotFound:
+            return []
+        return [
+            str(n.value).lower().lstrip(".")
+            for n in constraints.permitted_subtrees or []
+            if isinstance(n, x509.DNSName)
+        ]
+
+    def _check_zone(self) -> None:
+        zones = self.permitted_zones()
+        if not zones or any(self.zone == z or self.zone.endswith("." + z) for z in zones):
+            return
+        raise CertificateAuthorityError(
+            f"the local CA in {self.directory} may only issue under {', '.join(zones)}, not "
+            f"{self.zone}: boxes would refuse every certificate. Use --zone {zones[0]}, or "
+            "another --data directory for the new zone."
+        )
 
     def _create(self, d: Path) -> None:
         now = self.clock()
@@ -233,3 +272,18 @@ class LocalCA:
 
     async def close(self) -> None:
         return None
+
+
+def read_root_pem(directory: Path) -> str:
+    """The root certificate of the local CA in ``directory``, without loading or making keys."""
+    try:
+        pem = (directory / "root.pem").read_text(encoding="ascii")
+    except FileNotFoundError as err:
+        raise CertificateAuthorityError(
+            f"there is no local CA in {directory}: `boxcert issuer serve --data "
+            f"{directory.parent}` makes it at its first start (is --data right?)"
+        ) from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise CertificateAuthorityError(f"cannot read {directory / 'root.pem'}: {err}") from err
+    pki.load_chain(pem)  # a damaged file is an error here, not a surprise on the box
+    return pem
