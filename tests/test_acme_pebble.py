@@ -133,17 +133,20 @@ def test_revoke_at_the_ca(tmp_path: Path, stack: devstack.AcmeStack) -> None:
     assert box.ensure()[0] == 0
     domain = box.status()[1]["certificate"]["sans"][1]
     serial = format(x509.load_pem_x509_certificate(box.cert_path.read_bytes()).serial_number, "x")
-    code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain,
-                    "--ca", "acme", "--acme-directory", stack.pebble.directory_url,
-                    "--acme-ca-bundle", str(stack.pebble.tls_ca))
+    acme = ("--ca", "acme", "--acme-directory", stack.pebble.directory_url,
+            "--acme-ca-bundle", str(stack.pebble.tls_ca))
+    code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain, *acme)
     assert code == 0, out
     assert f"revoked {serial}" in out
     status = httpx.get(f"{stack.pebble.management_url}/cert-status-by-serial/{serial}",
                        verify=ssl.create_default_context(cafile=str(stack.pebble.tls_ca)))
     assert status.json()["Status"] == "Revoked"
     # nothing valid is left for that name
-    code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain)
+    code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain, *acme)
     assert code == 1 and "no valid certificate" in out
+    # and the local CA, which this issuer never used, is not made by asking
+    code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain)
+    assert code == 1 and "there is no local CA" in out
     # the box asking again gets a new certificate, not the revoked one
     box.cert_path.unlink()
     assert box.ensure()[0] == 0
