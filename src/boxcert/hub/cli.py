@@ -22,6 +22,7 @@ import click
 
 from boxcert import logsetup
 from boxcert.hostport import parse_host_port
+from boxcert.httpserver import HttpServerError
 from boxcert.hub.errors import HubError
 from boxcert.hub.issuer_info import check_zone, fetch_zone
 from boxcert.hub.server import open_service, serve
@@ -145,17 +146,20 @@ def serve_command(
         click.echo(f"hub: listening on {url} (boxes reach it at {public_url or url})")
         sys.stdout.flush()
 
-    asyncio.run(
-        serve(
-            service,
-            host,
-            port,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-            behind_tls_proxy=behind_tls_proxy,
-            on_ready=ready,
+    try:
+        asyncio.run(
+            serve(
+                service,
+                host,
+                port,
+                tls_cert=tls_cert,
+                tls_key=tls_key,
+                behind_tls_proxy=behind_tls_proxy,
+                on_ready=ready,
+            )
         )
-    )
+    except HttpServerError as err:
+        raise click.ClickException(str(err)) from err
 
 
 @hub_group.command("configure")

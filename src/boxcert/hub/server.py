@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-import uvicorn
-
+from boxcert import httpserver
 from boxcert.clock import Clock, system_clock
 from boxcert.hub.db import open_database
 from boxcert.hub.service import HubService
@@ -31,30 +29,21 @@ async def serve(
 ) -> None:
     """Serve until SIGINT/SIGTERM; call ``on_ready`` with the bound base URL.
 
-    Runs uvicorn itself until the shared ``boxcert.httpserver`` helper takes this over.
-    Behind a TLS proxy, the proxy's ``X-Forwarded-For/Proto`` are believed from loopback only
-    (uvicorn's default), so cookies get ``Secure`` and the login throttle sees real clients.
+    Runs on :func:`boxcert.httpserver.serve` (header and body deadlines). Behind a TLS proxy,
+    the proxy's ``X-Forwarded-For/Proto`` are believed from loopback only, so cookies get
+    ``Secure`` and the login throttle sees real clients. Raises HttpServerError with one line
+    when it cannot start.
     """
     from boxcert.hub.app import create_app
 
-    config = uvicorn.Config(
+    tls = None
+    if tls_cert is not None and tls_key is not None:
+        tls = httpserver.tls_context(tls_cert, tls_key)
+    await httpserver.serve(
         create_app(service, clock=service.clock),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,  # paths and clients only, but a log line per request is noise
+        host,
+        port,
+        tls=tls,
         proxy_headers=behind_tls_proxy,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        lifespan="off",
+        on_ready=on_ready,
     )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started and not task.done():
-        await asyncio.sleep(0.02)
-    if server.started and on_ready is not None:
-        bound = server.servers[0].sockets[0].getsockname()
-        scheme = "https" if tls_cert else "http"
-        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        on_ready(f"{scheme}://{shown}:{bound[1]}")
-    await task
