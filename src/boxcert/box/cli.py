@@ -154,6 +154,7 @@ def _ca_file(param: str, value: str) -> str:
 @click.option("--lan-ip", help="The box's LAN address, when detection picks the wrong one.")
 @click.option("--https-port", type=click.IntRange(1, 65535), help="Port the box serves HTTPS on.")
 @click.option("--identifier", help="The box's identifier (serial number or MAC).")
+@click.option("--name", help="What the hub shows for this box.")
 @click.pass_context
 def configure_command(
     ctx: click.Context,
@@ -167,6 +168,7 @@ def configure_command(
     lan_ip: str | None,
     https_port: int | None,
     identifier: str | None,
+    name: str | None,
 ) -> None:
     """Change the box's settings; options not given are left as they are."""
     paths: BoxPaths = ctx.obj
@@ -179,6 +181,7 @@ def configure_command(
         "lan_ip": lan_ip,
         "https_port": https_port,
         "identifier": identifier,
+        "name": name,
         "issuer_ca": _ca_file("--issuer-ca", issuer_ca) if issuer_ca else None,
         "trust_ca": [_ca_file("--trust-ca", p) for p in trust_ca] if trust_ca else None,
     }

@@ -116,10 +116,15 @@ async def run_front(
             parse_upstream(options.upstream)
         except ValueError as err:
             raise FrontError(str(err)) from err
-    switch = CertificateSwitch(backend.pair_paths, options.state_dir, clock=clock)
-    accounts = PasswordFile(options.state_dir / "password")
-    accounts.ensure(announce_password)
-    sockets = _bind_all(options)
+    sockets = _bind_all(options)  # first: a busy port is the one thing said, nothing is made
+    try:
+        switch = CertificateSwitch(backend.pair_paths, options.state_dir, clock=clock)
+        accounts = PasswordFile(options.state_dir / "password")
+        accounts.ensure(announce_password)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     https_port = options.https_port if options.nginx else sockets[0].getsockname()[1]
     front = FrontContext(
         backend=backend,
