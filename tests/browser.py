@@ -5,7 +5,10 @@ Each :class:`Chromium` gets a fresh profile and a fresh ``$HOME`` whose NSS data
 (``~/.pki/nssdb``, where chromium on Linux reads user trust) trusts exactly the roots given, and
 ``--host-resolver-rules`` that map the box's names to loopback, so a test can open
 ``https://<ip-label>.<label>.<zone>:<port>/`` and see what a user's browser sees: a padlock, or a
-certificate error.
+certificate error. ``javascript=False`` browses with script turned off (our pages must work
+without it); ``phone=True`` lays pages out as a phone of ``width`` × ``height`` does.
+
+This is the one browser harness of the tests.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,15 +95,26 @@ class Chromium:
         finally:
             page.close()
 
-    def page(self) -> object:
+    def page(self) -> Any:
         """A new Playwright page, for tests that click and type."""
         return self._context.new_page()  # type: ignore[attr-defined]
+
+
+def fits_width(page: Any) -> bool:
+    """The page does not scroll sideways (measured by the browser's layout, so it works with
+    script turned off as well)."""
+    return bool(
+        page.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+        )
+    )
 
 
 @contextmanager
 def chromium(
     *, trust: Sequence[Path] = (), resolve: Mapping[str, str] | None = None,
     extra_flags: Sequence[str] = (), width: int = 1100, height: int = 800,
+    javascript: bool = True, phone: bool = False,
 ) -> Iterator[Chromium]:
     """Start chromium trusting ``trust`` with ``resolve`` (name -> address) as its resolver."""
     from playwright.sync_api import sync_playwright
@@ -116,6 +131,10 @@ def chromium(
                 str(home / "profile"), executable_path=CHROMIUM, headless=True, args=flags,
                 env={**os.environ, "HOME": str(home)},
                 viewport={"width": width, "height": height},
+                java_script_enabled=javascript,
+                is_mobile=phone,
+                has_touch=phone,
+                device_scale_factor=2 if phone else 1,
             )
             try:
                 yield Chromium(context)

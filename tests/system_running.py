@@ -4,20 +4,19 @@ processes; plus a grep of every log for the secrets the test saw."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from boxcert import naming
+from boxcert import devstack, naming
 from tests.helpers import IssuerProcess, cli, cli_json, start_issuer
 from tests.hub_running import HubProcess, start_hub
 
@@ -84,27 +83,31 @@ def box_process(home: Path, *args: str, timeout: float = 120) -> subprocess.Comp
 
 @dataclass
 class BoxRun:
-    """A ``boxcert box run`` process; its stderr (the console log) goes to a file."""
+    """A ``boxcert box run`` process (:func:`boxcert.devstack.start_box`) on loopback."""
 
     home: Path
-    proc: subprocess.Popen[str]
-    stderr_path: Path
-    https_port: int
-    http_port: int | None
-    password: str
-    stdout: list[str] = field(default_factory=list)
+    run: devstack.BoxRun
+
+    @property
+    def https_port(self) -> int:
+        return self.run.https_port
+
+    @property
+    def password(self) -> str:
+        return self.run.password
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+        proc = self.run.process.proc
+        if proc.poll() is None:
+            proc.send_signal(sig)
             try:
-                self.proc.wait(HANG_GUARD)
+                proc.wait(HANG_GUARD)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        assert self.proc.stdout is not None
-        self.stdout.extend(self.proc.stdout.read().splitlines())
-        return self.proc.returncode
+                proc.kill()
+                proc.wait()
+        assert proc.stdout is not None
+        self.run.lines.extend(proc.stdout.read().splitlines())
+        return proc.returncode
 
     def url(self, path: str = "/") -> str:
         return f"https://127.0.0.1:{self.https_port}{path}"
@@ -115,46 +118,19 @@ class BoxRun:
             return answer
 
     def logs(self) -> str:
+        """Its console (stdout and stderr) and its box.log."""
         box_log = self.home / "box.log"
         return (
-            "\n".join(self.stdout)
-            + self.stderr_path.read_text(errors="replace")
+            "\n".join(self.run.lines)
+            + self.run.process.log()
             + (box_log.read_text(errors="replace") if box_log.exists() else "")
         )
 
 
 def start_box_run(home: Path, *args: str) -> BoxRun:
-    """``box run`` on free loopback ports; waits for its ready line (ports 0 without a
-    front)."""
-    stderr_path = home.parent / f"{home.name}-run.log"
-    command = [
-        sys.executable, "-m", "boxcert", "box", "--home", str(home), "run",
-        "--https-port", "0", "--http-port", "0", "--listen", "127.0.0.1", *args,
-    ]  # fmt: skip
-    with open(stderr_path, "a") as stderr:
-        proc = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=dict(os.environ)
-        )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    password = ""
-    deadline = time.monotonic() + HANG_GUARD
-    for line in proc.stdout:
-        seen.append(line.rstrip("\n"))
-        if line.startswith("The box password"):
-            password = line.rsplit(": ", 1)[1].strip()
-        if line.startswith("box: listening on "):
-            words = line.split()
-            https = int(words[3].rsplit(":", 1)[1])
-            http = int(words[5].rsplit(":", 1)[1]) if len(words) > 5 else None
-            return BoxRun(home, proc, stderr_path, https, http, password, seen)
-        if line.startswith("box: running without a front"):
-            return BoxRun(home, proc, stderr_path, 0, None, password, seen)
-        if time.monotonic() > deadline:
-            break
-    proc.kill()
-    proc.wait()
-    raise RuntimeError(f"box run did not start: {seen} {stderr_path.read_text()[-2000:]}")
+    """``box run`` on free loopback ports; waits until it serves."""
+    ports = ("--https-port", "0", "--http-port", "0", "--listen", "127.0.0.1")
+    return BoxRun(home, devstack.start_box(home, *ports, *args))
 
 
 def wait_for(check: Any, what: str, guard: float = HANG_GUARD) -> Any:
