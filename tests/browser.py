@@ -51,11 +51,15 @@ def nss_home(home: Path, roots: Sequence[Path]) -> Path:
     """A ``$HOME`` whose NSS database trusts ``roots`` for TLS servers (and nothing else)."""
     db = home / ".pki" / "nssdb"
     db.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["certutil", "-N", "-d", f"sql:{db}", "--empty-password"], check=True, capture_output=True
+    )
     for i, root in enumerate(roots):
-        subprocess.run(["certutil", "-A", "-d", f"sql:{db}", "-n", f"root-{i}", "-t", "C,,",
-                        "-i", str(root)], check=True, capture_output=True)
+        subprocess.run(
+            ["certutil", "-A", "-d", f"sql:{db}", "-n", f"root-{i}", "-t", "C,,", "-i", str(root)],
+            check=True,
+            capture_output=True,
+        )
     return home
 
 
@@ -75,8 +79,14 @@ class Chromium:
     def __init__(self, context: object) -> None:
         self._context = context
 
-    def visit(self, url: str, *, screenshot: Path | None = None, wait_for: str | None = None,
-              timeout_ms: float = 20000) -> PageVisit:
+    def visit(
+        self,
+        url: str,
+        *,
+        screenshot: Path | None = None,
+        wait_for: str | None = None,
+        timeout_ms: float = 20000,
+    ) -> PageVisit:
         from playwright.sync_api import Error
 
         page = self._context.new_page()  # type: ignore[attr-defined]
@@ -90,8 +100,9 @@ class Chromium:
             if screenshot is not None:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=str(screenshot), full_page=True)
-            return PageVisit(response.status if response else None, None,
-                             page.inner_text("body"), page.url)
+            return PageVisit(
+                response.status if response else None, None, page.inner_text("body"), page.url
+            )
         finally:
             page.close()
 
@@ -112,9 +123,14 @@ def fits_width(page: Any) -> bool:
 
 @contextmanager
 def chromium(
-    *, trust: Sequence[Path] = (), resolve: Mapping[str, str] | None = None,
-    extra_flags: Sequence[str] = (), width: int = 1100, height: int = 800,
-    javascript: bool = True, phone: bool = False,
+    *,
+    trust: Sequence[Path] = (),
+    resolve: Mapping[str, str] | None = None,
+    extra_flags: Sequence[str] = (),
+    width: int = 1100,
+    height: int = 800,
+    javascript: bool = True,
+    phone: bool = False,
 ) -> Iterator[Chromium]:
     """Start chromium trusting ``trust`` with ``resolve`` (name -> address) as its resolver."""
     from playwright.sync_api import sync_playwright
@@ -128,7 +144,10 @@ def chromium(
             flags.append(f"--host-resolver-rules={rules}")
         with sync_playwright() as p:
             context = p.chromium.launch_persistent_context(
-                str(home / "profile"), executable_path=CHROMIUM, headless=True, args=flags,
+                str(home / "profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=flags,
                 env={**os.environ, "HOME": str(home)},
                 viewport={"width": width, "height": height},
                 java_script_enabled=javascript,

@@ -124,6 +124,14 @@ def test_placeholder_until_a_pair_exists_then_the_pair(tmp_path: Path) -> None:
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         page = f.client().get(f.url("/")).text
         assert "temporary" in page and "self-signed certificate" in page
+        # The agent never takes the placeholder for a certificate, even put in its place.
+        box_key = f.paths.key.read_bytes()
+        f.paths.cert.write_bytes((f.state_dir / "placeholder.pem").read_bytes())
+        f.paths.key.write_bytes((f.state_dir / "placeholder.key").read_bytes())
+        assert f.agent.status().state is CertState.NEED_REFRESH
+        assert "placeholder" in f.agent.status().detail
+        pki.atomic_write(f.paths.key, box_key, 0o600)
+        f.paths.cert.unlink()
         real = f.install()
         assert served_leaf(f.ports.https_port) == real
         assert "self-signed certificate" not in f.client().get(f.url("/")).text

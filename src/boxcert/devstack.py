@@ -283,11 +283,13 @@ def start_box(home: Path, *run_args: str) -> BoxRun:
         _boxcert("box", "--home", str(home), "run", *run_args),
         home.parent / f"{home.name}-run.log",
     )
-    lines = _await_lines(process, ("box: listening on ", "box: running without a front"))
+    lines = _await_lines(process, ("box: listening on ", "box: running without", "box: nginx"))
     password = next(
         (line.rsplit(": ", 1)[1] for line in lines if line.startswith("The box password")), ""
     )
     words = lines[-1].split()
+    if words[1] == "nginx":  # box: nginx serves https port N; …
+        return BoxRun(process, int(words[5].rstrip(";")), None, password, lines)
     if words[1] != "listening":
         return BoxRun(process, 0, None, password, lines)
     http = int(words[5].rsplit(":", 1)[1]) if len(words) > 5 else None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from boxcert import secrets
 from boxcert.clock import Clock, system_clock
 from boxcert.web.pages import Pages
 from boxcert.web.sessions import visit_of
@@ -58,6 +60,24 @@ class Accounts(Protocol):
     def stamp(self, account_id: str) -> str | None:
         """The account's current stamp; None when it no longer exists."""
         ...
+
+
+def password_stamp(stored: str) -> str:
+    """A stamp for :class:`Account` that changes with the stored password hash (and is not
+    the hash)."""
+    return hashlib.sha256(stored.encode()).hexdigest()[:16]
+
+
+def check_stored_password(account_id: str, stored: str | None, password: str) -> Account | None:
+    """:meth:`Accounts.authenticate` of a site with one account whose password hash (from
+    :func:`boxcert.secrets.hash_secret`) is ``stored`` (None: no password yet, nobody gets in,
+    after the same work)."""
+    if not stored:
+        secrets.burn_time()
+        return None
+    if not secrets.verify_secret(password, stored):
+        return None
+    return Account(account_id, password_stamp(stored))
 
 
 def _local_path(target: str, default: str) -> str:

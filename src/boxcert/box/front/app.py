@@ -18,6 +18,7 @@ the security headers with a CSP that allows no script (the pages need none) and
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,11 +31,13 @@ from boxcert.box.front import credentials, ownpages
 from boxcert.box.front.context import MOUNT, FrontContext
 from boxcert.box.front.homepage import box_host
 from boxcert.box.front.proxy import UpstreamProxy
-from boxcert.web import MemorySessionStore, SecurityHeaders, Sessions
+from boxcert.web import MemorySessionStore, SecurityHeaders, SessionPolicy, Sessions
 
 log = logging.getLogger(__name__)
 
 OWN_EXACT = frozenset({"/", "/status.json"})
+# A box's login guards its credentials: sessions end sooner than on the hub's pages.
+SESSION_POLICY = SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
 OWN_PREFIX = "/box/"
 
 
@@ -73,6 +76,7 @@ def own_site(front: FrontContext) -> ASGIApp:
         store=MemorySessionStore(),
         stamp_of=front.accounts.stamp,
         clock=front.clock,
+        policy=SESSION_POLICY,
         exempt=(static,),
         refuse=pages.refusal,
     )

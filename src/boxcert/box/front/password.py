@@ -9,12 +9,12 @@ change ends every session opened under the old one.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
 from boxcert import pki, secrets
 from boxcert.web import Account
+from boxcert.web.auth import check_stored_password, password_stamp
 
 ACCOUNT = "box"
 MAX_PASSWORD_CHARS = secrets.MAX_SECRET_CHARS
@@ -44,18 +44,8 @@ class PasswordFile:
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """For :class:`boxcert.web.LoginGate` (blocking: scrypt)."""
-        stored = self._stored()
-        if not stored:
-            secrets.burn_time()
-            return None
-        if not secrets.verify_secret(password, stored):
-            return None
-        return Account(ACCOUNT, _stamp(stored))
+        return check_stored_password(ACCOUNT, self._stored(), password)
 
     def stamp(self, account_id: str) -> str | None:
         stored = self._stored()
-        return _stamp(stored) if stored and account_id == ACCOUNT else None
-
-
-def _stamp(stored: str) -> str:
-    return hashlib.sha256(stored.encode()).hexdigest()[:16]
+        return password_stamp(stored) if stored and account_id == ACCOUNT else None
