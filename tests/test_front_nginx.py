@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxcert import pki
+from boxcert import devstack, pki
 from boxcert.box.agent import BoxAgent
 from boxcert.box.front.backend import AgentBackend
 from boxcert.box.front.nginx import NginxCommand, NginxError, NginxFront, NginxSite, render_site
@@ -242,3 +242,25 @@ def test_nginx_refusing_at_start_is_one_clear_error(
     ):
         pass
     assert not (private_nginx.sites / "boxcert.conf").exists()
+
+
+@needs_nginx
+def test_box_run_with_the_nginx_front(tmp_path: Path, private_nginx: PrivateNginx) -> None:
+    https_port, http_port = free_port(), free_port()
+    assert private_nginx.command.conf is not None
+    box = devstack.start_box(
+        tmp_path / "box", "--front", "nginx", "--https-port", str(https_port),
+        "--http-port", str(http_port), "--listen", "127.0.0.1",
+        "--nginx-site", str(private_nginx.sites / "boxcert.conf"),
+        "--nginx-conf", str(private_nginx.command.conf),
+    )  # fmt: skip
+    try:
+        assert box.https_port == https_port and box.password
+        assert pki.is_self_signed(served_leaf(https_port))  # the placeholder, by nginx
+        with httpx.Client(verify=False, timeout=30) as client:
+            page = client.get(f"https://127.0.0.1:{https_port}/")
+            assert page.status_code == 200 and "HTTPS certificate" in page.text
+            assert client.get(f"http://127.0.0.1:{http_port}/").status_code == 200
+    finally:
+        box.process.stop()
+    assert box.process.proc.returncode == 0
