@@ -219,13 +219,11 @@ def _print_ready(home: Path, issuer: Issuer, box: devstack.BoxRun, browser_home:
     click.echo("Open it with a trusted padlock on this machine:\n")
     click.echo(f"  {curl}\n")
     click.echo(f"  {chromium}\n")
-    made = "made" if shutil.which("certutil") else "make it first"
-    click.echo(
-        f"chromium trusts the demo's root through the NSS database in {browser_home} ({made}:"
-    )
+    made = "made with" if shutil.which("certutil") else "make it first with"
+    click.echo(f"chromium trusts the demo's root through an NSS database in {browser_home},")
+    click.echo(f"its HOME for the demo ({made}):")
     for command in commands:
         click.echo(f"  {shlex.join(command)}")
-    click.echo(")")
     click.echo(f"\nInspect the box with: boxcert box --home {home} status")
     click.echo("The box keeps its certificate valid and reports to the hub; Ctrl-C stops the demo.")
 
