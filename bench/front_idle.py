@@ -1,7 +1,7 @@
 """The built-in front's start-up time and resident memory.
 
-Starts ``python -m boxcert.box.front`` (uvloop, HTTPS + HTTP on loopback, a pair installed)
-several times and reports the median of:
+Starts ``boxcert box run`` (the agent, its reporter and the front: uvloop, HTTPS + HTTP on
+loopback, a pair installed) several times and reports the median of:
 
 - start-up: from spawning the process to its first HTTPS answer (``/status.json``), for a first
   start (no state: it makes its placeholder and hashes its first password) and a later one;
@@ -19,14 +19,14 @@ import argparse
 import shutil
 import ssl
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import trustme
+
+from boxcert import devstack
 
 NAME = "127-0-0-1.benchbenchbenchben.iot.boxcert.test"
 
@@ -40,42 +40,20 @@ def rss_mib(pid: int) -> float:
 
 def one_run(home: Path, context: ssl.SSLContext) -> tuple[float, float, float]:
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "boxcert.box.front",
-            "--home",
-            str(home),
-            "--https-port",
-            "0",
-            "--http-port",
-            "0",
-            "--listen",
-            "127.0.0.1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    box = devstack.start_box(home, "--https-port", "0", "--http-port", "0", "--listen", "127.0.0.1")
     try:
-        assert process.stdout is not None
-        port = 0
-        for line in process.stdout:
-            if line.startswith("front ready"):
-                port = int(line.split()[2].split("=")[1])
-                break
+        port, pid = box.https_port, box.process.proc.pid
         with httpx.Client(verify=context, timeout=30) as client:
             client.get(f"https://127.0.0.1:{port}/status.json").raise_for_status()
             ready = time.perf_counter() - started
             time.sleep(2)
-            idle = rss_mib(process.pid)
+            idle = rss_mib(pid)
             for _ in range(2000):
                 client.get(f"https://127.0.0.1:{port}/").raise_for_status()
         time.sleep(2)
-        return ready, idle, rss_mib(process.pid)
+        return ready, idle, rss_mib(pid)
     finally:
-        process.terminate()
-        process.wait(30)
+        box.process.stop()
 
 
 def main() -> None:

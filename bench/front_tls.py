@@ -1,6 +1,6 @@
 """The built-in HTTPS front against nginx serving the same certificate, in one run.
 
-Starts the front (``python -m boxcert.box.front``, one process, the box's pair installed) and a
+Starts the front (``boxcert box run``, one process, the box's pair installed) and a
 private Debian nginx (``worker_processes`` as given, default 1 like the front) with the same
 key, chain, TLS protocols and ciphers, both on loopback. Then, for each server:
 
@@ -22,7 +22,6 @@ import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,12 +30,13 @@ from pathlib import Path
 
 import trustme
 
-from boxcert.box.front.pages import stylesheet
+from boxcert import devstack
+from boxcert.box.front.context import box_pages
 from boxcert.box.front.tlsprofile import INTERMEDIATE_TLS12_CIPHERS
 
 REPO = Path(__file__).resolve().parent.parent
 NAME = "127-0-0-1.benchbenchbenchben.iot.boxcert.test"
-PATH = "/box/static/front.css"
+PATH = box_pages().stylesheet_path  # the box's stylesheet (the shared one and the box's)
 
 
 def free_port() -> int:
@@ -57,33 +57,11 @@ def pair(directory: Path) -> tuple[Path, Path]:
 
 @contextmanager
 def builtin_front(home: Path) -> Iterator[int]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "boxcert.box.front",
-            "--home",
-            str(home),
-            "--https-port",
-            "0",
-            "--no-http",
-            "--listen",
-            "127.0.0.1",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    box = devstack.start_box(home, "--https-port", "0", "--no-http", "--listen", "127.0.0.1")
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if line.startswith("front ready"):
-                yield int(line.split()[2].split("=")[1])
-                break
-        else:
-            raise SystemExit("the front did not start")
+        yield box.https_port
     finally:
-        process.terminate()
-        process.wait(30)
+        box.process.stop()
 
 
 @contextmanager
@@ -91,7 +69,7 @@ def nginx(directory: Path, key: Path, cert: Path, workers: int) -> Iterator[int]
     port = free_port()
     static = directory / "static"
     static.mkdir()
-    (static / "front.css").write_bytes(stylesheet())
+    (static / "front.css").write_bytes(box_pages().css)
     for path in (directory.parent, directory, static):  # nginx's workers run as nobody
         path.chmod(0o755)
     (static / "front.css").chmod(0o644)

@@ -1,31 +1,42 @@
 """Helpers for the box front's tests: a box identity, pairs issued by a test CA at run time,
-a running front over real sockets, TLS clients that look at the served certificate."""
+a front running over real sockets on the real agent, TLS clients that look at the served
+certificate."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
+import re
 import socket
 import ssl
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography import x509
 
 from boxcert import naming, pki
-from boxcert.box.front.localbackend import LocalBackend
+from boxcert.box.agent import BoxAgent
+from boxcert.box.config import BoxConfig, save_config
+from boxcert.box.files import BoxPaths
+from boxcert.box.front.backend import AgentBackend
 from boxcert.box.front.server import FrontAddresses, FrontOptions, running
+from boxcert.box.pair import CertPair, install_pair
+from boxcert.clock import Clock, system_clock
 from tests.helpers import LocalTestCA
 
 ZONE = naming.DEFAULT_ZONE
 LOOPBACK = ipaddress.IPv4Address("127.0.0.1")
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, html
+    return found.group(1)
 
 
 @dataclass
@@ -36,8 +47,8 @@ class BoxIdentity:
     host: str  # 127-0-0-1.<label>.<zone>
 
     @classmethod
-    def make(cls) -> BoxIdentity:
-        key = pki.make_ec_key()
+    def make(cls, key: pki.PrivateKey | None = None) -> BoxIdentity:
+        key = key or pki.make_ec_key()
         label = naming.box_label(pki.spki_der(key.public_key()))
         return cls(
             key,
@@ -54,29 +65,65 @@ class BoxIdentity:
         not_after: datetime | None = None,
     ) -> tuple[bytes, bytes, x509.Certificate]:
         """(key PEM, chain PEM, leaf) for this box's names, signed by ``ca``."""
+        pair = self.pair(ca, not_before=not_before, not_after=not_after)
+        return pair.key_pem(), pair.chain_pem(), pair.leaf
+
+    def pair(
+        self,
+        ca: LocalTestCA,
+        *,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
+    ) -> CertPair:
         leaf = ca.leaf(
             self.key.public_key(),
             dns_names=list(self.names),
             not_before=not_before,
             not_after=not_after,
         )
-        chain = pki.chain_pem([leaf, ca.cert]).encode("ascii")
-        return pki.private_key_pem(self.key), chain, leaf
+        return CertPair(self.key, (leaf, ca.cert))
+
+
+def box_home(home: Path, **settings: Any) -> BoxPaths:
+    """A box home whose settings make its URL ``https://127-0-0-1.<label>.<zone>:<port>``."""
+    paths = BoxPaths(home)
+    home.mkdir(parents=True, exist_ok=True)
+    fields: dict[str, Any] = {
+        "server": "http://127.0.0.1:8069",
+        "lan_ip": "127.0.0.1",
+        "identifier": "front-test-box",
+        **settings,
+    }
+    save_config(paths, BoxConfig(**fields))
+    return paths
 
 
 @dataclass
 class RunningFront:
-    backend: LocalBackend
+    agent: BoxAgent
+    backend: AgentBackend
     ports: FrontAddresses
     box: BoxIdentity
     ca: LocalTestCA
     root: Path
-    state_dir: Path
     passwords: list[str] = field(default_factory=list)
+
+    @property
+    def paths(self) -> BoxPaths:
+        return self.agent.paths
+
+    @property
+    def state_dir(self) -> Path:
+        return self.paths.front_dir
 
     @property
     def password(self) -> str:
         return self.passwords[0]
+
+    @property
+    def box_url(self) -> str:
+        """The URL the agent gives the box (by name, with the served port)."""
+        return naming.box_url(LOOPBACK, self.box.label, ZONE, self.ports.https_port)
 
     def url(self, path: str = "/") -> str:
         return f"https://127.0.0.1:{self.ports.https_port}{path}"
@@ -88,9 +135,13 @@ class RunningFront:
         return f"https://{self.box.host}:{self.ports.https_port}{path}"
 
     def install(self, **kw: Any) -> x509.Certificate:
-        key_pem, chain_pem, leaf = self.box.issue(self.ca, **kw)
-        self.backend.install(key_pem, chain_pem)
-        return leaf
+        """Install a pair for the box's key as the agent does: one atomic replacement, the
+        ``Installed`` event, then the new status."""
+        pair = self.box.pair(self.ca, **kw)
+        install_pair(self.paths, pair)
+        self.agent.holder.installed(pair)
+        self.agent.status()
+        return pair.leaf
 
     def client(self, **kw: Any) -> httpx.Client:
         """A client that trusts nothing: for reading pages whatever the certificate."""
@@ -109,27 +160,31 @@ def front(
     *,
     upstream: str | None = None,
     installed: bool = True,
-    backend: LocalBackend | None = None,
     ca: LocalTestCA | None = None,
+    clock: Clock = system_clock,
+    settings: dict[str, Any] | None = None,
     **options: Any,
 ) -> Iterator[RunningFront]:
-    """A real front on loopback (free ports), with a LocalBackend; a pair installed unless
-    ``installed`` is False."""
-    box = BoxIdentity.make()
+    """A real front on loopback (free ports) on a real agent whose home is under
+    ``tmp_path``; a pair for the box's key installed unless ``installed`` is False."""
     ca = ca or LocalTestCA.create("front test root")
     root = ca.write(tmp_path / "root.pem")
-    backend = backend or LocalBackend(tmp_path / "box")
-    passwords: list[str] = []
-    state_dir = tmp_path / "front"
+    paths = box_home(tmp_path / "box", **(settings or {}))
+    box = BoxIdentity.make()
     if installed:
-        key_pem, chain_pem, _ = box.issue(ca)
-        backend.install(key_pem, chain_pem)
+        install_pair(paths, box.pair(ca))
+    else:  # the box's key only: the front serves its placeholder
+        pki.atomic_write(paths.key, pki.private_key_pem(box.key), 0o600)
+    agent = BoxAgent(paths, clock=clock)
+    backend = AgentBackend(agent, clock=clock)
+    passwords: list[str] = []
     opts = FrontOptions(
-        state_dir, https_port=0, http_port=0, listen="127.0.0.1", upstream=upstream, **options
+        paths.front_dir, https_port=0, http_port=0, listen="127.0.0.1", upstream=upstream, **options
     )
-    with running(backend, opts, announce_password=passwords.append) as ports:
-        backend.url = naming.box_url(LOOPBACK, box.label, ZONE, ports.https_port)
-        yield RunningFront(backend, ports, box, ca, root, state_dir, passwords)
+    with running(backend, opts, clock=clock, announce_password=passwords.append) as ports:
+        agent.configure(https_port=ports.https_port)  # as `box run` does: the URL's port
+        agent.status()
+        yield RunningFront(agent, backend, ports, box, ca, root, passwords)
 
 
 def served_leaf(
@@ -147,34 +202,3 @@ def served_leaf(
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der)
-
-
-@contextlib.contextmanager
-def serve_app(app: Callable[..., Any]) -> Iterator[str]:
-    """Any ASGI app on a real uvicorn on loopback (websockets on); yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    config = uvicorn.Config(
-        app, lifespan="off", log_config=None, log_level="warning", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    loop = asyncio.new_event_loop()
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.serve(sockets=[sock]))
-        loop.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    for _ in range(3000):
-        if server.started:
-            break
-        threading.Event().wait(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()

@@ -4,11 +4,7 @@ and the box's reporter send)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,43 +53,10 @@ class HubProcess:
 
 
 def start_hub(data_dir: Path, *extra: str) -> HubProcess:
-    """Start the hub; its stderr (the log) goes to ``<data>/hub.log``. Waits until it listens
+    """Start the hub; its stderr (the log) goes to ``<data>.log``. Waits until it listens
     and returns the admin password it printed at its first start (empty after that)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"{data_dir.name}.log"
-    with open(log_path, "a") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "boxcert",
-                "hub",
-                "serve",
-                "--data",
-                str(data_dir),
-                "--listen",
-                "127.0.0.1:0",
-                *extra,
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-            env=dict(os.environ),
-        )
-    process = devstack.Process(proc, log_path)
-    password, seen = "", []
-    deadline = time.monotonic() + HANG_GUARD
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        seen.append(line)
-        if line.startswith("hub: admin password"):
-            password = line.rsplit(": ", 1)[1].strip()
-        if line.startswith("hub: listening on "):
-            return HubProcess(data_dir, line.split()[3], password, process, "".join(seen))
-        if time.monotonic() > deadline:
-            break
-    process.stop()
-    raise RuntimeError(f"the hub did not start: {''.join(seen)} {process.log()[-2000:]}")
+    run = devstack.start_hub(data_dir, *extra)
+    return HubProcess(data_dir, run.url, run.password, run.process, "\n".join(run.lines))
 
 
 class AdminClient:

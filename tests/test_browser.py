@@ -58,3 +58,20 @@ def test_trusted_root_opens_and_untrusted_fails(
     with chromium(trust=[], resolve={NAME: "127.0.0.1"}) as browser:
         visit = browser.visit(url)
     assert visit.error is not None and "ERR_CERT_AUTHORITY_INVALID" in visit.error
+
+
+@needs_chromium
+def test_script_off_is_off_and_a_phone_is_narrow() -> None:
+    page_with_script = (
+        "data:text/html,<meta name=viewport content='width=device-width'>"
+        "<title>before</title><script>document.title='ran'</script>"
+    )
+    with chromium(javascript=False, width=390, height=844, phone=True) as browser:
+        page = browser.page()
+        page.goto(page_with_script)
+        assert page.title() == "before"
+        assert page.evaluate("window.innerWidth") == 390
+    with chromium() as browser:
+        page = browser.page()
+        page.goto(page_with_script)
+        assert page.title() == "ran"

@@ -3,15 +3,14 @@ certificate, HSTS, security headers, own paths, the JSON status."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from boxcert.box.front.app import is_own_path, redirect_target
-from boxcert.box.front.localbackend import LocalBackend
-from tests.front_support import front
+from boxcert.box.front.context import box_pages
+from tests.front_support import csrf_of, front
 
 PAGE_HEADERS = {
     "x-frame-options": "DENY",
@@ -88,15 +87,18 @@ def test_security_headers_on_every_own_page(tmp_path: Path) -> None:
                 assert response.headers[name] == value, (path, name)
             assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
             assert response.headers["cache-control"] == "no-store", path
-        css = client.get(f.url("/box/static/front.css"))
+        css = client.get(f.url(box_pages().stylesheet_url))
         assert css.status_code == 200 and "immutable" in css.headers["cache-control"]
+        assert "--ink" in css.text and ".foot" in css.text  # the shared sheet, then the box's
 
 
 def test_not_found_and_wrong_method_are_pages_not_tracebacks(tmp_path: Path) -> None:
     with front(tmp_path) as f, f.client() as client:
         missing = client.get(f.url("/anything"))
         assert missing.status_code == 404 and "no page at this address" in missing.text
-        wrong = client.post(f.url("/status.json"))
+        assert client.post(f.url("/status.json")).status_code == 403  # CSRF comes first
+        token = csrf_of(client.get(f.url("/")).text)
+        wrong = client.post(f.url("/status.json"), headers={"X-CSRF-Token": token})
         assert wrong.status_code == 405 and "Traceback" not in wrong.text
         assert client.get(f.url("/box/errors/NOPE")).status_code == 404
         odd = client.post(
@@ -112,15 +114,17 @@ def test_not_found_and_wrong_method_are_pages_not_tracebacks(tmp_path: Path) -> 
         )
         assert big.status_code == 413
         json_post = client.post(f.url("/box/refresh"), json={"a": 1})
-        assert json_post.status_code == 415
+        assert json_post.status_code == 403  # no CSRF token in it
 
 
 def test_status_json_is_the_status_object(tmp_path: Path) -> None:
     with front(tmp_path) as f:
         body = f.client().get(f.url("/status.json")).json()
         assert body["status"] == "ok" and body["error_code"] is None
-        assert body["url"] == f.backend.url
+        assert body["url"] == f.box_url
         assert set(body["certificate"]["sans"]) == set(f.box.names)
+        assert body["hub"]["state"] == "none"
+        assert body == f.backend.status().to_json()  # the `box status --json` object
 
 
 class ManualClock:
@@ -134,30 +138,20 @@ class ManualClock:
         self.now += timedelta(seconds=seconds)
 
 
-def _wait_idle(backend: LocalBackend) -> None:
-    for _ in range(1000):
-        if not backend.status().checking:
-            return
-        time.sleep(0.01)
-
-
 def test_homepage_asks_for_a_debounced_check_and_refresh_forces_one(tmp_path: Path) -> None:
     clock = ManualClock()
-    backend = LocalBackend(tmp_path / "box", clock=clock)
-    with front(tmp_path, backend=backend) as f, f.client() as client:
+    with front(tmp_path, clock=clock) as f, f.client() as client:
         for _ in range(5):
             assert client.get(f.url("/")).status_code == 200
-        _wait_idle(backend)
         clock.advance(30)
         page = client.get(f.url("/")).text
-        assert backend.checks_started == 1  # one per interval, however many page loads
-        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        assert f.backend.requests_sent == 1  # one per interval, however many page loads
+        token = csrf_of(page)
         refused = client.post(f.url("/box/refresh"), data={"csrf_token": "x" * 64})
-        assert refused.status_code == 403 and backend.checks_started == 1
+        assert refused.status_code == 403 and f.backend.requests_sent == 1
         done = client.post(f.url("/box/refresh"), data={"csrf_token": token})
         assert done.status_code == 303 and done.headers["location"] == "/"
-        assert backend.checks_started == 2  # Refresh skips the interval
-        _wait_idle(backend)
+        assert f.backend.requests_sent == 2  # Refresh skips the interval
         clock.advance(61)
         client.get(f.url("/"))
-        assert backend.checks_started == 3
+        assert f.backend.requests_sent == 3

@@ -1,17 +1,18 @@
 """The homepage in Debian's chromium, as a shop owner's browser sees it: a padlock by name with
-the issuing root trusted, a certificate error without it, and an error state. The screenshots
-in docs/images are taken here."""
+the issuing root trusted, a certificate error without it, and an error state the real agent
+got from a real issuer. The screenshots in docs/images are taken here."""
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
 from boxcert import codes
-from boxcert.box.front.backend import CertState, StatusView
-from boxcert.box.front.localbackend import LocalBackend, file_check
+from boxcert.box.status import CertState
 from tests.browser import chromium, needs_chromium
 from tests.front_support import front
+from tests.helpers import IOT_LINE, IssuerProcess
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
@@ -25,7 +26,7 @@ def test_trusted_root_shows_ok_by_name_and_untrusted_fails(tmp_path: Path) -> No
             response = page.goto(f.name_url(), timeout=30000)
             assert response is not None and response.status == 200
             assert page.inner_text("#verdict") == "OK"
-            assert page.get_attribute("#box-url", "href") == f.backend.url
+            assert page.get_attribute("#box-url", "href") == f.box_url
             page.click("#cert-details summary")  # native <details>: no script involved
             assert "SHA-256 fingerprint" in page.inner_text("#cert-details")
             IMAGES.mkdir(parents=True, exist_ok=True)
@@ -37,21 +38,18 @@ def test_trusted_root_shows_ok_by_name_and_untrusted_fails(tmp_path: Path) -> No
 
 
 @needs_chromium
-def test_an_error_state_with_its_remedy_and_a_phone_sized_screen(tmp_path: Path) -> None:
-    def failing(backend: LocalBackend) -> StatusView:
-        current = file_check(backend)  # the certificate still serves; renewing it fails
-        return StatusView(
-            CertState.ERROR,
-            "The certificate service refused: the subscription is closed.",
-            error=codes.LOAD_REQUEST_NO_RESULT,
-            refusal="subscription_not_in_progress",
-            certificate=current.certificate,
-            url=backend.url,
-        )
-
-    backend = LocalBackend(tmp_path / "box", check=failing)
-    with front(tmp_path, backend=backend) as f:
-        backend.set_status(failing(backend))
+def test_an_error_state_with_its_remedy_and_a_phone_sized_screen(
+    tmp_path: Path, issuer: IssuerProcess
+) -> None:
+    # The box's database is known to the issuer, its subscription closed: the renewal is
+    # refused while the certificate in use still serves.
+    db_uuid, code = str(uuid.uuid4()), f"C-{uuid.uuid4().hex[:10]}"
+    issuer.admin("subscription", "add", "--code", code, "--state", "closed", "--line", IOT_LINE)
+    issuer.admin("database", "add", "--uuid", db_uuid, "--subscription", code)
+    settings = {"issuer": issuer.url, "db_uuid": db_uuid, "enterprise_code": code}
+    with front(tmp_path, settings=settings) as f:
+        refused = f.agent.ensure(force=True)
+        assert refused.state is CertState.ERROR and refused.error is codes.LOAD_REQUEST_NO_RESULT
         resolve = {f.box.host: "127.0.0.1"}
         with chromium(trust=[f.root], resolve=resolve) as browser:
             visit = browser.visit(

@@ -1,9 +1,8 @@
-"""The credentials page: login, CSRF, throttle, masking, password change — and the contract
-code never reaching a client that has not logged in."""
+"""The credentials page on the real agent: login, CSRF, throttle, masking, password change —
+and the contract code never reaching a client that has not logged in."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import httpx
@@ -11,15 +10,11 @@ import pytest
 
 from boxcert.box.front.backend import Credentials
 from boxcert.box.front.credentials import mask
-from tests.front_support import RunningFront, front
+from boxcert.web.sessions import SECURE_COOKIE
+from tests.front_support import RunningFront, csrf_of, front
 
 CODE = "CONTRACT-SECRET-7f3e9a2b41"
-
-
-def token(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', html)
-    assert found, html
-    return found.group(1)
+token = csrf_of
 
 
 def log_in(f: RunningFront, client: httpx.Client, password: str | None = None) -> httpx.Response:
@@ -46,15 +41,17 @@ def test_mask_shows_at_most_the_last_four(code: str, shown: str) -> None:
 
 def test_refused_without_login_with_a_wrong_password_and_without_csrf(tmp_path: Path) -> None:
     with front(tmp_path) as f, f.client() as client:
+        before = f.paths.config.read_bytes()
         page = client.get(f.url("/box/credentials"))
-        assert page.status_code == 303 and page.headers["location"] == "/box/login"
+        assert page.status_code == 303
+        assert page.headers["location"] == "/box/login?next=/box/credentials"
         form = client.get(f.url("/box/login"))
         assert form.headers["cache-control"] == "no-store"
         blind = client.post(
             f.url("/box/credentials"),
             data={"csrf_token": token(form.text), "server": "https://evil", "db_uuid": "x"},
         )
-        assert blind.status_code == 303 and blind.headers["location"] == "/box/login"
+        assert blind.status_code == 303 and blind.headers["location"].startswith("/box/login")
         wrong = log_in(f, client, "not the password")
         assert wrong.status_code == 401 and "Wrong password." in wrong.text
         no_csrf = client.post(f.url("/box/login"), data={"password": f.password})
@@ -64,17 +61,18 @@ def test_refused_without_login_with_a_wrong_password_and_without_csrf(tmp_path: 
         )
         assert other_cookie.status_code == 403  # the token belongs to another visitor's cookie
         assert client.get(f.url("/box/credentials")).status_code == 303
-        assert f.backend.credentials() == Credentials()
+        assert f.paths.config.read_bytes() == before
 
 
 def test_login_save_and_mask(tmp_path: Path) -> None:
     with front(tmp_path) as f, f.client() as client:
-        first_cookie = client.cookies.get("boxcert_box", "")
+        client.get(f.url("/box/login"))
+        first_cookie = client.cookies.get(SECURE_COOKIE, "")
         done = log_in(f, client)
         assert done.status_code == 303 and done.headers["location"] == "/box/credentials"
         cookie = done.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" in cookie
-        assert client.cookies["boxcert_box"] != first_cookie  # a new cookie on login
+        assert client.cookies[SECURE_COOKIE] != first_cookie  # a new cookie on login
         page = client.get(f.url("/box/credentials"))
         assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
         saved = client.post(
@@ -106,7 +104,7 @@ def test_login_save_and_mask(tmp_path: Path) -> None:
             f.url("/box/credentials"),
             data={"csrf_token": token(shown), "server": "erp.example.com", "db_uuid": "u"},
         )
-        assert bad.status_code == 400 and "must start with http" in bad.text
+        assert bad.status_code == 400 and "server URL must be an http(s) URL" in bad.text
         assert CODE not in bad.text
 
 
@@ -134,18 +132,31 @@ def test_password_change_ends_other_sessions(tmp_path: Path) -> None:
             data={"csrf_token": token(page), "current": f.password, "new": "a new long password"},
         )
         assert changed.status_code == 303
+        wrong = mine.post(
+            f.url("/box/password"),
+            data={"csrf_token": token(page), "current": "not it", "new": "yet another one"},
+        )
+        assert wrong.status_code == 403  # the login swapped the cookie, so the token too
+        page = mine.get(f.url("/box/credentials")).text
+        wrong = mine.post(
+            f.url("/box/password"),
+            data={"csrf_token": token(page), "current": "not it", "new": "yet another one"},
+        )
+        assert wrong.status_code == 401 and "current password is wrong" in wrong.text
         assert mine.get(f.url("/box/credentials")).status_code == 200
         assert other.get(f.url("/box/credentials")).status_code == 303
         assert log_in(f, other, "a new long password").status_code == 303
         logout_page = other.get(f.url("/box/credentials")).text
+        assert 'action="/box/logout"' in logout_page
         out = other.post(f.url("/box/logout"), data={"csrf_token": token(logout_page)})
-        assert out.status_code == 303
+        assert out.status_code == 303 and out.headers["location"] == "/box/login"
         assert other.get(f.url("/box/credentials")).status_code == 303
 
 
 def test_the_contract_code_reaches_no_unauthenticated_client(tmp_path: Path) -> None:
     with front(tmp_path) as f:
         f.backend.save_credentials(Credentials("https://erp.example.com", "uuid-1", CODE))
+        assert CODE in f.paths.config.read_text()  # stored (0600), never shown
         bodies: list[str] = []
         with f.client() as client:
             for path in (

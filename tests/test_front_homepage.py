@@ -1,4 +1,5 @@
-"""The homepage's words: a pure model (tables), and the rendered page under each error code."""
+"""The homepage's words: a pure model (tables), and the rendered page under each error code,
+the agent composing each state from its own files."""
 
 from __future__ import annotations
 
@@ -9,24 +10,32 @@ from pathlib import Path
 import pytest
 
 from boxcert import codes
-from boxcert.box.front.backend import CertificateView, CertState, StatusView
+from boxcert.box.front.backend import FrontStatus
 from boxcert.box.front.certswitch import ServedPair
 from boxcert.box.front.homepage import Verdict, box_host, days_left, home_model
-from boxcert.box.front.localbackend import LocalBackend
-from tests.front_support import front
+from boxcert.box.hublink import HubLink, LinkState
+from boxcert.box.state import LastAttempt, save_last
+from boxcert.box.status import BoxStatus, CertificateInfo, CertState
+from boxcert.wire import RefusalCode
+from tests.front_support import RunningFront, front
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-CERT = CertificateView(
-    subject="abc.iot.example",
-    names=("*.abc.iot.example", "abc.iot.example"),
+CERT = CertificateInfo(
+    subject_cn="abc.iot.example",
+    sans=("*.abc.iot.example", "abc.iot.example"),
     issuer="Test CA",
-    valid_from=NOW - timedelta(days=10),
-    valid_until=NOW + timedelta(days=80),
+    not_before=NOW - timedelta(days=10),
+    not_after=NOW + timedelta(days=80),
     fingerprint_sha256="AA:BB",
-    renew_at=NOW + timedelta(days=50),
 )
-REAL = ServedPair(False, CERT.names, CERT.valid_from, CERT.valid_until, "AA:BB", False)
+RENEW = NOW + timedelta(days=50)
+REAL = ServedPair(False, CERT.sans, CERT.not_before, CERT.not_after, "AA:BB", False)
 PLACEHOLDER = ServedPair(True, ("localhost",), NOW, NOW + timedelta(days=365), "CC", True)
+PAIRED = HubLink(LinkState.PAIRED)
+
+
+def view(status: BoxStatus, *, checking: bool = False, hub: HubLink = PAIRED) -> FrontStatus:
+    return FrontStatus(status, hub, checking)
 
 
 @pytest.mark.parametrize(
@@ -54,7 +63,7 @@ def test_box_host(url: str, host: str) -> None:
     ("status", "served", "scheme", "verdict", "headline", "flags"),
     [
         (
-            StatusView(CertState.OK, "fine", certificate=CERT, url="https://x"),
+            view(BoxStatus(CertState.OK, None, "fine", CERT, "https://x", renew_at=RENEW)),
             REAL,
             "https",
             Verdict.OK,
@@ -62,7 +71,7 @@ def test_box_host(url: str, host: str) -> None:
             set(),
         ),
         (
-            StatusView(CertState.NEED_REFRESH, "none yet"),
+            view(BoxStatus(CertState.NEED_REFRESH, None, "none yet")),
             PLACEHOLDER,
             "https",
             Verdict.PENDING,
@@ -70,7 +79,7 @@ def test_box_host(url: str, host: str) -> None:
             {"placeholder"},
         ),
         (
-            StatusView(CertState.NEED_REFRESH, "none yet", checking=True),
+            view(BoxStatus(CertState.NEED_REFRESH, None, "none yet"), checking=True),
             PLACEHOLDER,
             "http",
             Verdict.PENDING,
@@ -78,7 +87,7 @@ def test_box_host(url: str, host: str) -> None:
             {"placeholder", "plain", "checking"},
         ),
         (
-            StatusView(CertState.ERROR, "d", error=codes.LOAD_NO_CREDENTIAL),
+            view(BoxStatus(CertState.ERROR, codes.LOAD_NO_CREDENTIAL, "d")),
             PLACEHOLDER,
             "https",
             Verdict.ERROR,
@@ -86,12 +95,8 @@ def test_box_host(url: str, host: str) -> None:
             {"placeholder", "credentials"},
         ),
         (
-            StatusView(
-                CertState.ERROR,
-                "d",
-                error=codes.LOAD_REQUEST_STATUS,
-                error_suffix="503",
-                certificate=CERT,
+            view(
+                BoxStatus(CertState.ERROR, codes.LOAD_REQUEST_STATUS, "d", CERT, error_suffix="503")
             ),
             REAL,
             "https",
@@ -100,7 +105,7 @@ def test_box_host(url: str, host: str) -> None:
             set(),
         ),
         (
-            StatusView(CertState.OK, "fine", certificate=CERT),
+            view(BoxStatus(CertState.OK, None, "fine", CERT)),
             REAL,
             "http",
             Verdict.OK,
@@ -110,7 +115,7 @@ def test_box_host(url: str, host: str) -> None:
     ],
 )
 def test_home_model(
-    status: StatusView,
+    status: FrontStatus,
     served: ServedPair,
     scheme: str,
     verdict: Verdict,
@@ -130,12 +135,12 @@ def test_home_model(
         if on
     }
     assert found == flags
-    assert bool(model.certificate_rows) is (status.certificate is not None)
+    assert bool(model.certificate_rows) is (status.box.certificate is not None)
     assert bool(model.still_serving) is (verdict is Verdict.ERROR and served is REAL)
 
 
 def test_still_serving_text() -> None:
-    failed = StatusView(CertState.ERROR, "", error=codes.LOAD_REQUEST_EXCEPTION)
+    failed = view(BoxStatus(CertState.ERROR, codes.LOAD_REQUEST_EXCEPTION, ""))
     model = home_model(failed, REAL, scheme="https", now=NOW)
     assert model.still_serving == (
         "The certificate in use stays valid until 2026-07-20 (80 days); the box keeps trying "
@@ -144,11 +149,9 @@ def test_still_serving_text() -> None:
 
 
 def test_certificate_rows() -> None:
+    ok = view(BoxStatus(CertState.OK, None, "", CERT, renew_at=RENEW))
     rows = {
-        r.label: r.value
-        for r in home_model(
-            StatusView(CertState.OK, "", certificate=CERT), REAL, scheme="https", now=NOW
-        ).certificate_rows
+        r.label: r.value for r in home_model(ok, REAL, scheme="https", now=NOW).certificate_rows
     }
     assert rows == {
         "Subject": "abc.iot.example",
@@ -166,8 +169,17 @@ def test_ok_page_shows_the_url_and_the_details(tmp_path: Path) -> None:
     with front(tmp_path) as f:
         page = f.client().get(f.url("/")).text
         assert 'id="verdict">OK<' in page
-        assert f'<a href="{f.backend.url}" id="box-url">' in page
+        assert f'<a href="{f.box_url}" id="box-url">' in page
         assert "<details" in page and "SHA-256 fingerprint" in page and "Renewal from" in page
+        assert 'id="hub-state">Not paired<' in page and 'id="pair-login"' in page
+        assert 'action="/box/pair"' not in page  # the pairing form is behind the login
+
+
+def failed_attempt(f: RunningFront, attempt: LastAttempt) -> None:
+    """The agent's own files after a failed load with no certificate left: its status()."""
+    f.paths.cert.unlink()
+    save_last(f.paths, attempt)
+    f.agent.status()
 
 
 @pytest.mark.parametrize("code", codes.ALL_CODES, ids=lambda c: c.code)
@@ -175,11 +187,10 @@ def test_each_error_code_shows_its_code_cause_remedy_and_link(
     tmp_path: Path, code: codes.ErrorCode
 ) -> None:
     suffix = "404" if code is codes.LOAD_REQUEST_STATUS else ""
-    failed = StatusView(CertState.ERROR, "the detail <b>line</b>", error=code, error_suffix=suffix)
-    # Every check the page asks for fails the same way.
-    backend = LocalBackend(tmp_path / "box", check=lambda _: failed)
-    backend.set_status(failed)
-    with front(tmp_path, backend=backend) as f, f.client() as client:
+    with front(tmp_path) as f, f.client() as client:
+        failed_attempt(
+            f, LastAttempt(NOW, False, code, suffix, "the detail <b>line</b>", failures=1)
+        )
         page = client.get(f.url("/")).text
         shown = f"{code.code} {suffix}".strip()
         assert f"<code>{shown}</code>" in page
@@ -194,14 +205,18 @@ def test_each_error_code_shows_its_code_cause_remedy_and_link(
 
 
 def test_a_refusal_shows_its_reason(tmp_path: Path) -> None:
-    refused = StatusView(
-        CertState.ERROR,
-        "refused",
-        error=codes.LOAD_REQUEST_NO_RESULT,
-        refusal="database_not_production",
-    )
-    backend = LocalBackend(tmp_path / "box", check=lambda _: refused)
-    backend.set_status(refused)
-    with front(tmp_path, backend=backend) as f:
+    with front(tmp_path) as f:
+        failed_attempt(
+            f,
+            LastAttempt(
+                NOW,
+                False,
+                codes.LOAD_REQUEST_NO_RESULT,
+                "",
+                "refused",
+                failures=1,
+                refusal=RefusalCode.DATABASE_NOT_PRODUCTION,
+            ),
+        )
         page = f.client().get(f.url("/")).text
         assert "Not a production database." in page and "Only production databases" in page

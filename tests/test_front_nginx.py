@@ -15,11 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from boxcert import pki
-from boxcert.box.front.localbackend import LocalBackend
+from boxcert import devstack, pki
+from boxcert.box.agent import BoxAgent
+from boxcert.box.front.backend import AgentBackend
 from boxcert.box.front.nginx import NginxCommand, NginxError, NginxFront, NginxSite, render_site
 from boxcert.box.front.server import FrontError, FrontOptions, NginxOptions, running
-from tests.front_support import BoxIdentity, LocalTestCA, served_leaf, trusting
+from boxcert.box.pair import install_pair
+from tests.front_support import BoxIdentity, LocalTestCA, box_home, served_leaf, trusting
 
 needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs Debian's nginx")
 
@@ -176,8 +178,10 @@ def _wait_for_leaf(port: int, leaf: object) -> bool:
 def test_the_box_behind_nginx(tmp_path: Path, private_nginx: PrivateNginx) -> None:
     ca, box = LocalTestCA.create("nginx test root"), BoxIdentity.make()
     root = ca.write(tmp_path / "root.pem")
-    backend = LocalBackend(tmp_path / "box")
     https_port, http_port = free_port(), free_port()
+    paths = box_home(tmp_path / "box", https_port=https_port)
+    agent = BoxAgent(paths)
+    backend = AgentBackend(agent)
     options = FrontOptions(
         tmp_path / "front",
         https_port=https_port,
@@ -189,7 +193,6 @@ def test_the_box_behind_nginx(tmp_path: Path, private_nginx: PrivateNginx) -> No
     )
     with running(backend, options, announce_password=lambda _: None) as ports:
         assert ports.agent_port is not None
-        backend.url = f"https://{box.host}:{https_port}"
         placeholder = None
         for _ in range(500):
             try:
@@ -201,9 +204,11 @@ def test_the_box_behind_nginx(tmp_path: Path, private_nginx: PrivateNginx) -> No
         with httpx.Client(verify=False, timeout=30) as client:
             plain = client.get(f"http://127.0.0.1:{http_port}/")
             assert plain.status_code == 200 and "without HTTPS" in plain.text
-        key_pem, chain_pem, leaf = box.issue(ca)
-        backend.install(key_pem, chain_pem)
-        assert _wait_for_leaf(https_port, leaf)
+        pair = box.pair(ca)
+        install_pair(paths, pair)  # as the agent installs: the pair, then its event
+        agent.holder.installed(pair)
+        agent.status()
+        assert _wait_for_leaf(https_port, pair.leaf)
         with httpx.Client(verify=trusting(root, check_hostname=False), timeout=30) as client:
             page = client.get(f"https://127.0.0.1:{https_port}/")
             assert page.status_code == 200 and 'id="verdict">OK<' in page.text
@@ -229,7 +234,33 @@ def test_nginx_refusing_at_start_is_one_clear_error(
     )
     with (
         pytest.raises(FrontError, match="nginx -t failed"),
-        running(LocalBackend(tmp_path / "box"), options, announce_password=lambda _: None),
+        running(
+            AgentBackend(BoxAgent(box_home(tmp_path / "box"))),
+            options,
+            announce_password=lambda _: None,
+        ),
     ):
         pass
     assert not (private_nginx.sites / "boxcert.conf").exists()
+
+
+@needs_nginx
+def test_box_run_with_the_nginx_front(tmp_path: Path, private_nginx: PrivateNginx) -> None:
+    https_port, http_port = free_port(), free_port()
+    assert private_nginx.command.conf is not None
+    box = devstack.start_box(
+        tmp_path / "box", "--front", "nginx", "--https-port", str(https_port),
+        "--http-port", str(http_port), "--listen", "127.0.0.1",
+        "--nginx-site", str(private_nginx.sites / "boxcert.conf"),
+        "--nginx-conf", str(private_nginx.command.conf),
+    )  # fmt: skip
+    try:
+        assert box.https_port == https_port and box.password
+        assert pki.is_self_signed(served_leaf(https_port))  # the placeholder, by nginx
+        with httpx.Client(verify=False, timeout=30) as client:
+            page = client.get(f"https://127.0.0.1:{https_port}/")
+            assert page.status_code == 200 and "HTTPS certificate" in page.text
+            assert client.get(f"http://127.0.0.1:{http_port}/").status_code == 200
+    finally:
+        box.process.stop()
+    assert box.process.proc.returncode == 0

@@ -19,7 +19,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from boxcert.box.front.proxy import forwarded_headers, parse_upstream, response_headers
-from tests.front_support import front, serve_app
+from boxcert.httpserver import running as serve_app
+from tests.front_support import front
 
 
 async def echo(request: Request) -> Response:
@@ -79,7 +80,7 @@ UPSTREAM = Starlette(
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    with serve_app(UPSTREAM) as url:
+    with serve_app(UPSTREAM, websockets=True) as url:
         yield url
 
 
@@ -185,7 +186,7 @@ def test_websockets_are_relayed(tmp_path: Path, upstream: str) -> None:
 
 
 def test_an_upstream_that_is_down_gets_a_502_and_a_refused_websocket(tmp_path: Path) -> None:
-    with serve_app(UPSTREAM) as gone:
+    with serve_app(UPSTREAM, websockets=True) as gone:
         pass  # its port is free again: nothing listens there
     with front(tmp_path, upstream=gone) as f, f.client() as client:
         response = client.get(f.url("/echo/x"))

@@ -1,5 +1,6 @@
-"""The hub's pages in Debian's chromium: logging in and using them with script turned off, the
-layout on a desktop and on a phone, and the screenshots in docs/images/.
+"""The hub's pages in Debian's chromium (tests/browser.py: Playwright driving it): logging in
+and using them with script turned off, the layout on a desktop and on a phone, and the
+screenshots in docs/images/.
 
 The hub runs in-process (over a real socket) so that its clock can be set: a box silent for
 three days, a certificate ending in nine. The clock is fixed, so the screenshots come out the
@@ -20,7 +21,7 @@ from boxcert.hub.app import create_app
 from boxcert.hub.server import open_service
 from boxcert.hub.service import HubConfig
 from boxcert.wire.hub import BoxReport, BoxState, LegacyReport
-from tests.chromium import Chromium, chromium_path
+from tests.browser import chromium, fits_width, needs_chromium
 from tests.hub_running import BoxClient
 from tests.web_running import serve_app
 from tests.web_site import FakeClock
@@ -29,7 +30,7 @@ DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 LABEL = "k7q2m9x4c3v8b6n1"
 ZONE = "iot.example.com"
 
-pytestmark = pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -110,29 +111,32 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         yield Hub(url, password)
 
 
-def test_the_pages_work_with_script_turned_off(hub: Hub, tmp_path: Path) -> None:
-    with Chromium(tmp_path) as browser:
-        browser.call("Emulation.setScriptExecutionDisabled", value=True)
-        browser.navigate(hub.url + "/boxes")
-        assert browser.location() == hub.url + "/login?next=/boxes"
-        browser.focus("#password")
-        browser.type_text(hub.password)
-        browser.press_enter()
-        assert browser.location() == hub.url + "/boxes"
-        page = browser.html()
-        assert "<h1>IoT boxes</h1>" in page and "Checkout 1" in page
-        browser.focus("form[action='/tokens'] button")
-        browser.press_enter()
-        assert browser.location() == hub.url + "/tokens"
-        assert "bxp1." in browser.html()
+def test_the_pages_work_with_script_turned_off(hub: Hub) -> None:
+    with chromium(javascript=False) as browser:
+        page = browser.page()
+        page.goto(hub.url + "/boxes")
+        assert page.url == hub.url + "/login?next=/boxes"
+        page.fill("#password", hub.password)
+        with page.expect_navigation():
+            page.press("#password", "Enter")
+        assert page.url == hub.url + "/boxes"
+        html = page.content()
+        assert "<h1>IoT boxes</h1>" in html and "Checkout 1" in html
+        with page.expect_navigation():
+            page.click("form[action='/tokens'] button")
+        assert page.url == hub.url + "/tokens"
+        assert "bxp1." in page.content()
 
 
-def test_the_iot_page_and_a_box_page(hub: Hub, tmp_path: Path) -> None:
-    with Chromium(tmp_path, width=1200, height=900) as browser:
-        browser.navigate(hub.url + "/boxes")
-        browser.fill_and_submit({"password": hub.password})
-        assert browser.url() == hub.url + "/boxes"
-        text = browser.text()
+def test_the_iot_page_and_a_box_page(hub: Hub) -> None:
+    with chromium(width=1200, height=900) as browser:
+        page = browser.page()
+        page.goto(hub.url + "/boxes")
+        page.fill("#password", hub.password)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        assert page.url == hub.url + "/boxes"
+        text = page.inner_text("body")
         for expected in (
             "Checkout 1",
             "61 days left",
@@ -142,47 +146,41 @@ def test_the_iot_page_and_a_box_page(hub: Hub, tmp_path: Path) -> None:
             "End date only (older box)",
         ):
             assert expected in text
-        links = browser.evaluate(
-            "[...document.querySelectorAll('td a[href^=\"https://\"]')].map(a => a.href)"
+        links = page.eval_on_selector_all(
+            'td a[href^="https://"]', "links => links.map(a => a.href)"
         )
         assert url_of("192.168.1.11") + "/" in links
-        highlighted = browser.evaluate(
-            "[...document.querySelectorAll('tr.attention')].map(r => r.cells[0].innerText)"
+        highlighted = page.eval_on_selector_all(
+            "tr.attention", "rows => rows.map(r => r.cells[0].innerText)"
         )
         assert {line.split("\n")[0] for line in highlighted} == {
             "Checkout 2",
             "Kitchen printer",
             "Scale (deli counter)",
         }
-        assert fits_width(browser)
-        browser.screenshot(DOCS_IMAGES / "hub-boxes.png")
+        assert fits_width(page)
+        page.screenshot(path=str(DOCS_IMAGES / "hub-boxes.png"), full_page=True)
 
-        browser.navigate(hub.url + "/boxes/a8:5e:45:10:22:03")
-        text = browser.text()
+        page.goto(hub.url + "/boxes/a8:5e:45:10:22:03")
+        text = page.inner_text("body")
         assert codes.LOAD_REQUEST_NO_RESULT.title in text
         assert codes.LOAD_REQUEST_NO_RESULT.remedy in text
         assert "the subscription of this database is closed" in text
-        assert "C-never-shown" not in browser.evaluate("document.documentElement.outerHTML")
-        assert fits_width(browser)
-        browser.screenshot(DOCS_IMAGES / "hub-box.png")
+        assert "C-never-shown" not in page.content()
+        assert fits_width(page)
+        page.screenshot(path=str(DOCS_IMAGES / "hub-box.png"), full_page=True)
 
 
 def test_the_pages_fit_a_phone(hub: Hub, tmp_path: Path) -> None:
-    with Chromium(tmp_path) as browser:
-        browser.phone()
-        browser.navigate(hub.url + "/login")
-        assert fits_width(browser)
-        browser.fill_and_submit({"password": hub.password})
+    with chromium(width=390, height=844, phone=True) as browser:
+        page = browser.page()
+        page.goto(hub.url + "/login")
+        assert fits_width(page)
+        page.fill("#password", hub.password)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
         for path in ("/boxes", "/boxes/a8:5e:45:10:22:03", "/boxes/IOT-7F3A21"):
-            browser.navigate(hub.url + path)
-            assert fits_width(browser), path
-        browser.navigate(hub.url + "/boxes")
-        browser.screenshot(tmp_path / "hub-boxes-phone.png")
-
-
-def fits_width(browser: Chromium) -> bool:
-    return bool(
-        browser.evaluate(
-            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-        )
-    )
+            page.goto(hub.url + path)
+            assert fits_width(page), path
+        page.goto(hub.url + "/boxes")
+        page.screenshot(path=str(tmp_path / "hub-boxes-phone.png"), full_page=True)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from boxcert.issuer.store import accounts
 from boxcert.web import LoginThrottle
 from boxcert.wire import CertificateRequest
 from boxcert.wire.hubreport import HubReport
-from tests.chromium import Chromium, chromium_path
+from tests.browser import chromium, fits_width, needs_chromium
 from tests.issuer_support import Clock, box_request, make_issuer
 from tests.vendor_support import PASSWORD, Vendor
 from tests.web_running import serve_app
@@ -26,7 +27,7 @@ DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 EMAIL = "owner@bakery.example"
 MAIN, COPY = "9d0f7a52-61c4-4b8e-a0d3-2f1e5c6b7a80", "1e2d3c4b-5a69-4788-9aa0-bbccddeeff00"
 
-pytestmark = pytest.mark.skipif(chromium_path() is None, reason="chromium is not installed")
+pytestmark = needs_chromium
 
 
 @dataclass
@@ -72,38 +73,33 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     issuer.service.close()
 
 
-def login(browser: Chromium, portal: Portal) -> None:
-    browser.navigate(portal.url + "/my/subscriptions")
-    browser.fill_and_submit({"username": EMAIL, "password": PASSWORD})
-    assert browser.url() == portal.url + "/my/subscriptions"
+def login(page: Any, portal: Portal) -> None:
+    page.goto(portal.url + "/my/subscriptions")
+    page.fill("#username", EMAIL)
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.url == portal.url + "/my/subscriptions"
 
 
-def fits_width(browser: Chromium) -> bool:
-    return bool(
-        browser.evaluate(
-            "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
-        )
-    )
+def test_logging_in_with_script_turned_off(portal: Portal) -> None:
+    with chromium(javascript=False) as browser:
+        page = browser.page()
+        page.goto(portal.url + "/my/subscriptions")
+        assert page.url == portal.url + "/login?next=/my/subscriptions"
+        page.fill("#username", EMAIL)
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation():
+            page.press("#password", "Enter")
+        assert page.url == portal.url + "/my/subscriptions"
+        assert "Your subscriptions" in page.content()
 
 
-def test_logging_in_with_script_turned_off(portal: Portal, tmp_path: Path) -> None:
-    with Chromium(tmp_path) as browser:
-        browser.call("Emulation.setScriptExecutionDisabled", value=True)
-        browser.navigate(portal.url + "/my/subscriptions")
-        assert browser.location() == portal.url + "/login?next=/my/subscriptions"
-        browser.focus("#username")
-        browser.type_text(EMAIL)
-        browser.focus("#password")
-        browser.type_text(PASSWORD)
-        browser.press_enter()
-        assert browser.location() == portal.url + "/my/subscriptions"
-        assert "Your subscriptions" in browser.html()
-
-
-def test_every_page_and_the_screenshots(portal: Portal, tmp_path: Path) -> None:
-    with Chromium(tmp_path, width=1200, height=1000) as browser:
-        login(browser, portal)
-        text = browser.text()
+def test_every_page_and_the_screenshots(portal: Portal) -> None:
+    with chromium(width=1200, height=1000) as browser:
+        page = browser.page()
+        login(page, portal)
+        text = page.inner_text("body")
         for expected in (
             "Subscription #1",
             "In progress (1)",
@@ -116,47 +112,48 @@ def test_every_page_and_the_screenshots(portal: Portal, tmp_path: Path) -> None:
         ):
             assert expected in text, expected
         assert "Subscription #2" not in text  # closed: not shown by default
-        assert portal.code not in browser.html()
-        assert fits_width(browser)
-        browser.screenshot(DOCS_IMAGES / "portal-subscriptions.png")
+        assert portal.code not in page.content()
+        assert fits_width(page)
+        page.screenshot(path=str(DOCS_IMAGES / "portal-subscriptions.png"), full_page=True)
 
-        browser.navigate(portal.url + "/my/subscriptions?state=closed")
-        assert "Subscription #2" in browser.text() and "Subscription #1" not in browser.text()
+        page.goto(portal.url + "/my/subscriptions?state=closed")
+        text = page.inner_text("body")
+        assert "Subscription #2" in text and "Subscription #1" not in text
 
-        browser.navigate(portal.url + f"/my/databases/{MAIN}")
-        text = browser.text()
+        page.goto(portal.url + f"/my/databases/{MAIN}")
+        text = page.inner_text("body")
         assert "This database is eligible" in text
         assert "older boxes (shared database key)" in text and "valid" in text
-        assert fits_width(browser)
-        browser.screenshot(DOCS_IMAGES / "portal-database.png")
+        assert fits_width(page)
+        page.screenshot(path=str(DOCS_IMAGES / "portal-database.png"), full_page=True)
 
-        browser.navigate(portal.url + f"/my/databases/{COPY}")
-        text = browser.text()
+        page.goto(portal.url + f"/my/databases/{COPY}")
+        text = page.inner_text("body")
         assert "Database used by two installations" in text
         assert "a1" * 16 in text and "b2" * 16 in text
 
-        browser.navigate(portal.url + "/my/audit")
-        text = browser.text()
+        page.goto(portal.url + "/my/audit")
+        text = page.inner_text("body")
         for kind in ("issued", "hub report", "duplicate marked", "lapsed", "portal login"):
             assert kind in text, kind
-        assert portal.code not in browser.html()
-        assert fits_width(browser)
-        browser.screenshot(DOCS_IMAGES / "portal-activity.png")
+        assert portal.code not in page.content()
+        assert fits_width(page)
+        page.screenshot(path=str(DOCS_IMAGES / "portal-activity.png"), full_page=True)
 
 
 def test_the_pages_fit_a_phone(portal: Portal, tmp_path: Path) -> None:
-    with Chromium(tmp_path) as browser:
-        browser.phone()
-        browser.navigate(portal.url + "/login")
-        assert fits_width(browser)
-        login(browser, portal)
+    with chromium(width=390, height=844, phone=True) as browser:
+        page = browser.page()
+        page.goto(portal.url + "/login")
+        assert fits_width(page)
+        login(page, portal)
         for path in (
             "/my/subscriptions",
             f"/my/databases/{MAIN}",
             f"/my/databases/{COPY}",
             "/my/audit",
         ):
-            browser.navigate(portal.url + path)
-            assert fits_width(browser), path
-        browser.navigate(portal.url + "/my/subscriptions")
-        browser.screenshot(tmp_path / "portal-phone.png")
+            page.goto(portal.url + path)
+            assert fits_width(page), path
+        page.goto(portal.url + "/my/subscriptions")
+        page.screenshot(path=str(tmp_path / "portal-phone.png"), full_page=True)

@@ -1,5 +1,6 @@
 """A development stack on loopback: our DNS server, Debian's Pebble (Let's Encrypt's test CA)
-and an issuer wired to them. Used by ``boxcert demo --ca acme``, the tests and the benchmarks.
+and an issuer wired to them; a hub and a box (``box run``) as processes. Used by
+``boxcert demo``, the tests and the benchmarks.
 
 Everything listens on 127.0.0.1 with ports picked at run time; every key is made at run time.
 """
@@ -64,15 +65,26 @@ def _spawn(
 
 
 def _await_line(process: Process, prefix: str, timeout: float = 30.0) -> str:
+    return _await_lines(process, (prefix,), timeout)[-1]
+
+
+def _await_lines(process: Process, prefixes: tuple[str, ...], timeout: float = 60.0) -> list[str]:
+    """The lines printed up to the first that starts with one of ``prefixes`` (stripped)."""
     assert process.proc.stdout is not None
     deadline = time.monotonic() + timeout
+    seen: list[str] = []
     for line in process.proc.stdout:
-        if line.startswith(prefix):
-            return line.strip()
+        seen.append(line.strip())
+        if line.startswith(prefixes):
+            return seen
         if time.monotonic() > deadline:
             break
     process.stop()
     raise StackError(f"{process.log_path.stem} did not start: {process.log()[-2000:]}")
+
+
+def _boxcert(*args: str) -> list[str]:
+    return [sys.executable, "-m", "boxcert", *args]
 
 
 def free_port() -> int:
@@ -231,6 +243,57 @@ def start_issuer(data_dir: Path, *extra: str) -> tuple[Process, str]:
     )
     line = _await_line(process, "issuer: listening on ")
     return process, line.split()[3]
+
+
+@dataclass
+class HubRun:
+    process: Process
+    url: str
+    password: str  # printed at its first start only ("" later)
+    lines: list[str]  # what it printed up to its "listening" line
+
+
+def start_hub(data_dir: Path, *extra: str) -> HubRun:
+    """``boxcert hub serve`` on a free loopback port; its log goes to ``<data>.log``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = _spawn(
+        _boxcert("hub", "serve", "--data", str(data_dir), "--listen", "127.0.0.1:0", *extra),
+        data_dir.parent / f"{data_dir.name}.log",
+    )
+    lines = _await_lines(process, ("hub: listening on ",))
+    password = next(
+        (line.rsplit(": ", 1)[1] for line in lines if line.startswith("hub: admin password")), ""
+    )
+    return HubRun(process, lines[-1].split()[3], password, lines)
+
+
+@dataclass
+class BoxRun:
+    process: Process
+    https_port: int
+    http_port: int | None
+    password: str  # printed at the front's first start only ("" later, or without a front)
+    lines: list[str]
+
+
+def start_box(home: Path, *run_args: str) -> BoxRun:
+    """``boxcert box run`` (ports from ``run_args``; 0 picks free ones); waits until it serves.
+    Its console log goes to ``<home>-run.log``."""
+    process = _spawn(
+        _boxcert("box", "--home", str(home), "run", *run_args),
+        home.parent / f"{home.name}-run.log",
+    )
+    lines = _await_lines(process, ("box: listening on ", "box: running without", "box: nginx"))
+    password = next(
+        (line.rsplit(": ", 1)[1] for line in lines if line.startswith("The box password")), ""
+    )
+    words = lines[-1].split()
+    if words[1] == "nginx":  # box: nginx serves https port N; …
+        return BoxRun(process, int(words[5].rstrip(";")), None, password, lines)
+    if words[1] != "listening":
+        return BoxRun(process, 0, None, password, lines)
+    http = int(words[5].rsplit(":", 1)[1]) if len(words) > 5 else None
+    return BoxRun(process, int(words[3].rsplit(":", 1)[1]), http, password, lines)
 
 
 @dataclass

@@ -11,6 +11,12 @@ Every HTTP server of ours (the issuer, the hub, the box's HTTPS front) runs thro
   the app then sees a disconnect (Starlette's ``ClientDisconnect``);
 - **keep-alive timeout**: an idle kept-alive connection closes after ``Timeouts.keep_alive``.
 
+Options a site turns on where it needs them: ``websockets`` (uvicorn's sans-I/O websocket
+protocol; the box's front relays them to its upstream) and ``proxy_headers`` (believe
+``X-Forwarded-For/Proto`` from 127.0.0.1 only: a server behind a TLS proxy on the same machine,
+such as the box's pages behind nginx or the hub behind its proxy). A ``tls`` context may carry
+an ``sni_callback`` that swaps certificates per handshake; uvicorn uses the context as given.
+
 Time spent by the app itself (an ACME order may take minutes) is not bounded here. The TLS
 handshake is bounded by asyncio's own handshake timeout (60 s) before any of the above starts.
 
@@ -205,19 +211,38 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as err:
-        raise HttpServerError(f"cannot listen on {host}:{port}: {err.strerror}") from err
-    family, kind, proto, _, address = infos[0]
+    """A listening TCP socket on ``host:port`` (port 0: any free port).
+
+    ``host`` empty: every address, IPv6 and IPv4 on one dual-stack socket where the system has
+    IPv6, else every IPv4 address.
+    """
+    if host:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        except socket.gaierror as err:
+            raise HttpServerError(f"cannot listen on {host}:{port}: {err.strerror}") from err
+        family, address = infos[0][0], infos[0][4]
+        return _listen(family, address, host, port, dual_stack=False)
+    if socket.has_ipv6:
+        try:
+            return _listen(socket.AF_INET6, ("::", port), "*", port, dual_stack=True)
+        except HttpServerError as err:
+            cause = err.__cause__
+            if isinstance(cause, OSError) and cause.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise
+    return _listen(socket.AF_INET, ("0.0.0.0", port), "*", port, dual_stack=False)  # noqa: S104
+
+
+def _listen(
+    family: socket.AddressFamily, address: Any, shown: str, port: int, *, dual_stack: bool
+) -> socket.socket:
     # The protocol number matters: asyncio sets TCP_NODELAY on accepted sockets only when it
     # is IPPROTO_TCP, and without it each answer waits out a 40 ms delayed ACK.
-    sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
         sock.bind(address)
         sock.listen(2048)
         sock.setblocking(False)
@@ -229,7 +254,7 @@ def bind(host: str, port: int) -> socket.socket:
             reason = "permission denied (ports below 1024 need privileges)"
         else:
             reason = err.strerror or str(err)
-        raise HttpServerError(f"cannot listen on {host}:{port}: {reason}") from err
+        raise HttpServerError(f"cannot listen on {shown}:{port}: {reason}") from err
     return sock
 
 
@@ -241,11 +266,27 @@ def base_url(sock: socket.socket, tls: bool) -> str:
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, telling us once it is started (lifespan done, socket serving)."""
+    """uvicorn's server, telling us once it is started (lifespan done, socket serving).
 
-    def __init__(self, config: uvicorn.Config, on_started: Callable[[], None]) -> None:
+    With ``own_signals`` False it leaves SIGINT/SIGTERM alone: the caller stops it through
+    ``stop`` (several servers in one loop must not fight over the signals, and uvicorn would
+    raise a captured signal again once it has stopped).
+    """
+
+    def __init__(
+        self, config: uvicorn.Config, on_started: Callable[[], None], *, own_signals: bool = True
+    ) -> None:
         super().__init__(config)
         self._on_started = on_started
+        self._own_signals = own_signals
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if self._own_signals:
+            with super().capture_signals():
+                yield
+        else:
+            yield
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -274,12 +315,16 @@ async def serve(
     stop: asyncio.Event | None = None,
     implementation: str = "auto",
     sock: socket.socket | None = None,
+    websockets: bool = False,
+    proxy_headers: bool = False,
 ) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM (in the main thread) or ``stop`` is set.
+    """Serve ``app`` until SIGINT/SIGTERM (in the main thread) or, when ``stop`` is given, until
+    it is set (the caller then owns the signals).
 
     ``on_ready`` gets the base URL once the app's startup has run and the socket serves.
     ``sock``: an already bound socket (from :func:`bind`) instead of ``host:port``.
-    Raises HttpServerError when the server cannot start.
+    ``websockets``: accept websocket upgrades. ``proxy_headers``: believe ``X-Forwarded-*``
+    from 127.0.0.1. Raises HttpServerError when the server cannot start.
     """
     listener = sock if sock is not None else bind(host, port)
     url = base_url(listener, tls is not None)
@@ -289,17 +334,22 @@ async def serve(
         lifespan="auto",
         log_config=None,
         log_level="warning",
-        ws="none",
+        ws="websockets-sansio" if websockets else "none",
         access_log=False,
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips="127.0.0.1",
         timeout_keep_alive=timeouts.keep_alive,
         timeout_graceful_shutdown=max(1, round(timeouts.graceful_shutdown)),
     )
     config.load()
     config.ssl = tls  # our context, built and checked before uvicorn sees it
 
-    server = _Server(config, lambda: on_ready(url) if on_ready is not None else None)
+    server = _Server(
+        config,
+        lambda: on_ready(url) if on_ready is not None else None,
+        own_signals=stop is None,
+    )
     watcher: asyncio.Task[None] | None = None
     if stop is not None:
 
@@ -327,6 +377,7 @@ def running(
     tls: ssl.SSLContext | None = None,
     timeouts: Timeouts = DEFAULT_TIMEOUTS,
     implementation: str = "auto",
+    websockets: bool = False,
     start_timeout: float = 30.0,
 ) -> Iterator[str]:
     """Run ``app`` in a background thread (its own event loop) and yield its base URL; stop it
@@ -350,6 +401,7 @@ def running(
                     stop=stop,
                     sock=listener,
                     implementation=implementation,
+                    websockets=websockets,
                     on_ready=lambda _: ready.set(),
                 )
             )

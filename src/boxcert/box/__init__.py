@@ -11,17 +11,22 @@ Modules, from the bottom up:
 - :mod:`~boxcert.box.pair` — key and chain read and replaced as one pair, safe against kill -9.
 - :mod:`~boxcert.box.verdict` — ``inspect(chain, key, names, now)``: the pure verdict.
 - :mod:`~boxcert.box.identity` — label, names, LAN address and URL of the box.
-- :mod:`~boxcert.box.deadline`, :mod:`~boxcert.box.client` — the exchange with the issuer,
-  under one deadline.
+- :mod:`~boxcert.box.deadline`, :mod:`~boxcert.box.transport` — a JSON POST under one
+  deadline, TLS verified; :mod:`~boxcert.box.client` — the exchange with the issuer.
 - :mod:`~boxcert.box.install` — validating a delivered certificate before anything is written.
 - :mod:`~boxcert.box.status` — ``BoxStatus`` and the ``StatusHolder`` with its events.
 - :mod:`~boxcert.box.schedule`, :mod:`~boxcert.box.wake` — when to check next; the wait that a
   request or a settings change cuts short.
 - :mod:`~boxcert.box.agent` — ``BoxAgent``: ``status()``, ``ensure()``, ``run()``.
+- :mod:`~boxcert.box.hubclient`, :mod:`~boxcert.box.hublink` — pairing with the hub by token,
+  and what the box knows of that link; :mod:`~boxcert.box.reporter` — reports to the hub.
+- :mod:`~boxcert.box.front` — the HTTPS front and the homepage (web stack: imported only by
+  ``box run``); :mod:`~boxcert.box.runner` — ``box run``: agent, reporter and front together.
 - :mod:`~boxcert.box.cli` — ``boxcert box …``.
 
 What a front or a hub report uses: ``BoxAgent(paths)``; ``agent.holder.subscribe(listener)``
 for ``Installed(pair)`` and ``StatusChanged(status, previous)``; ``agent.request_check()`` for
 "renew now"; ``agent.configure(**changes)`` for settings; ``pair.load_pair(paths)`` for the pair
-to serve at start-up. This package imports no issuer, database or web stack.
+to serve at start-up. The agent imports no issuer, database or web stack (the front, which
+``box run`` starts, is the only part that uses the web stack).
 """

@@ -110,6 +110,7 @@ def _compose(check: _Check, attempt: LastAttempt | None, *, fresh: bool) -> BoxS
         error_suffix=suffix,
         refusal=refusal,
         checked_at=attempt.at if attempt is not None else None,
+        renew_at=check.renew_at,
     )
 
 
@@ -136,6 +137,8 @@ class BoxAgent:
         self._streak = 0  # failures in a row that state.json could not count
         self._last_check = clock()
         self._standing_at: datetime | None = None  # when the issuer last said "still good"
+        self._running = 0  # checks running in this process (the loop's, a caller's)
+        self._running_lock = threading.Lock()
 
     # --- what the front, the hub report and the CLI call -----------------------------------
 
@@ -152,6 +155,16 @@ class BoxAgent:
         """Ask the loop to check now ("renew now" with ``force``); requests are merged and
         spaced at least REQUEST_SPACING apart."""
         self._alarm.request(force=force)
+
+    @property
+    def checking(self) -> bool:
+        """A check (``ensure``) is running in this process now."""
+        with self._running_lock:
+            return self._running > 0
+
+    def wake(self) -> None:
+        """Cut the loop's wait short, so that it sees its ``stop`` at once."""
+        self._alarm.wake()
 
     def status(self) -> BoxStatus:
         """The pair's verdict, explained by the last attempt when it failed; contacts nothing."""
@@ -175,6 +188,15 @@ class BoxAgent:
     # --- one check ---------------------------------------------------------------------------
 
     def _ensure(self, force: bool) -> _Outcome:
+        with self._running_lock:
+            self._running += 1
+        try:
+            return self._ensure_counted(force)
+        finally:
+            with self._running_lock:
+                self._running -= 1
+
+    def _ensure_counted(self, force: bool) -> _Outcome:
         try:
             check_home(self.paths)
             with file_lock(self.paths.check_lock, self.lock_timeout):

@@ -1,27 +1,26 @@
-"""``boxcert box …``: configure the agent, show its status, ensure a certificate, run it.
+"""``boxcert box …``: configure the agent, pair it with a hub, show its status, ensure a
+certificate, run it (agent, reports and HTTPS front: :mod:`boxcert.box.runner`).
 
-A mistake or a damaged file is one line on stderr (exit 1, or 2 for a bad option), never a
+A mistake or a damaged file is one line on stderr (exit 3, or 2 for a bad option), never a
 traceback; with ``--json``, ``status`` and ``ensure`` print one JSON object whatever happens.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 
-from boxcert import naming, pki
+from boxcert import logsetup, naming, pki
 from boxcert.box.agent import BoxAgent
-from boxcert.box.config import update_config
+from boxcert.box.config import load_config, update_config
 from boxcert.box.errors import BoxError, BoxFileError, BusyError, ConfigError
 from boxcert.box.files import TRUST_FILE_BYTES, BoxPaths, home_from, read_bounded
+from boxcert.box.hubclient import ReportOutcome
+from boxcert.box.hublink import HubLink, LinkState, link_of, load_log, status_document
 from boxcert.box.status import BoxStatus, CertState
 from boxcert.wire import REFUSALS
 
@@ -72,9 +71,25 @@ def _agent(ctx: click.Context) -> BoxAgent:
     return BoxAgent(paths)
 
 
-def print_report(status: BoxStatus, as_json: bool) -> None:
+_LINK_TEXT = {
+    LinkState.NONE: "not paired (boxcert box connect TOKEN)",
+    LinkState.PAIRED: "paired",
+    LinkState.UNPAIRED: "UNPAIRED: the hub no longer knows this box; pair it again",
+}
+
+
+def hub_link(paths: BoxPaths) -> HubLink:
+    try:
+        config = load_config(paths)
+    except BoxError:
+        return HubLink(LinkState.NONE)
+    return link_of(config, load_log(paths))
+
+
+def print_report(status: BoxStatus, as_json: bool, link: HubLink | None = None) -> None:
+    link = link or HubLink(LinkState.NONE)
     if as_json:
-        click.echo(json.dumps(status.to_json(), indent=2))
+        click.echo(json.dumps(status_document(status, link), indent=2))
         return
     mark = {CertState.OK: "OK", CertState.NEED_REFRESH: "NEEDS REFRESH", CertState.ERROR: "ERROR"}[
         status.state
@@ -99,6 +114,14 @@ def print_report(status: BoxStatus, as_json: bool) -> None:
         click.echo(f"  issuer:  {cert.issuer}")
         click.echo(f"  valid:   {cert.not_before.isoformat()} .. {cert.not_after.isoformat()}")
         click.echo(f"  sha256:  {cert.fingerprint_sha256}")
+    shown = _LINK_TEXT[link.state]
+    if link.state is not LinkState.NONE:
+        shown += f" with {link.server}"
+        if link.last_report_at is not None:
+            shown += f"; last report {link.last_report_at.isoformat(timespec='seconds')}"
+        if link.last_error:
+            shown += f"; last problem: {link.last_error}"
+    click.echo(f"hub: {shown}")
 
 
 def _ca_file(param: str, value: str) -> str:
@@ -131,6 +154,7 @@ def _ca_file(param: str, value: str) -> str:
 @click.option("--lan-ip", help="The box's LAN address, when detection picks the wrong one.")
 @click.option("--https-port", type=click.IntRange(1, 65535), help="Port the box serves HTTPS on.")
 @click.option("--identifier", help="The box's identifier (serial number or MAC).")
+@click.option("--name", help="What the hub shows for this box.")
 @click.pass_context
 def configure_command(
     ctx: click.Context,
@@ -144,6 +168,7 @@ def configure_command(
     lan_ip: str | None,
     https_port: int | None,
     identifier: str | None,
+    name: str | None,
 ) -> None:
     """Change the box's settings; options not given are left as they are."""
     paths: BoxPaths = ctx.obj
@@ -156,6 +181,7 @@ def configure_command(
         "lan_ip": lan_ip,
         "https_port": https_port,
         "identifier": identifier,
+        "name": name,
         "issuer_ca": _ca_file("--issuer-ca", issuer_ca) if issuer_ca else None,
         "trust_ca": [_ca_file("--trust-ca", p) for p in trust_ca] if trust_ca else None,
     }
@@ -211,26 +237,102 @@ def _report(ctx: click.Context, as_json: bool, *, ensure: bool, force: bool = Fa
         status = BoxStatus.problem(
             f"unexpected error ({type(err).__name__}); details are in the box log"
         )
-    print_report(status, as_json)
+    print_report(status, as_json, hub_link(agent.paths))
+    sys.exit(0 if status.state is CertState.OK else 1)
+
+
+@box_group.command("connect")
+@click.argument("token")
+@click.option(
+    "--hub-ca",
+    type=click.Path(dir_okay=False, exists=True),
+    help="PEM bundle that verifies the hub's TLS (a private CA); default: the system's.",
+)
+@click.option("--name", help="What the hub shows for this box (default: as before, or empty).")
+@click.pass_context
+def connect_command(ctx: click.Context, token: str, hub_ca: str | None, name: str | None) -> None:
+    """Pair the box with a hub by the one-time TOKEN it gave, then check the certificate."""
+    from boxcert.box.hublink import pairing_changes
+    from boxcert.box.reporter import Reporter
+
+    agent = _agent(ctx)
+    ca_file = _ca_file("--hub-ca", hub_ca) if hub_ca else None
+    try:
+        changes = pairing_changes(agent.config(), token, name=name, hub_ca=ca_file)
+        config = agent.configure(**changes)
+    except BoxError as err:  # PairingError; settings the hub's answer cannot make valid
+        raise click.ClickException(str(err)) from err
+    click.echo(f"paired with the hub at {config.server} as {config.identifier}")
+    try:
+        status = agent.ensure()
+    except BusyError as err:
+        status = BoxStatus.problem(str(err))
+    result = Reporter(agent.paths, agent.holder).attempt(config, status)
+    if result is not None and result.outcome is not ReportOutcome.ACCEPTED:
+        click.echo(f"the hub did not take the report yet ({result.detail})", err=True)
+    print_report(status, False, hub_link(agent.paths))
     sys.exit(0 if status.state is CertState.OK else 1)
 
 
 @box_group.command("run")
-@click.option("--iterations", type=click.IntRange(1), default=None, hidden=True)
+@click.option("--https-port", type=click.IntRange(0, 65535), default=443, show_default=True)
+@click.option("--http-port", type=click.IntRange(0, 65535), default=80, show_default=True)
+@click.option("--no-http", is_flag=True, help="No plain-HTTP listener.")
+@click.option("--listen", default="", metavar="ADDR", help="Address to listen on [default: all].")
+@click.option("--upstream", metavar="URL", help="Pass every other path to this application.")
+@click.option(
+    "--front",
+    type=click.Choice(["builtin", "nginx"]),
+    default="builtin",
+    show_default=True,
+    help="Serve HTTPS ourselves, or configure this machine's nginx.",
+)
+@click.option("--no-front", is_flag=True, help="Run the agent and its reports only.")
+@click.option(
+    "--nginx-site",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/etc/nginx/conf.d/boxcert.conf"),
+    show_default=True,
+    help="--front nginx: the site file the box writes.",
+)
+@click.option(
+    "--nginx-conf",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="--front nginx: nginx.conf of a private nginx (nginx -c); default: the system's.",
+)
 @click.pass_context
-def run_command(ctx: click.Context, iterations: int | None) -> None:
-    """Ensure now, then keep the certificate valid on a schedule (Ctrl-C to stop)."""
-    stop = threading.Event()
+def run_command(
+    ctx: click.Context,
+    https_port: int,
+    http_port: int,
+    no_http: bool,
+    listen: str,
+    upstream: str | None,
+    front: str,
+    no_front: bool,
+    nginx_site: Path,
+    nginx_conf: Path | None,
+) -> None:
+    """Keep the certificate valid, report to the hub and serve HTTPS (Ctrl-C to stop)."""
+    from boxcert.box.front.nginx import NginxCommand
+    from boxcert.box.front.server import NginxOptions
+    from boxcert.box.runner import BoxRunner, RunError, RunOptions
 
-    def on_term(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = None
-    with contextlib.suppress(ValueError):  # signals can be set from the main thread only
-        previous = signal.signal(signal.SIGTERM, on_term)
+    paths: BoxPaths = ctx.obj
+    nginx = None
+    if front == "nginx" and not no_front:
+        command = NginxCommand(conf=nginx_conf) if nginx_conf else NginxCommand()
+        nginx = NginxOptions(site_file=nginx_site, pair_dir=paths.home / "nginx", command=command)
+    options = RunOptions(
+        front="none" if no_front else front,
+        https_port=https_port,
+        http_port=None if no_http else http_port,
+        listen=listen,
+        upstream=upstream,
+        nginx=nginx,
+    )
+    logsetup.default_level("info")  # a running box logs its decisions to the console too
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            _agent(ctx).run(stop, iterations=iterations)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        BoxRunner(paths, options, say=lambda line: click.echo(line)).run()
+    except RunError as err:
+        raise click.ClickException(str(err)) from err

@@ -20,6 +20,7 @@ from boxcert import naming
 from boxcert.box.errors import ConfigError
 from boxcert.box.files import SMALL_FILE_BYTES, BoxPaths, read_optional, write_file
 from boxcert.wire import is_clean_text
+from boxcert.wire.hub import BoxSecret
 
 MAX_TEXT = 256
 MAX_PATH = 4096
@@ -38,11 +39,15 @@ class BoxConfig:
     lan_ip: str = ""
     https_port: int = 443
     identifier: str = ""
+    name: str = ""  # what the hub shows for this box
+    hub_secret: str = ""  # the box's own secret for reporting to its hub (from pairing)
+    hub_ca: str = ""  # PEM bundle that verifies the hub's TLS (a private CA); else the system's
 
     def public_view(self) -> dict[str, Any]:
         """The configuration without secrets, for status output and pages."""
         view = asdict(self)
         view["enterprise_code"] = "set" if self.enterprise_code else ""
+        view["hub_secret"] = "set" if self.hub_secret else ""
         return view
 
 
@@ -124,6 +129,13 @@ def _lan_ip(value: object) -> str:
     return text
 
 
+def _hub_secret(value: object) -> str:
+    secret = _text(value)
+    if secret:
+        BoxSecret.parse(secret)  # its WireError (a ValueError) never repeats the value
+    return secret
+
+
 def _port(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         shown = repr(value) if isinstance(value, float) else _kind(value)
@@ -144,6 +156,9 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "lan_ip": _lan_ip,
     "https_port": _port,
     "identifier": _text,
+    "name": lambda v: _text(v, 100),
+    "hub_secret": _hub_secret,
+    "hub_ca": lambda v: _text(v, MAX_PATH),
 }
 assert set(_CHECKS) == {f.name for f in fields(BoxConfig)}
 
@@ -187,7 +202,7 @@ def load_config(paths: BoxPaths) -> BoxConfig:
 
 
 def save_config(paths: BoxPaths, config: BoxConfig) -> None:
-    # 0600: the file holds the contract code.
+    # 0600: the file holds the contract code and the hub secret.
     data = json.dumps(asdict(config), indent=2, sort_keys=True).encode() + b"\n"
     write_file(paths.config, data, 0o600)
 

@@ -12,6 +12,8 @@ Layout of ``<home>`` (``--home``, ``$BOXCERT_HOME``, else ``~/.boxcert``)::
     key.pem       the box's private key (0600)        } the pair, replaced together by
     cert.pem      its certificate chain, leaf first   } :mod:`boxcert.box.pair`
     state.json    the last attempt's outcome (data, not display text)
+    hub.json      what the reports to the hub learnt (:mod:`boxcert.box.hublink`)
+    front/        the front's own files: placeholder pair, box password hash
     box.log       the agent's log
     .lock         held while a check runs;  .pair.lock held while the pair is read or replaced
 """
@@ -37,8 +39,10 @@ CHAIN_FILE_BYTES = 1024 * 1024  # cert.pem
 TRUST_FILE_BYTES = 4 * 1024 * 1024  # a CA bundle given with --trust-ca / --issuer-ca
 
 # pki.atomic_write's temp files: ".<name>." + 8 characters of tempfile's alphabet.
-_TEMP_RE = re.compile(r"\.(key\.pem|cert\.pem|state\.json|config\.json)\.[a-z0-9_]{8}")
-# config.json is also written by `configure` outside any lock: leave its fresh temps alone.
+_TEMP_RE = re.compile(r"\.(key\.pem|cert\.pem|state\.json|config\.json|hub\.json)\.[a-z0-9_]{8}")
+# config.json (``configure``) and hub.json (the reporter) are written outside the check lock:
+# leave their fresh temps alone.
+_UNLOCKED = frozenset({"config.json", "hub.json"})
 _CONFIG_TEMP_AGE = 600.0
 
 
@@ -61,6 +65,14 @@ class BoxPaths:
     @property
     def state(self) -> Path:
         return self.home / "state.json"
+
+    @property
+    def hub_state(self) -> Path:
+        return self.home / "hub.json"
+
+    @property
+    def front_dir(self) -> Path:
+        return self.home / "front"
 
     @property
     def log(self) -> Path:
@@ -148,7 +160,8 @@ def clean_stale_temps(home: Path, *, now: float | None = None) -> list[str]:
     """Remove temp files a killed writer left in ``home``; returns their names.
 
     Call it while holding the locks of the files concerned (the check lock covers state.json,
-    the pair lock key.pem and cert.pem). config.json's temps are removed only once old.
+    the pair lock key.pem and cert.pem). config.json's and hub.json's temps are removed only
+    once old.
     """
     removed: list[str] = []
     try:
@@ -164,7 +177,7 @@ def clean_stale_temps(home: Path, *, now: float | None = None) -> list[str]:
             if not entry.is_file(follow_symlinks=False):
                 continue
             age = wall - entry.stat(follow_symlinks=False).st_mtime
-            if match.group(1) == "config.json" and age < _CONFIG_TEMP_AGE:
+            if match.group(1) in _UNLOCKED and age < _CONFIG_TEMP_AGE:
                 continue
             os.unlink(entry.path)
             removed.append(entry.name)

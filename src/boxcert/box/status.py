@@ -73,6 +73,7 @@ class BoxStatus:
     error_suffix: str = ""  # e.g. the HTTP status after ERR_IOT_HTTPS_LOAD_REQUEST_STATUS
     refusal: RefusalCode | None = None  # a known code the issuer refused with
     checked_at: datetime | None = None  # when the box last asked for or checked its pair
+    renew_at: datetime | None = None  # when the certificate becomes due (valid or due only)
 
     @classmethod
     def problem(cls, detail: str) -> BoxStatus:
@@ -115,6 +116,7 @@ class BoxStatus:
                 "not_after": cert.not_after.isoformat(),
                 "fingerprint_sha256": cert.fingerprint_sha256,
                 "url": self.url or "",
+                "renew_at": None if self.renew_at is None else self.renew_at.isoformat(),
             },
         }
 

@@ -61,6 +61,10 @@ class Alarm:
             self._force = self._force or force
         self._event.set()
 
+    def wake(self) -> None:
+        """End the current wait slice now (the caller set its ``stop``)."""
+        self._event.set()
+
     def config_changed(self) -> None:
         """Say that the settings changed (in this process); the loop checks at once."""
         with self._lock:

@@ -22,6 +22,7 @@ import click
 
 from boxcert import logsetup
 from boxcert.hostport import parse_host_port
+from boxcert.httpserver import HttpServerError
 from boxcert.hub.errors import HubError
 from boxcert.hub.issuer_info import check_zone, fetch_zone, tls_context
 from boxcert.hub.issuer_report import IssuerReporter, instance_fingerprint, send_report
@@ -153,18 +154,21 @@ def serve_command(
         sys.stdout.flush()
 
     reporter = _run(lambda: IssuerReporter(service, data_dir, issuer_ca=issuer_ca))
-    asyncio.run(
-        serve(
-            service,
-            host,
-            port,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-            behind_tls_proxy=behind_tls_proxy,
-            on_ready=ready,
-            reporter=reporter,
+    try:
+        asyncio.run(
+            serve(
+                service,
+                host,
+                port,
+                tls_cert=tls_cert,
+                tls_key=tls_key,
+                behind_tls_proxy=behind_tls_proxy,
+                on_ready=ready,
+                reporter=reporter,
+            )
         )
-    )
+    except HttpServerError as err:
+        raise click.ClickException(str(err)) from err
 
 
 @hub_group.command("configure")

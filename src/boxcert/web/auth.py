@@ -2,7 +2,8 @@
 
 A site describes its accounts with :class:`Accounts` and gets from :class:`LoginGate`:
 
-- the routes ``GET /login`` (the form), ``POST /login`` and ``POST /logout``;
+- the routes ``GET /login`` (the form), ``POST /login`` and ``POST /logout`` (under the
+  pages' ``mount``, see :class:`~boxcert.web.pages.Pages`);
 - :meth:`LoginGate.page` and :meth:`LoginGate.api`, wrappers for endpoints that need a
   logged-in visitor: a page sends others to the login form (303, then back), an API answers 401
   in our JSON error shape.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from boxcert import secrets
 from boxcert.clock import Clock, system_clock
 from boxcert.web.pages import Pages
 from boxcert.web.sessions import visit_of
@@ -59,6 +62,24 @@ class Accounts(Protocol):
         ...
 
 
+def password_stamp(stored: str) -> str:
+    """A stamp for :class:`Account` that changes with the stored password hash (and is not
+    the hash)."""
+    return hashlib.sha256(stored.encode()).hexdigest()[:16]
+
+
+def check_stored_password(account_id: str, stored: str | None, password: str) -> Account | None:
+    """:meth:`Accounts.authenticate` of a site with one account whose password hash (from
+    :func:`boxcert.secrets.hash_secret`) is ``stored`` (None: no password yet, nobody gets in,
+    after the same work)."""
+    if not stored:
+        secrets.burn_time()
+        return None
+    if not secrets.verify_secret(password, stored):
+        return None
+    return Account(account_id, password_stamp(stored))
+
+
 def _local_path(target: str, default: str) -> str:
     """``target`` when it is a path on this site, else ``default`` (no open redirect)."""
     if target.startswith("/") and not target.startswith("//") and "\\" not in target:
@@ -86,10 +107,11 @@ class LoginGate:
         self._checks = asyncio.Semaphore(2)
 
     def routes(self) -> list[Route]:
+        login, logout = self.pages.login_path, self.pages.logout_path
         return [
-            Route("/login", self._form, methods=["GET"]),
-            Route("/login", self._login, methods=["POST"]),
-            Route("/logout", self._logout, methods=["POST"]),
+            Route(login, self._form, methods=["GET"]),
+            Route(login, self._login, methods=["POST"]),
+            Route(logout, self._logout, methods=["POST"]),
         ]
 
     def page(self, endpoint: Endpoint) -> Endpoint:
@@ -100,7 +122,8 @@ class LoginGate:
             visit = visit_of(request)
             if visit is None or not visit.logged_in:
                 target = quote(request.url.path, safe="/")
-                return RedirectResponse(f"/login?next={target}", status_code=303)
+                login = self.pages.login_path
+                return RedirectResponse(f"{login}?next={target}", status_code=303)
             return await endpoint(request)
 
         return guarded
@@ -136,10 +159,12 @@ class LoginGate:
             return RedirectResponse(self.home, status_code=303)
         return self._render_form(request)
 
-    async def _login(self, request: Request) -> Response:
-        visit = visit_of(request)
-        if visit is None:  # the Sessions middleware is missing: refuse rather than guess
-            return self.pages.message(request, 500, "Unavailable", "Logins are not set up.")
+    async def check_password(
+        self, request: Request, username: str, password: str
+    ) -> Account | Response | None:
+        """The account when the password is right, None when it is wrong (counted as a failed
+        login), or the answer to give at once while the client is locked out (429, before any
+        password work). For a login form, and for any form that asks for the password again."""
         client = request.client.host if request.client else "unknown"
         wait = self.throttle.retry_after(client)
         if wait is not None:
@@ -151,21 +176,32 @@ class LoginGate:
                 f"Too many failed logins. Try again in {minutes} minute(s).",
                 headers={"Retry-After": str(max(1, int(wait.total_seconds())))},
             )
-        username = visit.form.get("username", "")
-        password = visit.form.get("password", "")
         account = None
         if 0 < len(password) <= MAX_PASSWORD_CHARS and len(username) <= 256:
             async with self._checks:
                 account = await run_in_threadpool(self.accounts.authenticate, username, password)
         if account is None:
             self.throttle.failed(client)
+            return None
+        self.throttle.succeeded(client)
+        return account
+
+    async def _login(self, request: Request) -> Response:
+        visit = visit_of(request)
+        if visit is None:  # the Sessions middleware is missing: refuse rather than guess
+            return self.pages.message(request, 500, "Unavailable", "Logins are not set up.")
+        checked = await self.check_password(
+            request, visit.form.get("username", ""), visit.form.get("password", "")
+        )
+        if isinstance(checked, Response):
+            return checked
+        if checked is None:
             return self._render_form(
                 request,
                 401,
                 "Wrong password." if not self.ask_username else "Wrong name or password.",
             )
-        self.throttle.succeeded(client)
-        visit.login(account.id, account.stamp, self.clock())
+        visit.login(checked.id, checked.stamp, self.clock())
         target = _local_path(visit.form.get("next", ""), self.home)
         return RedirectResponse(target, status_code=303)
 
@@ -173,4 +209,4 @@ class LoginGate:
         visit = visit_of(request)
         if visit is not None:
             visit.logout()
-        return RedirectResponse("/login", status_code=303)
+        return RedirectResponse(self.pages.login_path, status_code=303)

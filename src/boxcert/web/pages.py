@@ -1,13 +1,23 @@
 """Server-rendered pages: one Jinja2 environment per site, our base template, our stylesheet.
 
 A site gives its own templates (a Jinja2 loader); they extend ``base.html`` from this package
-and fill its blocks: ``title``, ``content`` and optionally ``head``. Every template sees:
+and fill its blocks: ``title``, ``content`` and optionally ``head``. A site may ship its own
+``base.html`` extending ``layout.html`` to fill the blocks ``nav`` and ``footer``: the shared
+``login.html`` and ``message.html`` then show them too. Every template sees:
 
 - ``site`` — the site's name, shown in the header; ``nav`` — (url, label) pairs shown to a
-  logged-in visitor; ``visit`` — the :class:`~boxcert.web.sessions.Visit` (or None);
+  logged-in visitor (to everyone when the site's globals define ``nav_public``); ``visit`` —
+  the :class:`~boxcert.web.sessions.Visit` (or None);
 - ``csrf_token`` — to put in every form as ``<input type="hidden" name="csrf_token" …>``
   (``{{ csrf_field() }}`` writes that input);
-- ``stylesheet`` — the URL of the stylesheet, versioned by its content.
+- ``stylesheet`` — the URL of the stylesheet, versioned by its content;
+- ``login_path``, ``logout_path`` — where the login form and the logout button post.
+
+A site that shares its paths with another application (the box's front passes every path it
+does not own to the box's applications) gives ``mount="/box"``: its login, logout and
+stylesheet then live under that prefix. ``extra_css`` is appended to the shared stylesheet
+(one file, one request, one version), for a site's own colours and components. The base
+template's blocks ``nav`` and ``footer`` let a site show its own navigation.
 
 Autoescaping is on for every template; undefined variables are errors, not empty strings.
 """
@@ -31,7 +41,7 @@ from boxcert.web.sessions import CSRF_FIELD, visit_of
 STYLESHEET_PATH = "/static/boxcert.css"
 
 
-def _stylesheet() -> bytes:
+def shared_stylesheet() -> bytes:
     return resources.files("boxcert.web").joinpath("static/boxcert.css").read_bytes()
 
 
@@ -43,6 +53,8 @@ class Pages:
         *,
         nav: Sequence[tuple[str, str]] = (),
         globals: dict[str, Any] | None = None,
+        mount: str = "",
+        extra_css: bytes = b"",
     ) -> None:
         loaders: list[BaseLoader] = [PackageLoader("boxcert.web", "templates")]
         if loader is not None:
@@ -57,9 +69,13 @@ class Pages:
         self.env.globals.update(globals or {})
         self.site = site
         self.nav = list(nav)
-        self._css = _stylesheet()
-        version = hashlib.sha256(self._css).hexdigest()[:12]
-        self.stylesheet_url = f"{STYLESHEET_PATH}?v={version}"
+        self.mount = mount.rstrip("/")
+        self.login_path = f"{self.mount}/login"
+        self.logout_path = f"{self.mount}/logout"
+        self.stylesheet_path = f"{self.mount}{STYLESHEET_PATH}"
+        self.css = shared_stylesheet() + (b"\n" + extra_css if extra_css else b"")
+        version = hashlib.sha256(self.css).hexdigest()[:12]
+        self.stylesheet_url = f"{self.stylesheet_path}?v={version}"
 
     def render(
         self,
@@ -85,6 +101,8 @@ class Pages:
             csrf_token=token,
             csrf_field=csrf_field,
             stylesheet=self.stylesheet_url,
+            login_path=self.login_path,
+            logout_path=self.logout_path,
             path=conn.url.path,
             **context,
         )
@@ -102,7 +120,7 @@ class Pages:
         return self.message(HTTPConnection(scope), status, titles.get(status, "Refused"), text)
 
     def stylesheet_route(self) -> Route:
-        css = self._css
+        css = self.css
 
         async def stylesheet(_: Request) -> Response:
             # Versioned URL: the content behind one URL never changes, so it may be cached.
@@ -112,4 +130,4 @@ class Pages:
                 headers={"Cache-Control": "public, max-age=31536000, immutable"},
             )
 
-        return Route(STYLESHEET_PATH, stylesheet, methods=["GET"])
+        return Route(self.stylesheet_path, stylesheet, methods=["GET"])

@@ -9,28 +9,35 @@ expired) the same site answers over HTTP, so a shop owner can read the homepage;
 trusted, every request is redirected to ``https://<the box's name>`` (its name, never its IP,
 or the browser would warn), with 307 so no browser keeps the redirect once the box's name
 changes with its IP. HTTPS answers carry HSTS only while the certificate is trusted.
+
+The own pages are a :mod:`boxcert.web` site: sessions and CSRF (:class:`~boxcert.web.Sessions`),
+the security headers with a CSP that allows no script (the pages need none) and
+``Cache-Control: no-store`` on everything but the versioned stylesheet.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from boxcert.box.front import credentials, ownpages
-from boxcert.box.front.context import FrontContext
-from boxcert.box.front.headers import SecurityHeaders
+from boxcert.box.front.context import MOUNT, FrontContext
 from boxcert.box.front.homepage import box_host
 from boxcert.box.front.proxy import UpstreamProxy
-from boxcert.box.front.visitor import VisitorCookie
+from boxcert.web import MemorySessionStore, SecurityHeaders, SessionPolicy, Sessions
 
 log = logging.getLogger(__name__)
 
 OWN_EXACT = frozenset({"/", "/status.json"})
+# A box's login guards its credentials: sessions end sooner than on the hub's pages.
+SESSION_POLICY = SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
 OWN_PREFIX = "/box/"
 
 
@@ -48,20 +55,32 @@ def redirect_target(host: str, https_port: int, scope: Scope) -> str:
 
 
 def own_site(front: FrontContext) -> ASGIApp:
-    async def not_found(request: Request, exc: Exception) -> Response:
+    pages = front.pages
+
+    async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         texts = {
             404: ("Not found", "The box has no page at this address."),
             405: ("Not allowed", "This address does not take that kind of request."),
         }
         title, text = texts.get(status, ("Error", "The request could not be answered."))
-        return front.pages.message(status, title, text)
+        return pages.message(request, status, title, text, back="/")
 
     app = Starlette(
-        routes=[*ownpages.routes(front), *credentials.routes(front)],
-        exception_handlers={HTTPException: not_found},
+        routes=[*front.gate.routes(), *ownpages.routes(front), *credentials.routes(front)],
+        exception_handlers={HTTPException: http_error},
     )
-    return SecurityHeaders(VisitorCookie(app))
+    static = f"{MOUNT}/static/"
+    sessions = Sessions(
+        app,
+        store=MemorySessionStore(),
+        stamp_of=front.accounts.stamp,
+        clock=front.clock,
+        policy=SESSION_POLICY,
+        exempt=(static,),
+        refuse=pages.refusal,
+    )
+    return SecurityHeaders(sessions, no_store=lambda path: not path.startswith(static))
 
 
 class FrontRouter:
@@ -79,7 +98,7 @@ class FrontRouter:
         plain = scope.get("scheme") in ("http", "ws")
         trusted = self.front.trusted()
         if plain and trusted:
-            host = box_host(self.front.backend.status().url)
+            host = box_host((await run_in_threadpool(self.front.backend.status)).box.url)
             if host:
                 await self._redirect(scope, receive, send, host)
                 return
@@ -122,14 +141,15 @@ class FrontRouter:
         )
         await send({"type": "http.response.body", "body": b""})
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        """Nothing to start or stop per listener: the server closes the proxy once, after
+        every listener has stopped."""
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.proxy is not None:
-                    await self.proxy.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -1,83 +1,86 @@
 """The seam between the box's front (HTTPS server, homepage, nginx site) and the box agent.
 
 The front never reads the agent's files or calls its internals: everything it needs comes
-through :class:`FrontBackend`, a small protocol the agent (or, in tests and the demo,
-:class:`~boxcert.box.front.localbackend.LocalBackend`) provides. What an implementation must do:
+through :class:`FrontBackend`, which :class:`AgentBackend` implements over a
+:class:`~boxcert.box.agent.BoxAgent`. What an implementation must do:
 
 - :meth:`~FrontBackend.status` answers at once (no network, no lock held by a running check):
-  the last verdict as a :class:`StatusView`, whose ``json`` is exactly the ``box status --json``
-  object (no secrets; the front serves it as ``/status.json``).
+  the agent's last verdict, the hub link, and whether a check is running.
 - :meth:`~FrontBackend.request_check` never blocks. It asks for a check (and a load when the
-  check says so) in the background, debounced by the implementation: however often it is
-  called, at most one issuer request per interval and never two at once. ``force`` (the
-  homepage's Refresh button) skips the interval but still never starts a second check. It
-  returns True when a check is running or was started, so the page can say so.
+  check says so) in the background, debounced: however often it is called, at most one request
+  per :data:`CHECK_INTERVAL` and never one while a check runs. ``force`` (the homepage's Refresh
+  button) waits only :data:`FORCED_CHECK_INTERVAL`. It returns True when a check is running or
+  was asked for, so the page can say so.
 - :meth:`~FrontBackend.pair_paths` names the key and the certificate chain (leaf first) the
-  agent installs. The front reads them itself, so the files must be replaced atomically (key
-  first when both change); a missing or unusable pair makes the front serve its placeholder.
+  agent installs (replaced atomically as one pair); a missing or unusable pair makes the front
+  serve its placeholder.
 - :meth:`~FrontBackend.subscribe_installed` calls ``listener()`` after every newly installed
-  pair, from any thread; the listener is quick and thread-safe. It returns an unsubscribe
-  function.
-- :meth:`~FrontBackend.credentials` and :meth:`~FrontBackend.save_credentials` read and store
-  the server URL, database UUID and contract code. Saving validates and raises
-  :class:`CredentialsError` with one line to show; a saved change should trigger a check.
+  pair, from the agent's thread; the listener is quick and thread-safe.
+- :meth:`~FrontBackend.credentials` / :meth:`~FrontBackend.save_credentials` read and store the
+  server URL, database UUID and contract code; saving validates (:class:`CredentialsError`, one
+  line that never repeats the contract code) and makes the agent check again at once.
+- :meth:`~FrontBackend.pair` pairs the box with a hub by token, as ``boxcert box connect``
+  does (:class:`~boxcert.box.hubclient.PairingError` with one line when it did not happen).
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from boxcert.codes import ErrorCode
+from boxcert.box.agent import BoxAgent
+from boxcert.box.config import BoxConfig
+from boxcert.box.errors import BoxError, ConfigError
+from boxcert.box.hublink import (
+    HubLink,
+    ReportLog,
+    link_of,
+    load_log,
+    pairing_changes,
+    status_document,
+)
+from boxcert.box.status import BoxEvent, BoxStatus, Installed
+from boxcert.clock import Clock, system_clock
+
+CHECK_INTERVAL = timedelta(seconds=60)
+FORCED_CHECK_INTERVAL = timedelta(seconds=5)
+_FIELDS = {"server": "server", "db_uuid": "db_uuid", "contract_code": "enterprise_code"}
+_LABELS = {"server": "server URL", "db_uuid": "database UUID", "enterprise_code": "contract code"}
 
 
-class CertState(enum.StrEnum):
-    """The verdict on the box's certificate, as the agent's check gives it."""
-
-    OK = "ok"
-    NEED_REFRESH = "need_refresh"
-    ERROR = "error"
+def check_due(
+    now: datetime,
+    last_requested: datetime | None,
+    running: bool,
+    *,
+    force: bool,
+    interval: timedelta = CHECK_INTERVAL,
+    forced_interval: timedelta = FORCED_CHECK_INTERVAL,
+) -> bool:
+    """May a new check be asked for now? Never while one runs; else at most one per
+    ``interval``, or per ``forced_interval`` when a person pressed Refresh."""
+    if running:
+        return False
+    if last_requested is None:
+        return True
+    return now - last_requested >= (forced_interval if force else interval)
 
 
 @dataclass(frozen=True, slots=True)
-class CertificateView:
-    """The installed leaf, as the homepage shows it. Datetimes are aware (UTC)."""
+class FrontStatus:
+    """What the front shows: the agent's status, the hub link, a check running."""
 
-    subject: str
-    names: tuple[str, ...]
-    issuer: str
-    valid_from: datetime
-    valid_until: datetime
-    fingerprint_sha256: str
-    renew_at: datetime | None = None  # when the agent plans to renew; None when unknown
-
-
-@dataclass(frozen=True, slots=True)
-class StatusView:
-    """What the agent last found. ``url`` is the box's HTTPS address by name (empty while the
-    box has no key); ``json`` is the ``box status --json`` object for the same state."""
-
-    state: CertState
-    detail: str
-    error: ErrorCode | None = None
-    error_suffix: str = ""  # e.g. "404" after ERR_IOT_HTTPS_LOAD_REQUEST_STATUS
-    refusal: str | None = None  # the issuer's refusal code (boxcert.wire.refusals), if any
-    certificate: CertificateView | None = None
-    url: str = ""
+    box: BoxStatus
+    hub: HubLink
     checking: bool = False
-    checked_at: datetime | None = None
-    json: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
-    def shown_code(self) -> str | None:
-        """The code as shown to people: the table's code, then its suffix if any."""
-        if self.error is None:
-            return None
-        return f"{self.error.code} {self.error_suffix}".strip()
+    def to_json(self) -> dict[str, Any]:
+        """The ``box status --json`` object (no secrets)."""
+        return status_document(self.box, self.hub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,7 @@ Unsubscribe = Callable[[], None]
 class FrontBackend(Protocol):
     """What the front needs from the box agent; see the module docstring for the contract."""
 
-    def status(self) -> StatusView: ...
+    def status(self) -> FrontStatus: ...
 
     def request_check(self, *, force: bool = False) -> bool: ...
 
@@ -113,3 +116,80 @@ class FrontBackend(Protocol):
     def credentials(self) -> Credentials: ...
 
     def save_credentials(self, credentials: Credentials) -> None: ...
+
+    def pair(self, token: str) -> None: ...
+
+
+class AgentBackend:
+    """:class:`FrontBackend` over the box agent of this process (whose loop runs elsewhere,
+    in ``boxcert box run``'s agent thread)."""
+
+    def __init__(self, agent: BoxAgent, *, clock: Clock = system_clock) -> None:
+        self.agent = agent
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last_requested: datetime | None = None
+        self.requests_sent = 0  # checks asked of the agent (after the debounce)
+
+    def status(self) -> FrontStatus:
+        # The loop's last result (what the hub was told too); a first look when it has none.
+        current = self.agent.holder.current or self.agent.status()
+        try:
+            link = link_of(self.agent.config(), load_log(self.agent.paths))
+        except BoxError:
+            link = link_of(BoxConfig(), ReportLog())
+        return FrontStatus(current, link, self.agent.checking)
+
+    def request_check(self, *, force: bool = False) -> bool:
+        running = self.agent.checking
+        with self._lock:
+            if running:
+                return True
+            if not check_due(self.clock(), self._last_requested, False, force=force):
+                return False
+            self._last_requested = self.clock()
+            self.requests_sent += 1
+        self.agent.request_check()
+        return True
+
+    def pair_paths(self) -> tuple[Path, Path]:
+        return self.agent.paths.key, self.agent.paths.cert
+
+    def subscribe_installed(self, listener: Callable[[], None]) -> Unsubscribe:
+        def on_event(event: BoxEvent) -> None:
+            if isinstance(event, Installed):
+                listener()
+
+        return self.agent.holder.subscribe(on_event)
+
+    def credentials(self) -> Credentials:
+        try:
+            config = self.agent.config()
+        except BoxError:
+            return Credentials()
+        return Credentials(config.server, config.db_uuid, config.enterprise_code)
+
+    def save_credentials(self, credentials: Credentials) -> None:
+        changes = {_FIELDS[name]: value for name, value in asdict(credentials).items()}
+        try:
+            self.agent.configure(**changes)
+        except ConfigError as err:
+            raise CredentialsError(_explain(err)) from err
+        except BoxError as err:
+            raise CredentialsError(str(err)) from err
+
+    def pair(self, token: str) -> None:
+        config = self.agent.config()  # BoxError: shown as it is
+        changes = pairing_changes(config, token)
+        self.agent.configure(**changes)
+
+
+def _explain(err: ConfigError) -> str:
+    """One line per bad field, in the page's words (the values are never repeated but for a
+    URL, which the visitor just typed)."""
+    parts = [
+        f"the {_LABELS.get(name, name.replace('_', ' '))} {why}" if name else why
+        for name, why in err.problems.items()
+    ]
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."

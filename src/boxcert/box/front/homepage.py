@@ -9,18 +9,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from boxcert.box.front.backend import CertificateView, CertState, StatusView
+from boxcert import codes
+from boxcert.box.front.backend import FrontStatus
 from boxcert.box.front.certswitch import ServedPair
+from boxcert.box.hublink import LinkState
+from boxcert.box.status import CertificateInfo, CertState
 from boxcert.codes import ErrorCode
-from boxcert.wire.refusals import RefusalMeaning, meaning_of
+from boxcert.wire.refusals import REFUSALS, RefusalMeaning
 
 
 class Verdict(enum.StrEnum):
-    """The headline of the "HTTPS certificate" row, and its colour in the stylesheet."""
+    """The headline of the "HTTPS certificate" row."""
 
     OK = "ok"
     PENDING = "pending"  # no usable certificate yet, none failed: one is being obtained
     ERROR = "error"
+
+    @property
+    def badge(self) -> str:
+        """The shared stylesheet's badge class."""
+        return {"ok": "ok", "pending": "warn", "error": "bad"}[self.value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +51,12 @@ class HomeModel:
     placeholder_served: bool
     plain_http: bool
     credentials_hint: bool  # the remedy is on the credentials page
+    hub: LinkState
     refusal: RefusalMeaning | None = None  # the issuer's stated reason, in our words
     still_serving: str = ""  # on an error: until when the certificate in use stays valid
 
 
-CREDENTIAL_CODES = ("ERR_IOT_HTTPS_CHECK_NO_SERVER", "ERR_IOT_HTTPS_LOAD_NO_CREDENTIAL")
+CREDENTIAL_CODES = (codes.CHECK_NO_SERVER.code, codes.LOAD_NO_CREDENTIAL.code)
 
 
 def days_left(until: datetime, now: datetime) -> int:
@@ -59,30 +68,33 @@ def _day(moment: datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
-def certificate_rows(cert: CertificateView, now: datetime) -> tuple[DetailRow, ...]:
-    left = days_left(cert.valid_until, now)
+def certificate_rows(
+    cert: CertificateInfo, renew_at: datetime | None, now: datetime
+) -> tuple[DetailRow, ...]:
+    left = days_left(cert.not_after, now)
     rows = [
-        DetailRow("Subject", cert.subject),
-        DetailRow("Names", ", ".join(cert.names) or "(none)"),
+        DetailRow("Subject", cert.subject_cn),
+        DetailRow("Names", ", ".join(cert.sans) or "(none)"),
         DetailRow("Issuer", cert.issuer),
-        DetailRow("Valid from", _day(cert.valid_from)),
-        DetailRow("Valid until", _day(cert.valid_until)),
+        DetailRow("Valid from", _day(cert.not_before)),
+        DetailRow("Valid until", _day(cert.not_after)),
         DetailRow("Days left", str(left) if left >= 0 else "expired"),
     ]
-    if cert.renew_at is not None:
-        rows.append(DetailRow("Renewal from", _day(cert.renew_at)))
+    if renew_at is not None:
+        rows.append(DetailRow("Renewal from", _day(renew_at)))
     rows.append(DetailRow("SHA-256 fingerprint", cert.fingerprint_sha256, mono=True))
     return tuple(rows)
 
 
-def box_host(url: str) -> str:
+def box_host(url: str | None) -> str:
     """The host part of the box's URL (its name), or empty."""
     return urlsplit(url).hostname or "" if url else ""
 
 
-def home_model(status: StatusView, served: ServedPair, *, scheme: str, now: datetime) -> HomeModel:
+def home_model(view: FrontStatus, served: ServedPair, *, scheme: str, now: datetime) -> HomeModel:
+    status = view.box
     cert = status.certificate
-    rows = certificate_rows(cert, now) if cert is not None else ()
+    rows = certificate_rows(cert, status.renew_at, now) if cert is not None else ()
     if status.state is CertState.OK:
         verdict, headline = Verdict.OK, "OK"
     elif status.state is CertState.ERROR:
@@ -93,23 +105,24 @@ def home_model(status: StatusView, served: ServedPair, *, scheme: str, now: date
     return HomeModel(
         verdict=verdict,
         headline=headline,
-        url=status.url,
+        url=status.url or "",
         detail=status.detail,
         error=status.error,
-        shown_code=status.shown_code,
+        shown_code=status.error_code,
         certificate_rows=rows,
-        checking=status.checking,
+        checking=view.checking,
         placeholder_served=served.placeholder,
         plain_http=scheme != "https",
         credentials_hint=status.error is not None and status.error.code in CREDENTIAL_CODES,
-        refusal=meaning_of(status.refusal) if status.refusal else None,
-        still_serving=_still_serving(status, served, now),
+        hub=view.hub.state,
+        refusal=REFUSALS[status.refusal] if status.refusal is not None else None,
+        still_serving=_still_serving(status.state, served, now),
     )
 
 
-def _still_serving(status: StatusView, served: ServedPair, now: datetime) -> str:
+def _still_serving(state: CertState, served: ServedPair, now: datetime) -> str:
     """On an error, a reassurance when a trusted certificate still serves."""
-    if status.state is not CertState.ERROR or not served.trusted(now):
+    if state is not CertState.ERROR or not served.trusted(now):
         return ""
     left = days_left(served.not_after, now)
     return (

@@ -1,32 +1,30 @@
 """Running the built-in front: HTTPS and plain HTTP in one asyncio loop, certificate hot swap.
 
-:func:`run_front` binds both listeners, serves until ``stop`` is set, and keeps the served
-pair current two ways: the backend's "installed" event reloads at once (from the agent's
-thread, so the next handshake after an install already sees the new pair), and a cheap
-``stat`` of the two files every :data:`WATCH_INTERVAL` seconds catches pairs installed by
-another process (``boxcert box ensure`` from a shell).
+:func:`run_front` binds both listeners and serves them through :func:`boxcert.httpserver.serve`
+(our header and body deadlines, websockets when there is an upstream) until ``stop`` is set. It
+keeps the served pair current two ways: the backend's "installed" event reloads at once (from
+the agent's thread, so the next handshake after an install already sees the new pair), and a
+cheap ``stat`` of the two files every :data:`WATCH_INTERVAL` seconds catches pairs changed by
+another process (``boxcert box ensure`` from a shell, a removed certificate) and asks the
+agent to check them.
 
-:func:`start_listener` is the one place that starts uvicorn; when ``boxcert.httpserver`` lands
-(header/body deadlines), it becomes a call to ``httpserver.serve(app, tls=switch.context,
-sock=…, stop=…)`` with websockets enabled.
+With ``--front nginx`` the agent's pages listen on loopback only, behind nginx, believing its
+``X-Forwarded-*`` from 127.0.0.1 (:mod:`.nginx` keeps nginx's site and pair current).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import uvicorn
-
+from boxcert import httpserver
 from boxcert.box.front.app import create_app
 from boxcert.box.front.backend import FrontBackend
 from boxcert.box.front.certswitch import CertificateSwitch
@@ -77,74 +75,11 @@ class FrontAddresses:
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket; ``host`` empty: dual-stack on every address where possible."""
-    families = [(socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")] if not host else []  # noqa: S104
-    if host:
-        try:
-            info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[
-                0
-            ]
-        except socket.gaierror as err:
-            raise FrontError(f"cannot listen on {host}:{port}: {err.strerror}") from err
-        families = [(info[0], str(info[4][0]))]
-    last: OSError | None = None
-    for family, address in families:
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6 and not host:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.bind((address, port))
-            sock.listen(1024)
-            sock.setblocking(False)
-            return sock
-        except OSError as err:
-            sock.close()
-            last = err
-            if err.errno in (errno.EADDRINUSE, errno.EACCES):
-                break
-    assert last is not None
-    reason = {
-        errno.EADDRINUSE: "the port is already in use (is another web server running?)",
-        errno.EACCES: "permission denied (ports below 1024 need privileges)",
-    }.get(last.errno or 0, last.strerror or str(last))
-    raise FrontError(f"cannot listen on {host or '*'}:{port}: {reason}")
-
-
-class _Listener(uvicorn.Server):
-    """uvicorn's server without its signal handling: the front stops on its ``stop`` event
-    (two servers in one loop must not fight over SIGINT)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def start_listener(
-    app: object,
-    sock: socket.socket,
-    tls: ssl.SSLContext | None,
-    *,
-    websockets: bool,
-    proxy_headers: bool = False,
-) -> _Listener:
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        lifespan="off",
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        proxy_headers=proxy_headers,  # behind our nginx: trust its X-Forwarded-*, from loopback
-        forwarded_allow_ips="127.0.0.1",
-        ws="websockets-sansio" if websockets else "none",
-        timeout_keep_alive=5,
-        timeout_graceful_shutdown=10,
-        h11_max_incomplete_event_size=64 * 1024,
-    )
-    config.load()
-    config.ssl = tls  # the switch's context: uvicorn must not build its own
-    return _Listener(config)
+    """A listening socket (``host`` empty: every address); FrontError with one line if not."""
+    try:
+        return httpserver.bind(host, port)
+    except httpserver.HttpServerError as err:
+        raise FrontError(str(err)) from err
 
 
 def _pair_signature(paths: tuple[Path, Path]) -> tuple[tuple[int, int, int], ...]:
@@ -181,31 +116,33 @@ async def run_front(
             parse_upstream(options.upstream)
         except ValueError as err:
             raise FrontError(str(err)) from err
-    switch = CertificateSwitch(backend.pair_paths, options.state_dir, clock=clock)
-    passwords = PasswordFile(options.state_dir / "password")
-    passwords.ensure(announce_password)
-    sockets = _bind_all(options)
+    sockets = _bind_all(options)  # first: a busy port is the one thing said, nothing is made
+    try:
+        switch = CertificateSwitch(backend.pair_paths, options.state_dir, clock=clock)
+        accounts = PasswordFile(options.state_dir / "password")
+        accounts.ensure(announce_password)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     https_port = options.https_port if options.nginx else sockets[0].getsockname()[1]
     front = FrontContext(
         backend=backend,
         switch=switch,
-        passwords=passwords,
+        accounts=accounts,
         clock=clock,
         https_port=options.public_https_port or https_port,
         upstream=options.upstream,
     )
     app = create_app(front)
-    ws = bool(options.upstream)
+    # One stop for the listeners, set once the caller's stop is: they must not see it before
+    # this function is past its start-up.
+    listeners_stop = asyncio.Event()
     if options.nginx is None:
-        listeners = [(start_listener(app, sockets[0], switch.context, websockets=ws), sockets[0])]
-        listeners += [(start_listener(app, s, None, websockets=ws), s) for s in sockets[1:]]
+        tls = [switch.context] + [None] * (len(sockets) - 1)
+        plans = [(sock, context, False) for sock, context in zip(sockets, tls, strict=True)]
     else:
-        listeners = [
-            (
-                start_listener(app, sockets[0], None, websockets=False, proxy_headers=True),
-                sockets[0],
-            )
-        ]
+        plans = [(sockets[0], None, True)]
     nginx = _nginx_front(options, sockets[0]) if options.nginx else None
     loop = asyncio.get_running_loop()
 
@@ -216,9 +153,12 @@ async def run_front(
                 lambda: loop.run_in_executor(None, _apply_nginx, nginx, switch, backend)
             )
 
+    seen = [_pair_signature(backend.pair_paths())]  # the files as last served
+
     def installed() -> None:
         try:
             refresh()
+            seen[0] = _pair_signature(backend.pair_paths())  # the agent's own change
         except Exception:  # never break the agent's thread
             log.exception("reloading the certificate failed")
 
@@ -230,24 +170,52 @@ async def run_front(
                 sock.close()
             raise FrontError(str(err)) from err
     unsubscribe = backend.subscribe_installed(installed)
-    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in listeners]
+    started = 0
+    all_started = asyncio.Event()
+
+    def one_started(_: str) -> None:
+        nonlocal started
+        started += 1
+        if started == len(plans):
+            all_started.set()
+
+    ports = [sock.getsockname()[1] for sock in sockets]
+    tasks = [
+        asyncio.create_task(
+            httpserver.serve(
+                app,
+                "",
+                0,
+                sock=sock,
+                tls=context,
+                stop=listeners_stop,
+                on_ready=one_started,
+                websockets=bool(options.upstream) and not behind_nginx,
+                proxy_headers=behind_nginx,
+            )
+        )
+        for sock, context, behind_nginx in plans
+    ]
 
     async def watch() -> None:
-        seen = _pair_signature(backend.pair_paths())
         while True:
             await asyncio.sleep(options.watch_interval)
             now = _pair_signature(backend.pair_paths())
-            if now != seen:
-                seen = now
+            if now != seen[0]:
+                seen[0] = now
                 refresh()
+                # Changed behind the agent's back (a shell, a removal): let it look.
+                await loop.run_in_executor(None, lambda: backend.request_check(force=True))
 
     watcher = asyncio.create_task(watch())
     try:
-        while not all(server.started for server, _ in listeners):
-            if any(task.done() for task in tasks):
-                raise FrontError("the front's listeners did not start; see the log above")
-            await asyncio.sleep(0.01)
-        ports = [s.getsockname()[1] for s in sockets]
+        ready = asyncio.create_task(all_started.wait())
+        done, _ = await asyncio.wait([ready, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            failed = next(task for task in tasks if task.done())
+            error = failed.exception()
+            raise FrontError(f"the front's listeners did not start: {error}") from error
         if options.nginx is None:
             addresses = FrontAddresses(ports[0], ports[1] if len(ports) > 1 else None)
         else:
@@ -259,12 +227,11 @@ async def run_front(
     finally:
         unsubscribe()
         watcher.cancel()
-        for server, _ in listeners:
-            server.should_exit = True
-        await _finish(listeners, tasks)
+        listeners_stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if app.proxy is not None:
             await app.proxy.aclose()
-        for _, sock in listeners:
+        for sock in sockets:
             sock.close()
 
 
@@ -320,22 +287,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     except ImportError:
         return asyncio.new_event_loop()
     return uvloop.new_event_loop()
-
-
-async def _finish(
-    listeners: list[tuple[_Listener, socket.socket]], tasks: list[asyncio.Task[None]]
-) -> None:
-    """Wait for the listeners to stop. A TLS connection uvicorn has already closed (its answer
-    sent) still waits for the client's close_notify, which an idle client never sends: abort
-    those, so stopping does not hang for the whole graceful period."""
-    while not all(task.done() for task in tasks):
-        for server, _ in listeners:
-            for connection in list(server.server_state.connections):
-                transport = getattr(connection, "transport", None)
-                if transport is not None and transport.is_closing():
-                    transport.abort()
-        await asyncio.wait(tasks, timeout=0.05)
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @contextlib.contextmanager
