@@ -11,8 +11,6 @@ import hashlib
 import os
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -95,6 +93,11 @@ def open_engine(
 
 def upgrade(engine: Engine, migrations: str) -> None:
     """Run the Alembic migrations at ``migrations`` up to head, once across processes."""
+    # Imported here: the DNS server opens databases but never migrates, and installs without
+    # Alembic (`boxcert[dns]`).
+    from alembic import command
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", migrations)
     lock_id = int.from_bytes(hashlib.sha256(migrations.encode()).digest()[:4], "big")
