@@ -251,3 +251,20 @@ def test_listening_socket_is_tcp_so_answers_are_not_delayed() -> None:
         assert sock.proto == socket.IPPROTO_TCP
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("implementation", ["httptools", "h11"])
+def test_an_answer_before_the_body_closes_the_connection(implementation: str) -> None:
+    """A body refused halfway (413) must not be read as the next request of a kept-alive
+    connection: the answer says `Connection: close`, and the client's next request works."""
+
+    async def refuse(_: Request) -> Response:
+        return PlainTextResponse("too large", status_code=413)
+
+    app = Starlette(routes=[Route("/up", refuse, methods=["POST"]), Route("/", refuse)])
+    with running(app, implementation=implementation) as url, httpx.Client(timeout=GUARD) as c:
+        first = c.post(url + "/up", content=b"[" * 200_000)
+        assert first.status_code == 413 and first.headers["connection"] == "close"
+        for _ in range(3):
+            assert c.get(url + "/").status_code == 413  # a plain GET keeps its connection
+        assert c.get(url + "/").headers.get("connection") != "close"

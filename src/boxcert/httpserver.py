@@ -304,6 +304,50 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets=sockets)
 
 
+def close_after_early_answer(app: AsgiApp) -> AsgiApp:
+    """Answer with ``Connection: close`` when the app answers before the request body is in.
+
+    An app may refuse a body halfway (413 too large, 401 before reading): the rest of that body
+    is still on its way, and read as the next request it would break the connection under a
+    client that reuses it. Closing after such an answer is what HTTP/1.1 expects (RFC 9112
+    §9.6); uvicorn does it when it sees the header.
+    """
+
+    async def wrapped(
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        body_in = False
+
+        async def tracked_receive() -> Message:
+            nonlocal body_in
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_in = True
+            return message
+
+        async def closing_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not body_in:
+                method = scope.get("method", "GET")
+                declared = any(
+                    name.lower() in (b"content-length", b"transfer-encoding")
+                    for name, _ in scope.get("headers", [])
+                )
+                if declared or method not in ("GET", "HEAD", "OPTIONS", "DELETE"):
+                    headers = list(message.get("headers", []))
+                    headers.append((b"connection", b"close"))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await app(scope, tracked_receive, closing_send)
+
+    return wrapped
+
+
 async def serve(
     app: AsgiApp,
     host: str,
@@ -329,7 +373,7 @@ async def serve(
     listener = sock if sock is not None else bind(host, port)
     url = base_url(listener, tls is not None)
     config = uvicorn.Config(
-        app,
+        close_after_early_answer(app),
         http=protocol_class(timeouts, implementation),
         lifespan="auto",
         log_config=None,
