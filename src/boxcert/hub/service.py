@@ -14,7 +14,6 @@ Nothing here logs a token, a secret, a password or the contract code.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from boxcert.hub.errors import BoxRefused, HubError, PairingRefused, UnknownBox
 from boxcert.hub.models import BoxKind
 from boxcert.hub.store import Key
 from boxcert.hub.view import BoxView, box_view
-from boxcert.web.auth import Account
+from boxcert.web.auth import Account, check_stored_password, password_stamp
 from boxcert.wire.hub import (
     BoxReport,
     BoxSecret,
@@ -122,16 +121,11 @@ class HubService:
     def authenticate(self, username: str, password: str) -> Account | None:
         """For :class:`boxcert.web.LoginGate`: the one admin account, any user name."""
         stored = self._tx(lambda s: store.get_setting(s, Key.ADMIN_PASSWORD_HASH))
-        if stored is None:
-            secrets.burn_time()
-            return None
-        if not secrets.verify_secret(password, stored):
-            return None
-        return Account(ADMIN, _stamp(stored))
+        return check_stored_password(ADMIN, stored, password)
 
     def stamp(self, account_id: str) -> str | None:
         stored = self._tx(lambda s: store.get_setting(s, Key.ADMIN_PASSWORD_HASH))
-        return _stamp(stored) if stored is not None and account_id == ADMIN else None
+        return password_stamp(stored) if stored is not None and account_id == ADMIN else None
 
     # --- pairing ------------------------------------------------------------------------
 
@@ -273,7 +267,3 @@ def _address(text: str) -> str:
         return str(ipaddress.ip_address(text))
     except ValueError:
         return ""
-
-
-def _stamp(stored_hash: str) -> str:
-    return hashlib.sha256(stored_hash.encode()).hexdigest()[:16]
