@@ -149,7 +149,9 @@ def run(argv: list[str] | None = None) -> NoReturn:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.UsageError as err:
-        err.show()
+        # One line, like every other failure: what is wrong, and where the help is.
+        where = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+        click.echo(f"boxcert: {err.format_message()}{where}", err=True)
         sys.exit(err.exit_code)
     except click.ClickException as err:
         click.echo(f"boxcert: {err.format_message()}", err=True)

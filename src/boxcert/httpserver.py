@@ -203,11 +203,34 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
     except FileNotFoundError as err:
         raise HttpServerError(f"TLS file {err.filename} does not exist") from err
     except (OSError, ssl.SSLError) as err:
-        reason = getattr(err, "reason", None) or getattr(err, "strerror", None) or str(err)
+        reason = _tls_files_problem(cert, key) or (
+            getattr(err, "reason", None) or getattr(err, "strerror", None) or str(err)
+        )
         raise HttpServerError(
             f"cannot use TLS certificate {cert} with key {key}: {reason}"
         ) from err
     return context
+
+
+def _tls_files_problem(cert: Path, key: Path) -> str | None:
+    """What is wrong with the files, in words, when their first lines tell (OpenSSL's own
+    reason is "PEM lib" for most of these)."""
+    try:
+        cert_head = cert.read_bytes()[: 64 * 1024]
+        key_head = key.read_bytes()[: 64 * 1024]
+    except OSError:
+        return None
+    cert_has_cert = b"-----BEGIN CERTIFICATE-----" in cert_head
+    key_has_key = b"PRIVATE KEY-----" in key_head
+    if not cert_has_cert and b"PRIVATE KEY-----" in cert_head and b"CERTIFICATE" in key_head:
+        return "the two files are swapped (--tls-cert takes the certificate, --tls-key the key)"
+    if not cert_has_cert:
+        return "the certificate file holds no PEM certificate"
+    if not key_has_key:
+        return "the key file holds no PEM private key"
+    if b"ENCRYPTED" in key_head:
+        return "the private key is encrypted; give an unencrypted key (kept 0600)"
+    return None
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -137,18 +137,20 @@ def serve_command(
         raise click.UsageError("give --public-url: the address boxes use to reach this hub")
     _show_service_log()
     service = _service(data_dir, db_url)
-    password = _run(service.ensure_admin_password)
-    if password is not None:
-        click.echo(
-            "hub: admin password for the pages (shown once; change it with "
-            f"`boxcert hub password`): {password}"
-        )
-    if _run(service.config) is None:
-        click.echo(
-            "hub: not configured yet; boxes cannot pair before `boxcert hub configure`", err=True
-        )
 
     def ready(url: str) -> None:
+        # Only once the hub serves: a start that fails (port taken, bad TLS files) is one line.
+        password = _run(service.ensure_admin_password)
+        if password is not None:
+            click.echo(
+                "hub: admin password for the pages (shown once; change it with "
+                f"`boxcert hub password`): {password}"
+            )
+        if _run(service.config) is None:
+            click.echo(
+                "hub: not configured yet; boxes cannot pair before `boxcert hub configure`",
+                err=True,
+            )
         _run(lambda: service.set_public_url(public_url or url))
         click.echo(f"hub: listening on {url} (boxes reach it at {public_url or url})")
         sys.stdout.flush()
