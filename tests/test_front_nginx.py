@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,8 +129,9 @@ def test_good_reload_then_a_refused_configuration_rolls_back(
     assert (site.key_file.stat().st_mode & 0o777) == 0o600
 
     _, second_chain, second = box.issue(ca)
+    before = _workers(private_nginx)
     nginx.apply(key_pem, second_chain)  # a graceful reload
-    assert _wait_for_leaf(port, second)
+    assert _wait_for_leaf(port, second, private_nginx, before)
 
     site_before = site.site_file.read_text()
     other_key = pki.private_key_pem(pki.make_ec_key())
@@ -158,9 +160,35 @@ def test_good_reload_then_a_refused_configuration_rolls_back(
     assert served_leaf(port) == second and private_nginx.process.poll() is None
 
 
-def _wait_for_leaf(port: int, leaf: object) -> bool:
-    """True once 10 new connections in a row get ``leaf``: after a reload, nginx's old workers
-    may still take a connection or two while they finish."""
+def _workers(nginx: PrivateNginx) -> set[int]:
+    """The pids of the nginx master's children (its workers), read from /proc."""
+    master = int((nginx.prefix / "nginx.pid").read_text())
+    children: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == master:
+            children.add(int(stat.parent.name))
+    return children
+
+
+def _wait_for_leaf(
+    port: int,
+    leaf: object,
+    nginx: PrivateNginx | None = None,
+    before: AbstractSet[int] = frozenset(),
+) -> bool:
+    """True once every worker that ran ``before`` the reload has gone and 10 new connections in
+    a row get ``leaf``. Until an old worker has handled its QUIT it shares the listening socket
+    with the new one and can still accept a connection with the old pair."""
+    for _ in range(1500):
+        if nginx is None or not _workers(nginx) & before:
+            break
+        time.sleep(0.02)
+    else:
+        return False
     in_a_row = 0
     for _ in range(1000):
         try:
@@ -205,10 +233,11 @@ def test_the_box_behind_nginx(tmp_path: Path, private_nginx: PrivateNginx) -> No
             plain = client.get(f"http://127.0.0.1:{http_port}/")
             assert plain.status_code == 200 and "without HTTPS" in plain.text
         pair = box.pair(ca)
+        before = _workers(private_nginx)
         install_pair(paths, pair)  # as the agent installs: the pair, then its event
         agent.holder.installed(pair)
         agent.status()
-        assert _wait_for_leaf(https_port, pair.leaf)
+        assert _wait_for_leaf(https_port, pair.leaf, private_nginx, before)
         with httpx.Client(verify=trusting(root, check_hostname=False), timeout=30) as client:
             page = client.get(f"https://127.0.0.1:{https_port}/")
             assert page.status_code == 200 and 'id="verdict">OK<' in page.text
