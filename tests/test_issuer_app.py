@@ -306,8 +306,9 @@ async def test_malformed_requests_get_4xx(
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
-        ({"db_uuid": "a\ud800b", "enterprise_code": "x"}, "invalid characters"),
-        ({"db_uuid": "u", "enterprise_code": "x\ud800"}, "invalid characters"),
+        # A lone surrogate is not JSON to orjson: refused before the shape is looked at.
+        ({"db_uuid": "a\ud800b", "enterprise_code": "x"}, "surrogate"),
+        ({"db_uuid": "u", "enterprise_code": "x\ud800"}, "surrogate"),
         ({"db_uuid": "u\u0000", "enterprise_code": "x"}, "control"),
         ({"db_uuid": "u", "enterprise_code": "x\n"}, "control"),
         ({"db_uuid": "u", "enterprise_code": "x", "csr": ""}, "is empty"),

@@ -29,10 +29,10 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -44,12 +44,14 @@ __all__ = [
     "base_url",
     "bind",
     "protocol_class",
+    "run",
     "running",
     "serve",
     "tls_context",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -183,6 +185,18 @@ def protocol_class(timeouts: Timeouts, implementation: str = "auto") -> type[asy
 
 
 # --- starting -------------------------------------------------------------------------------
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` (typically :func:`serve`) to completion on uvloop when it is installed —
+    uvicorn picks it only when it makes the loop itself, and it answers several times more
+    requests a second than asyncio's own loop — else on asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def tls_context(cert: Path, key: Path) -> ssl.SSLContext:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 from cryptography import x509
 
-from boxcert import logsetup, naming
+from boxcert import httpserver, logsetup, naming
 from boxcert.hostport import parse_host_port, resolve_host_port
 from boxcert.httpserver import HttpServerError, Timeouts, tls_context
 from boxcert.issuer.admin_schema import RevocationReason
@@ -257,7 +257,7 @@ def serve_command(
     try:
         tls = tls_context(tls_cert, tls_key) if tls_cert and tls_key else None
         timeouts = Timeouts(header=header_timeout, body=body_timeout)
-        asyncio.run(serve(service, host, port, tls=tls, timeouts=timeouts, on_ready=ready))
+        httpserver.run(serve(service, host, port, tls=tls, timeouts=timeouts, on_ready=ready))
     except HttpServerError as err:
         raise click.ClickException(str(err)) from err
 

@@ -53,11 +53,18 @@ def is_fresh(cert: StoredCertificate | None, now: datetime) -> bool:
     """Whether a cached certificate may still be handed out at ``now``."""
     if cert is None:
         return False
+    return fresh_between(cert.not_before, cert.not_after, cert.renew_after, now)
+
+
+def fresh_between(
+    not_before: datetime, not_after: datetime, renew_after: datetime | None, now: datetime
+) -> bool:
+    """:func:`is_fresh` on a certificate's dates alone (the hot cache keeps only those)."""
     window = None
-    if cert.renew_after is not None:
-        window = renewal.RenewalWindow(cert.renew_after, cert.renew_after)
-    lead = (cert.not_after - cert.not_before) / LOOK_AHEAD
-    return not renewal.renewal_decision(cert.not_before, cert.not_after, now + lead, window).due
+    if renew_after is not None:
+        window = renewal.RenewalWindow(renew_after, renew_after)
+    lead = (not_after - not_before) / LOOK_AHEAD
+    return not renewal.renewal_decision(not_before, not_after, now + lead, window).due
 
 
 def subject_cn(chain_pem: str, fallback: str) -> str:

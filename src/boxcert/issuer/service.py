@@ -14,6 +14,12 @@ The order of the steps is part of the contract:
    cap; never a box of another database.
 4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once.
 
+A repeated request is answered from memory (:mod:`.hotcache`): the same steps in the same
+order on cached facts, a CSR verified before (by its exact bytes) and the holder's answer
+bytes, with no query and no thread hop, as long as the cache's staleness bound holds (1 s,
+whichever process changed the database). Anything else takes the path above and fills the
+cache on its way out.
+
 Every outcome is announced on :attr:`IssuerService.events` (:mod:`.events`).
 
 The service also holds what runs beside the request path: the :class:`~.lifecycle.
@@ -23,26 +29,31 @@ LifecycleJob` (certificates follow the subscription), the hubs' reports
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from cryptography import x509
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert import naming
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer import eligibility, standing
+from boxcert.issuer import answers, eligibility, standing
 from boxcert.issuer.audit import AuditRecorder
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.config import IssuerSettings
-from boxcert.issuer.csr import validate_box_csr
+from boxcert.issuer.csr import parse_csr, validate_box_csr
 from boxcert.issuer.db import run_in_session
 from boxcert.issuer.duplicates import HubReports
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.events import CertificateGranted, EventBus, RequestRefused
+from boxcert.issuer.hotcache import HolderEntry, HotCache, Missing
 from boxcert.issuer.lifecycle import LifecycleJob
 from boxcert.issuer.limits import OrderLimits
-from boxcert.issuer.obtain import Holder, Obtainer
-from boxcert.issuer.registration import Registrar
+from boxcert.issuer.obtain import Holder, Obtainer, fresh_between, is_fresh
+from boxcert.issuer.registration import SEEN_RESOLUTION, Registrar
 from boxcert.issuer.revocation import RevocationResult, Revoker
 from boxcert.issuer.store import accounts, boxes
 from boxcert.issuer.store import settings as stored
@@ -51,6 +62,8 @@ from boxcert.wire import CertificateRequest, Grant, RefusalCode, canonical_uuid
 from boxcert.wire.standing import StandingAnswer, StandingQuery
 
 __all__ = ["IssuerService", "IssuerSettings"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,7 @@ class _Found:
     csr: x509.CertificateSigningRequest | None
     seen: BoxRow | None
     cached: StoredCertificate | None
+    epoch: int  # the cache's epoch before the reads (see HotCache.epoch)
 
 
 class IssuerService:
@@ -73,6 +87,7 @@ class IssuerService:
         clock: Clock = system_clock,
         events: EventBus | None = None,
         audit: bool = True,
+        cache: HotCache | None = None,
     ) -> None:
         self.sessions = sessions
         self.ca = ca
@@ -94,6 +109,10 @@ class IssuerService:
         if audit:
             self.audit = AuditRecorder(sessions)
             self.audit.attach(self.events)
+        self.cache = cache or HotCache()
+        self.cache.watch(sessions)
+        self._refreshing: asyncio.Task[None] | None = None
+        self._refresh_failed = False
 
     def close(self) -> None:
         """Store what the audit log has queued and stop its writer."""
@@ -105,10 +124,19 @@ class IssuerService:
 
     async def handle(self, request: CertificateRequest) -> Grant:
         """Answer one request; raises Refusal or BadRequest."""
+        return (await self._answer(request)).grant
+
+    async def answer(self, request: CertificateRequest) -> bytes:
+        """:meth:`handle`'s grant as the HTTP answer's bytes (kept per holder)."""
+        return (await self._answer(request)).body
+
+    async def _answer(self, request: CertificateRequest) -> HolderEntry:
         request = replace(request, db_uuid=canonical_uuid(request.db_uuid))
         label: list[str] = []
         try:
-            return await self._handle(request, label)
+            entry = self._from_memory(request)
+            if entry is None:
+                entry = await self._handle(request, label)
         except Refusal as refusal:
             self.events.publish(
                 RequestRefused(
@@ -120,15 +148,94 @@ class IssuerService:
                 )
             )
             raise
+        self.events.publish(
+            CertificateGranted(
+                self.clock(),
+                request.db_uuid,
+                entry.label,
+                entry.for_box,
+                entry.serial_hex,
+                entry.not_after,
+                entry.from_cache,
+            )
+        )
+        return entry
 
-    async def _handle(self, request: CertificateRequest, label_out: list[str]) -> Grant:
+    # --- from memory ------------------------------------------------------------------------
+
+    def _from_memory(self, request: CertificateRequest) -> HolderEntry | None:
+        """The answer when memory holds everything it needs (steps 1-4, same order, same
+        rules); None to take the database path. Raises the refusal a cached verdict gives."""
+        cache = self.cache
+        if not cache.usable():
+            return None
+        if cache.refresh_due():
+            self._refresh_soon()
+        facts = cache.facts(request.db_uuid)
+        if isinstance(facts, Missing):
+            return None
+        digest = self.codes.digest(request.enterprise_code)
+        verdict = eligibility.check(facts, digest, code_sent=bool(request.enterprise_code))
+        if (
+            facts is not None
+            and not facts.has_report_key
+            and verdict.code is not RefusalCode.CREDENTIALS_NOT_RECOGNIZED
+        ):
+            return None  # the database path stores the hubs' report key first
+        if verdict.code is not None:
+            raise Refusal(verdict.code, verdict.message)
+        if request.csr_pem is None:
+            label: str | None = self.database_label(request.db_uuid)
+        else:
+            label = cache.csr_label(_csr_digest(request.csr_pem))
+        entry = cache.holder(label) if label is not None else None
+        if (
+            entry is None
+            or entry.db_uuid != request.db_uuid
+            or entry.for_box != (request.csr_pem is not None)
+        ):
+            return None
+        now = self.clock()
+        if entry.box_seen is not None and now - entry.box_seen >= SEEN_RESOLUTION:
+            return None  # time to note that the box was seen
+        if not fresh_between(entry.not_before, entry.not_after, entry.renew_after, now):
+            return None
+        return entry
+
+    def _refresh_soon(self) -> None:
+        """Read the change feed in the background (one read at a time)."""
+        if self._refreshing is not None and not self._refreshing.done():
+            return
+        self._refreshing = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(self._refresh_feed)
+        )
+
+    def _refresh_feed(self) -> None:
+        try:
+            with self.sessions.begin() as session:
+                self.cache.refresh(session)
+        except Exception as err:
+            # The cache stays unusable past its bound; requests then read the database.
+            if not self._refresh_failed:
+                log.warning("cannot read the cache's change feed: %s", err)
+            self._refresh_failed = True
+        else:
+            self._refresh_failed = False
+
+    # --- from the database ------------------------------------------------------------------
+
+    async def _handle(self, request: CertificateRequest, label_out: list[str]) -> HolderEntry:
         digest = self.codes.digest(request.enterprise_code)
         code_sent = bool(request.enterprise_code)
         zone = self.settings.zone
+        cache = self.cache
 
         def lookup(session: Session) -> _Found | eligibility.Verdict:
             # One worker-thread hop for the common case, steps 1 and 2 in their order: the
             # CSR is only read once the credentials check out (and off the event loop).
+            if not cache.usable():
+                cache.refresh(session)
+            epoch = cache.epoch()
             facts = accounts.database_facts(session, request.db_uuid)
             verdict = eligibility.check(facts, digest, code_sent=code_sent)
             if (
@@ -139,18 +246,30 @@ class IssuerService:
                 # The code is in hand (and proven): derive the hubs' report key, once.
                 sealed = self.codes.seal_report_key(facts.subscription_id, request.enterprise_code)
                 accounts.set_report_key(session, facts.subscription_id, sealed)
+            else:
+                cache.put_facts(epoch, request.db_uuid, facts)
             if verdict.code is not None:
                 return verdict  # refused after the transaction commits (the key above)
             csr = None
             if request.csr_pem is not None:
-                csr, label = validate_box_csr(request.csr_pem, zone)
+                csr_digest = _csr_digest(request.csr_pem)
+                known = cache.csr_label(csr_digest)
+                if known is None:
+                    csr, label = validate_box_csr(request.csr_pem, zone)
+                    cache.put_csr_label(csr_digest, label)
+                else:
+                    label = known  # these exact bytes were verified before
             else:
                 label = self.database_label(request.db_uuid)
             label_out.append(label)
             names = naming.certificate_names(label, zone)
-            holder = Holder(label, request.db_uuid, names, csr is not None)
+            holder = Holder(label, request.db_uuid, names, request.csr_pem is not None)
             seen = boxes.get_box(session, label) if holder.for_box else None
-            return _Found(holder, csr, seen, self.obtainer.cached_in(session, holder))
+            cached = self.obtainer.cached_in(session, holder)
+            if holder.for_box and csr is None and not is_fresh(cached, self.clock()):
+                assert request.csr_pem is not None
+                csr = parse_csr(request.csr_pem)  # to order a certificate for its key
+            return _Found(holder, csr, seen, cached, epoch)
 
         found = await run_in_session(self.sessions, lookup)
         if isinstance(found, eligibility.Verdict):
@@ -158,27 +277,16 @@ class IssuerService:
             raise Refusal(found.code, found.message)
         holder, csr, seen, cached = found.holder, found.csr, found.seen, found.cached
         label = holder.label
+        box_seen = None
         if holder.for_box:
             await self.registrar.register(label, request.db_uuid, request.identifier, seen)
+            box_seen = seen.last_seen if seen is not None else None
+            if box_seen is None or self.clock() - box_seen >= SEEN_RESOLUTION:
+                box_seen = self.clock()  # the registrar has just written it
         cert, from_cache = await self.obtainer.obtain(holder, csr, cached)
-        self.events.publish(
-            CertificateGranted(
-                self.clock(),
-                request.db_uuid,
-                label,
-                holder.for_box,
-                cert.serial_hex,
-                cert.not_after,
-                from_cache,
-            )
-        )
-        return Grant(
-            x509_pem=cert.chain_pem,
-            subject_cn=cert.subject_cn,
-            domain=holder.names[1],
-            not_after=cert.not_after,
-            private_key_pem=cert.private_key_pem if not holder.for_box else None,
-        )
+        entry = _entry(holder, cert, box_seen, from_cache)
+        cache.put_holder(found.epoch, replace(entry, from_cache=True))
+        return entry
 
     async def revoke_domain(self, domain: str) -> RevocationResult:
         return await self.revoker.revoke_domain(domain)
@@ -186,3 +294,33 @@ class IssuerService:
     async def standing(self, query: StandingQuery) -> StandingAnswer:
         """Whether a box's certificate still stands; raises Refusal for wrong credentials."""
         return await standing.answer(self.sessions, self.codes, query)
+
+
+def _csr_digest(csr_pem: str) -> bytes:
+    return hashlib.sha256(csr_pem.encode("utf-8")).digest()
+
+
+def _entry(
+    holder: Holder, cert: StoredCertificate, box_seen: datetime | None, from_cache: bool
+) -> HolderEntry:
+    grant = Grant(
+        x509_pem=cert.chain_pem,
+        subject_cn=cert.subject_cn,
+        domain=holder.names[1],
+        not_after=cert.not_after,
+        private_key_pem=cert.private_key_pem if not holder.for_box else None,
+    )
+    return HolderEntry(
+        label=holder.label,
+        db_uuid=holder.db_uuid,
+        for_box=holder.for_box,
+        box_seen=box_seen,
+        certificate_id=cert.id,
+        serial_hex=cert.serial_hex,
+        not_before=cert.not_before,
+        not_after=cert.not_after,
+        renew_after=cert.renew_after,
+        grant=grant,
+        body=answers.grant_body(grant),
+        from_cache=from_cache,
+    )

@@ -26,6 +26,7 @@ from boxcert.issuer.models import (
     SubscriptionLine,
     SubscriptionState,
 )
+from boxcert.issuer.store import changes
 from boxcert.issuer.store.rows import DatabaseRow, SubscriptionRow
 from boxcert.wire import canonical_uuid, is_clean_text
 
@@ -88,7 +89,7 @@ def lock_database(session: Session, db_uuid: str) -> bool:
     run one at a time (PostgreSQL: a row lock; SQLite: the write lock). False if it is gone."""
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Database).where(Database.uuid == db_uuid).values(kind=Database.kind),
-        execution_options={"synchronize_session": False},
+        execution_options={"synchronize_session": False, changes.LOCK_ONLY: True},
     )
     return result.rowcount > 0
 
