@@ -17,7 +17,9 @@ handshake is bounded by asyncio's own handshake timeout (60 s) before any of the
 Mistakes that stop a server from starting (the address in use, unreadable or mismatched TLS
 files, an app whose startup fails) come out as :class:`HttpServerError` with one line to show.
 The deadlines are enforced by subclasses of uvicorn's two HTTP/1.1 protocol classes
-(httptools and h11) that watch the request cycle uvicorn keeps per connection.
+(httptools and h11) that watch the request cycle uvicorn keeps per connection. The same
+subclasses hand uvicorn a transport that sends a response's head and body in one system call
+(:class:`_CoalescingTransport`). :func:`run` runs a server on uvloop when it is installed.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ class Timeouts:
 
 
 DEFAULT_TIMEOUTS = Timeouts()
+COALESCE_BYTES = 64 * 1024
 
 # --- the per-connection deadlines ------------------------------------------------------------
 
@@ -105,6 +108,7 @@ class _Deadlines:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
+        self.transport = _CoalescingTransport(self.transport, self.loop)  # type: ignore[assignment]
         self._follow()
 
     def data_received(self, data: bytes) -> None:
@@ -166,6 +170,52 @@ class _Deadlines:
         self.transport.close()
 
 
+class _CoalescingTransport:
+    """The connection's transport, except that the writes made in one step of the event loop
+    leave in one system call (and one TCP segment when they fit): uvicorn writes a response's
+    head and its body separately, which cost a second ``send`` and a second wake-up of the
+    client for every small answer (measured: about 7 µs of CPU a request of ~35). Order is
+    kept; more than :data:`COALESCE_BYTES` pending are written at once."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size > COALESCE_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending, self._size = [], 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + self._size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def protocol_class(timeouts: Timeouts, implementation: str = "auto") -> type[asyncio.Protocol]:
     """uvicorn's HTTP/1.1 protocol (``httptools`` when installed, else ``h11``) with our
     deadlines. ``implementation`` forces one of the two (the tests run both)."""
@@ -218,8 +268,10 @@ def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free port)."""
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port). ``reuse_port``: with
+    SO_REUSEPORT, so that several processes of one user serve the port, the kernel spreading
+    connections across them."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as err:
@@ -230,6 +282,8 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto or socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(address)

@@ -7,7 +7,8 @@
   standing`); answered like the exchange (refusal for wrong credentials, HTTP 200).
 - ``POST /iot/hub/report``: a hub's signed report (:mod:`boxcert.wire.hubreport`).
 - ``GET /iot/info``: the zone and API version, for hubs. ``GET /ca/crl``: the local CA's CRL.
-- ``GET /healthz``: the CA backend and zone.
+- ``GET /healthz``: the database and the CA answer (:mod:`.health`): 200, or 503 naming the
+  failing part. ``GET /metrics``: Prometheus metrics (:mod:`.metrics`).
 
 A client that goes away mid-request is logged at INFO; a failure of ours is logged once with
 its traceback and answered 500 without dropping the kept-alive connection.
@@ -37,6 +38,7 @@ from boxcert.issuer import answers
 from boxcert.issuer.crl import CRL_PATH, CrlPublisher
 from boxcert.issuer.duplicates import ReportRefused
 from boxcert.issuer.errors import BadRequest, Refusal
+from boxcert.issuer.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from boxcert.issuer.service import IssuerService
 from boxcert.wire import (
     MAX_BODY_BYTES,
@@ -166,7 +168,9 @@ def _error_bytes(code: str, message: str) -> bytes:
 def create_app(service: IssuerService, *, lifespan_extra: Lifespan | None = None) -> ASGIApp:
     """The boxes' and hubs' endpoints. ``lifespan_extra`` runs inside the app's lifespan (the
     issuer's background jobs, when served)."""
-    crl = CrlPublisher(service.sessions, service.ca, service.events, service.clock)
+    crl = CrlPublisher(
+        service.sessions, service.ca, service.events, service.clock, service.feed_epoch
+    )
     x509_endpoint = X509Endpoint(service)
 
     async def standing_endpoint(request: Request) -> Response:
@@ -221,7 +225,23 @@ def create_app(service: IssuerService, *, lifespan_extra: Lifespan | None = None
         )
 
     async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok", "ca": service.ca.name, "zone": service.settings.zone})
+        report = await service.health.report()
+        answer: dict[str, object] = {
+            "status": "failing" if report.failing else "ok",
+            "ca": service.ca.name,
+            "zone": service.settings.zone,
+            "checks": report.checks,
+        }
+        if report.failing:
+            answer["failing"] = report.failing
+        return JSONResponse(
+            answer,
+            status_code=503 if report.failing else 200,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def metrics(_: Request) -> Response:
+        return Response(await service.metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -244,6 +264,7 @@ def create_app(service: IssuerService, *, lifespan_extra: Lifespan | None = None
     routes.append(Route("/iot/info", info, methods=["GET"]))
     routes.append(Route(CRL_PATH, crl_endpoint, methods=["GET"]))
     routes.append(Route("/healthz", health, methods=["GET"]))
+    routes.append(Route("/metrics", metrics, methods=["GET"]))
     app = Starlette(
         routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan
     )

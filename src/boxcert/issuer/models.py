@@ -123,7 +123,7 @@ class Certificate(Base):
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     # The certificate this one renewed; None for a holder's first. Renewals are exempt from
     # public CAs' weekly limits, so our own cap counts only first certificates.
-    replaces_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    replaces_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # RFC 5280 reason name (x509.ReasonFlags value), and the refusal that caused it, if any.
     revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -49,9 +49,11 @@ from boxcert.issuer.db import run_in_session
 from boxcert.issuer.duplicates import HubReports
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.events import CertificateGranted, EventBus, RequestRefused
+from boxcert.issuer.health import HealthCheck
 from boxcert.issuer.hotcache import HolderEntry, HotCache, Missing
 from boxcert.issuer.lifecycle import LifecycleJob
 from boxcert.issuer.limits import OrderLimits
+from boxcert.issuer.metrics import IssuerMetrics
 from boxcert.issuer.obtain import Holder, Obtainer, fresh_between, is_fresh
 from boxcert.issuer.registration import SEEN_RESOLUTION, Registrar
 from boxcert.issuer.revocation import RevocationResult, Revoker
@@ -113,6 +115,8 @@ class IssuerService:
         self.cache.watch(sessions)
         self._refreshing: asyncio.Task[None] | None = None
         self._refresh_failed = False
+        self.metrics = IssuerMetrics(self.events, sessions, ca, clock)
+        self.health = HealthCheck(sessions, ca, clock)
 
     def close(self) -> None:
         """Store what the audit log has queued and stop its writer."""
@@ -201,6 +205,13 @@ class IssuerService:
         if not fresh_between(entry.not_before, entry.not_after, entry.renew_after, now):
             return None
         return entry
+
+    async def feed_epoch(self) -> int:
+        """The cache's epoch after a read of the change feed when one is due: it moves when
+        anything cached changed, on this issuer or another (the CRL follows it)."""
+        if self.cache.refresh_due():
+            await asyncio.to_thread(self._refresh_feed)
+        return self.cache.epoch()
 
     def _refresh_soon(self) -> None:
         """Read the change feed in the background (one read at a time)."""

@@ -135,6 +135,8 @@ def upgrade() -> None:
             index=True,
         ),
     )
+    # For the metrics' "current certificates" (not replaced by a renewal).
+    op.create_index("ix_certificates_replaces_id", "certificates", ["replaces_id"])
     postgres = op.get_bind().dialect.name == "postgresql"
     for table, event, rows, when_sqlite, when_pg in _TRIGGERS:
         name = _name(table, event)
@@ -163,5 +165,6 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
         if postgres:
             op.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    op.drop_index("ix_certificates_replaces_id", "certificates")
     op.drop_table("cache_changes")
     op.drop_table("cache_generation")
