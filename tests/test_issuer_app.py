@@ -326,7 +326,8 @@ async def test_paths_and_methods(client: httpx.AsyncClient) -> None:
     resp = await client.post("/nope", json={})
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
     health = (await client.get("/healthz")).json()
-    assert health == {"status": "ok", "ca": "local", "zone": ZONE}
+    checks = {"database": "ok", "ca": "ok"}
+    assert health == {"status": "ok", "ca": "local", "zone": ZONE, "checks": checks}
 
 
 @pytest.mark.parametrize("path", ["/iot/x509/", "/odoo-enterprise/iot/x509/"])
