@@ -1,7 +1,8 @@
 """The obtain flow: a holder's certificate from the cache, or from the CA exactly once.
 
 After certmagic: take the holder's lock (in-process first, then the cluster-wide row in
-``issuance_locks``), look in storage again, check the order limits, order from the CA, store,
+``issuance_locks``), look in storage again and read the order limits (in the transaction
+that takes the lock), order from the CA, store and release the lock (one transaction),
 announce :class:`~boxcert.issuer.events.CertificateIssued`. So N concurrent requests for one
 holder, on one issuer or several, lead to one CA order; the rest get its result.
 
@@ -18,6 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,7 +31,7 @@ from boxcert.issuer.db import run_in_session
 from boxcert.issuer.errors import CertificateAuthorityError, LockTimeout, RateLimited, Refusal
 from boxcert.issuer.events import CertificateIssued, EventBus
 from boxcert.issuer.limits import OrderLimits
-from boxcert.issuer.locks import SqlLocker
+from boxcert.issuer.locks import HeldLock, SqlLocker
 from boxcert.issuer.store import certificates
 from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
 from boxcert.wire import RefusalCode
@@ -115,14 +117,24 @@ class Obtainer:
         if is_fresh(cached, self.clock()):
             assert cached is not None
             return cached, True
+        domain = self.limits.settings.registered_domain(holder.label)
+
+        def look_again(session: Session) -> tuple[StoredCertificate | None, Any]:
+            # In the transaction that takes the lock: issued while we waited? may we order?
+            current = self.cached_in(session, holder)
+            return current, self.limits.read(session, domain, current is not None)
+
         async with self._holder_lock(holder.label):
             try:
-                async with self.locker.hold(f"issue:{holder.label}", timeout=self.lock_wait):
-                    current = await self.cached(holder)  # issued while we waited?
+                async with self.locker.hold(
+                    f"issue:{holder.label}", timeout=self.lock_wait, read=look_again
+                ) as held:
+                    current, limits = held.found
                     if is_fresh(current, self.clock()):
                         assert current is not None
                         return current, True
-                    return await self._issue(holder, csr, current), False
+                    self.limits.judge(limits, domain, renewal=current is not None)
+                    return await self._issue(holder, csr, current, domain, held), False
             except LockTimeout as err:
                 raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
 
@@ -146,9 +158,9 @@ class Obtainer:
         holder: Holder,
         csr: x509.CertificateSigningRequest | None,
         previous: StoredCertificate | None,
+        domain: str,
+        held: HeldLock,
     ) -> StoredCertificate:
-        domain = self.limits.settings.registered_domain(holder.label)
-        await self.limits.check(domain, renewal=previous is not None)
         key_pem: str | None = None
         if csr is None:
             key = pki.make_ec_key()  # compatible exchange: the issuer makes the database's key
@@ -166,7 +178,7 @@ class Obtainer:
                 RefusalCode.CA_FAILED,
                 f"The certificate authority could not issue the certificate: {err}",
             ) from err
-        stored = await self._store(holder, domain, issued, key_pem, previous)
+        stored = await self._store(holder, domain, issued, key_pem, previous, held)
         log.info("issued %s by %s until %s", holder.names[1], self.ca.name, stored.not_after.date())
         self.events.publish(
             CertificateIssued(
@@ -191,6 +203,7 @@ class Obtainer:
         issued: IssuedCertificate,
         key_pem: str | None,
         previous: StoredCertificate | None,
+        held: HeldLock,
     ) -> StoredCertificate:
         new = NewCertificate(
             holder_label=holder.label,
@@ -209,4 +222,12 @@ class Obtainer:
             issued_at=self.clock(),
             replaces_id=previous.id if previous is not None else None,
         )
-        return await run_in_session(self.sessions, lambda s: certificates.save_certificate(s, new))
+
+        def store(session: Session) -> StoredCertificate:
+            stored = certificates.save_certificate(session, new)
+            held.release_in(session)  # one transaction: stored and released together
+            return stored
+
+        stored = await run_in_session(self.sessions, store)
+        held.released_now()
+        return stored

@@ -247,7 +247,11 @@ class IssuerService:
             if not cache.usable():
                 cache.refresh(session)
             epoch = cache.epoch()
-            facts = accounts.database_facts(session, request.db_uuid)
+            remembered = cache.facts(request.db_uuid)  # within the bound: as good as a read
+            if isinstance(remembered, Missing):
+                facts = accounts.database_facts(session, request.db_uuid)
+            else:
+                facts = remembered
             verdict = eligibility.check(facts, digest, code_sent=code_sent)
             if (
                 facts is not None

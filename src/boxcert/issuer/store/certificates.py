@@ -4,12 +4,30 @@ reads of the lifecycle job, the CRL, the boxes' standing question, the portal an
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from boxcert.issuer.models import Certificate, Database, Subscription
+from boxcert.issuer.store import core
 from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
+
+_TABLE: Any = Certificate.__table__
+# Built once (see :mod:`.boxes`): the request path's read and the order's insert.
+_LATEST = (
+    select(_TABLE)
+    .where(
+        _TABLE.c.holder_label == bindparam("holder_label"),
+        _TABLE.c.db_uuid == bindparam("db_uuid"),
+        _TABLE.c.names == bindparam("names"),
+        _TABLE.c.ca_name == bindparam("ca_name"),
+        _TABLE.c.revoked_at.is_(None),
+    )
+    .order_by(_TABLE.c.issued_at.desc(), _TABLE.c.id.desc())
+    .limit(1)
+)
+_SAVE = insert(_TABLE).returning(_TABLE.c.id)
 
 
 def _row(c: Certificate) -> StoredCertificate:
@@ -45,26 +63,42 @@ def latest_certificate(
     Keyed by the database too: a certificate (and, without a CSR, its key) is only ever handed
     to the database it was issued for, even if two databases' labels were to collide.
     """
-    cert = session.scalars(
-        select(Certificate)
-        .where(
-            Certificate.holder_label == holder_label,
-            Certificate.db_uuid == db_uuid,
-            Certificate.names == " ".join(names),
-            Certificate.ca_name == ca_name,
-            Certificate.revoked_at.is_(None),
-        )
-        .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
-        .limit(1)
-    ).first()
-    return _row(cert) if cert is not None else None
+    params = {
+        "holder_label": holder_label,
+        "db_uuid": db_uuid,
+        "names": " ".join(names),
+        "ca_name": ca_name,
+    }
+    row = core.connection(session).execute(_LATEST, params).mappings().first()
+    if row is None:
+        return None
+    return StoredCertificate(**{**row, "names": tuple(row["names"].split())})
 
 
 def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate:
-    cert = Certificate(
+    values = {
+        "holder_label": new.holder_label,
+        "db_uuid": new.db_uuid,
+        "names": " ".join(new.names),
+        "subject_cn": new.subject_cn,
+        "chain_pem": new.chain_pem,
+        "private_key_pem": new.private_key_pem,
+        "serial_hex": new.serial_hex,
+        "ca_name": new.ca_name,
+        "registered_domain": new.registered_domain,
+        "not_before": new.not_before,
+        "not_after": new.not_after,
+        "renew_after": new.renew_after,
+        "ari_id": new.ari_id,
+        "issued_at": new.issued_at,
+        "replaces_id": new.replaces_id,
+    }
+    certificate_id = core.connection(session).execute(_SAVE, values).scalar_one()
+    return StoredCertificate(
+        id=certificate_id,
         holder_label=new.holder_label,
         db_uuid=new.db_uuid,
-        names=" ".join(new.names),
+        names=tuple(new.names),
         subject_cn=new.subject_cn,
         chain_pem=new.chain_pem,
         private_key_pem=new.private_key_pem,
@@ -77,10 +111,8 @@ def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate
         ari_id=new.ari_id,
         issued_at=new.issued_at,
         replaces_id=new.replaces_id,
+        revoked_at=None,
     )
-    session.add(cert)
-    session.flush()
-    return _row(cert)
 
 
 def first_certificates_since(
