@@ -129,6 +129,8 @@ class Certificate(Base):
     revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     revocation_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     revocation_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # SHA-256 (hex) of the exact CSR bytes the certificate was ordered with (see hotcache).
+    csr_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class IssuanceLock(Base):

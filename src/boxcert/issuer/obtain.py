@@ -112,8 +112,10 @@ class Obtainer:
         holder: Holder,
         csr: x509.CertificateSigningRequest | None,
         cached: StoredCertificate | None,
+        csr_sha256: str | None = None,
     ) -> tuple[StoredCertificate, bool]:
-        """The certificate to hand out, and whether it came from the cache."""
+        """The certificate to hand out, and whether it came from the cache. ``csr_sha256``:
+        the digest of the CSR's exact bytes, kept with a certificate ordered for it."""
         if is_fresh(cached, self.clock()):
             assert cached is not None
             return cached, True
@@ -134,7 +136,8 @@ class Obtainer:
                         assert current is not None
                         return current, True
                     self.limits.judge(limits, domain, renewal=current is not None)
-                    return await self._issue(holder, csr, current, domain, held), False
+                    issued = await self._issue(holder, csr, current, domain, held, csr_sha256)
+                    return issued, False
             except LockTimeout as err:
                 raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
 
@@ -160,6 +163,7 @@ class Obtainer:
         previous: StoredCertificate | None,
         domain: str,
         held: HeldLock,
+        csr_sha256: str | None,
     ) -> StoredCertificate:
         key_pem: str | None = None
         if csr is None:
@@ -178,7 +182,7 @@ class Obtainer:
                 RefusalCode.CA_FAILED,
                 f"The certificate authority could not issue the certificate: {err}",
             ) from err
-        stored = await self._store(holder, domain, issued, key_pem, previous, held)
+        stored = await self._store(holder, domain, issued, key_pem, previous, held, csr_sha256)
         log.info("issued %s by %s until %s", holder.names[1], self.ca.name, stored.not_after.date())
         self.events.publish(
             CertificateIssued(
@@ -204,6 +208,7 @@ class Obtainer:
         key_pem: str | None,
         previous: StoredCertificate | None,
         held: HeldLock,
+        csr_sha256: str | None,
     ) -> StoredCertificate:
         new = NewCertificate(
             holder_label=holder.label,
@@ -221,6 +226,7 @@ class Obtainer:
             ari_id=issued.ari_id,
             issued_at=self.clock(),
             replaces_id=previous.id if previous is not None else None,
+            csr_sha256=csr_sha256,
         )
 
         def store(session: Session) -> StoredCertificate:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -57,7 +58,7 @@ from boxcert.issuer.metrics import IssuerMetrics
 from boxcert.issuer.obtain import Holder, Obtainer, fresh_between, is_fresh
 from boxcert.issuer.registration import SEEN_RESOLUTION, Registrar
 from boxcert.issuer.revocation import RevocationResult, Revoker
-from boxcert.issuer.store import accounts, boxes
+from boxcert.issuer.store import accounts, boxes, certificates
 from boxcert.issuer.store import settings as stored
 from boxcert.issuer.store.rows import BoxRow, StoredCertificate
 from boxcert.wire import CertificateRequest, Grant, RefusalCode, canonical_uuid
@@ -66,6 +67,8 @@ from boxcert.wire.standing import StandingAnswer, StandingQuery
 __all__ = ["IssuerService", "IssuerSettings"]
 
 log = logging.getLogger(__name__)
+WARM_BATCH = 2000  # certificates read by the warm-up in one statement
+WARM_ROUNDS = 10  # statements per look at the change feed, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,8 @@ class IssuerService:
         self.cache.watch(sessions)
         self._refreshing: asyncio.Task[None] | None = None
         self._refresh_failed = False
+        self._warming = threading.Lock()
+        self._warm_after = 0  # the newest certificate id the warm-up has looked at
         self.metrics = IssuerMetrics(self.events, sessions, ca, clock)
         self.health = HealthCheck(sessions, ca, clock)
 
@@ -225,6 +230,11 @@ class IssuerService:
         try:
             with self.sessions.begin() as session:
                 self.cache.refresh(session)
+            if self._warming.acquire(blocking=False):
+                try:
+                    self._warm()
+                finally:
+                    self._warming.release()
         except Exception as err:
             # The cache stays unusable past its bound; requests then read the database.
             if not self._refresh_failed:
@@ -232,6 +242,42 @@ class IssuerService:
             self._refresh_failed = True
         else:
             self._refresh_failed = False
+
+    def _warm(self) -> None:
+        """Follow the certificates issued since the last look, by this process or another
+        (``--workers``, other issuers), and keep their answers: a box's next request is then
+        answered from memory whichever process it reaches. A holder whose entry is dropped by
+        an invalidation meanwhile is simply read again when it asks."""
+        cache = self.cache
+        for _ in range(WARM_ROUNDS):
+            epoch = cache.epoch()
+            with self.sessions.begin() as session:
+                found = certificates.current_since(
+                    session, self._warm_after, self.ca.name, self.clock(), WARM_BATCH
+                )
+            for held in found:
+                self._warm_after = max(self._warm_after, held.certificate.id)
+                entry = self._warm_entry(held)
+                if entry is not None:
+                    cache.put_holder(epoch, entry)
+                    digest = held.certificate.csr_sha256
+                    if entry.for_box and digest is not None:
+                        cache.put_csr_label(bytes.fromhex(digest), entry.label)
+            if len(found) < WARM_BATCH:
+                return
+
+    def _warm_entry(self, held: certificates.Held) -> HolderEntry | None:
+        cert = held.certificate
+        names = naming.certificate_names(cert.holder_label, self.settings.zone)
+        if cert.names != names:
+            return None  # made for another zone
+        for_box = cert.private_key_pem is None
+        if for_box and held.box_db_uuid != cert.db_uuid:
+            return None  # no such box (removed) of that database
+        if not for_box and self.database_label(cert.db_uuid) != cert.holder_label:
+            return None
+        holder = Holder(cert.holder_label, cert.db_uuid, names, for_box)
+        return _entry(holder, cert, held.box_seen if for_box else None, from_cache=True)
 
     # --- from the database ------------------------------------------------------------------
 
@@ -298,7 +344,8 @@ class IssuerService:
             box_seen = seen.last_seen if seen is not None else None
             if box_seen is None or self.clock() - box_seen >= SEEN_RESOLUTION:
                 box_seen = self.clock()  # the registrar has just written it
-        cert, from_cache = await self.obtainer.obtain(holder, csr, cached)
+        csr_hex = _csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
+        cert, from_cache = await self.obtainer.obtain(holder, csr, cached, csr_hex)
         entry = _entry(holder, cert, box_seen, from_cache)
         cache.put_holder(found.epoch, replace(entry, from_cache=True))
         return entry

@@ -3,13 +3,14 @@ reads of the lifecycle job, the CRL, the boxes' standing question, the portal an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from boxcert.issuer.models import Certificate, Database, Subscription
+from boxcert.issuer.models import Box, Certificate, Database, Subscription
 from boxcert.issuer.store import core
 from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
 
@@ -28,6 +29,19 @@ _LATEST = (
     .limit(1)
 )
 _SAVE = insert(_TABLE).returning(_TABLE.c.id)
+_BOXES: Any = Box.__table__
+_CURRENT_SINCE = (
+    select(_TABLE, _BOXES.c.db_uuid.label("box_db_uuid"), _BOXES.c.last_seen.label("box_seen"))
+    .outerjoin(_BOXES, _BOXES.c.label == _TABLE.c.holder_label)
+    .where(
+        _TABLE.c.id > bindparam("after"),
+        _TABLE.c.ca_name == bindparam("ca_name"),
+        _TABLE.c.revoked_at.is_(None),
+        _TABLE.c.not_after > bindparam("now"),
+    )
+    .order_by(_TABLE.c.id)
+    .limit(bindparam("limit"))
+)
 
 
 def _row(c: Certificate) -> StoredCertificate:
@@ -52,6 +66,7 @@ def _row(c: Certificate) -> StoredCertificate:
         revocation_reason=c.revocation_reason,
         revocation_code=c.revocation_code,
         revocation_message=c.revocation_message,
+        csr_sha256=c.csr_sha256,
     )
 
 
@@ -75,6 +90,29 @@ def latest_certificate(
     return StoredCertificate(**{**row, "names": tuple(row["names"].split())})
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A valid certificate with what is known of its holder (see :func:`current_since`)."""
+
+    certificate: StoredCertificate
+    box_db_uuid: str | None  # the box's database, None when the holder is no box
+    box_seen: datetime | None
+
+
+def current_since(
+    session: Session, after_id: int, ca_name: str, now: datetime, limit: int
+) -> list[Held]:
+    """Unrevoked, unexpired certificates of ``ca_name`` with an id above ``after_id``, oldest
+    first, at most ``limit`` (the caches' warm-up follows new certificates with it)."""
+    params = {"after": after_id, "ca_name": ca_name, "now": now, "limit": limit}
+    found = []
+    for row in core.connection(session).execute(_CURRENT_SINCE, params).mappings():
+        values = {k: v for k, v in row.items() if k not in ("box_db_uuid", "box_seen")}
+        values["names"] = tuple(values["names"].split())
+        found.append(Held(StoredCertificate(**values), row["box_db_uuid"], row["box_seen"]))
+    return found
+
+
 def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate:
     values = {
         "holder_label": new.holder_label,
@@ -92,6 +130,7 @@ def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate
         "ari_id": new.ari_id,
         "issued_at": new.issued_at,
         "replaces_id": new.replaces_id,
+        "csr_sha256": new.csr_sha256,
     }
     certificate_id = core.connection(session).execute(_SAVE, values).scalar_one()
     return StoredCertificate(
@@ -112,6 +151,7 @@ def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate
         issued_at=new.issued_at,
         replaces_id=new.replaces_id,
         revoked_at=None,
+        csr_sha256=new.csr_sha256,
     )
 
 

@@ -137,6 +137,10 @@ def upgrade() -> None:
     )
     # For the metrics' "current certificates" (not replaced by a renewal).
     op.create_index("ix_certificates_replaces_id", "certificates", ["replaces_id"])
+    # The SHA-256 of the exact CSR a certificate was ordered with: another issuer process
+    # then knows that CSR as verified (the caches' warm-up reads it).
+    with op.batch_alter_table("certificates") as batch:
+        batch.add_column(sa.Column("csr_sha256", sa.String(64), nullable=True))
     postgres = op.get_bind().dialect.name == "postgresql"
     for table, event, rows, when_sqlite, when_pg in _TRIGGERS:
         name = _name(table, event)
@@ -165,6 +169,8 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
         if postgres:
             op.execute(f"DROP FUNCTION IF EXISTS {name}()")
+    with op.batch_alter_table("certificates") as batch:
+        batch.drop_column("csr_sha256")
     op.drop_index("ix_certificates_replaces_id", "certificates")
     op.drop_table("cache_changes")
     op.drop_table("cache_generation")
