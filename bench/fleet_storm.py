@@ -252,11 +252,12 @@ def summary(
         "p99_ms": round(p99, 1),
         "unexpected": wrong,
         "answers": dict(kinds),
+        "load": round(os.getloadavg()[0], 2),
     }
     print(
         f"{name:<28} {row['boxes']:>7} boxes in {row['seconds']:>6} s  "
         f"{row['boxes_per_s']:>6} boxes/s  p50 {row['p50_ms']:>7} ms  p99 {row['p99_ms']:>7} ms"
-        f"  unexpected {wrong}  {dict(kinds)}"
+        f"  unexpected {wrong}  load {row['load']}  {dict(kinds)}"
     )
     return row
 

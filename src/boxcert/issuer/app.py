@@ -169,7 +169,7 @@ def create_app(service: IssuerService, *, lifespan_extra: Lifespan | None = None
     """The boxes' and hubs' endpoints. ``lifespan_extra`` runs inside the app's lifespan (the
     issuer's background jobs, when served)."""
     crl = CrlPublisher(
-        service.sessions, service.ca, service.events, service.clock, service.feed_epoch
+        service.sessions, service.ca, service.events, service.clock, service.memory.feed_epoch
     )
     x509_endpoint = X509Endpoint(service)
 

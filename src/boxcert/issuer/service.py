@@ -14,11 +14,12 @@ The order of the steps is part of the contract:
    cap; never a box of another database.
 4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once.
 
-A repeated request is answered from memory (:mod:`.hotcache`): the same steps in the same
-order on cached facts, a CSR verified before (by its exact bytes) and the holder's answer
-bytes, with no query and no thread hop, as long as the cache's staleness bound holds (1 s,
-whichever process changed the database). Anything else takes the path above and fills the
-cache on its way out.
+A repeated request is answered from memory (:mod:`.memory` on :mod:`.hotcache`): the same
+steps in the same order on cached facts, a CSR verified before (by its exact bytes) and the
+holder's answer bytes, with no query and no thread hop, as long as the cache's staleness
+bound holds (1 s, whichever process changed the database). Anything else takes the path
+above, which uses what memory holds within that bound (facts, a CSR's label) and fills it on
+its way out.
 
 Every outcome is announced on :attr:`IssuerService.events` (:mod:`.events`).
 
@@ -29,19 +30,14 @@ LifecycleJob` (certificates follow the subscription), the hubs' reports
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import logging
-import threading
 from dataclasses import dataclass, replace
-from datetime import datetime
 
 from cryptography import x509
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert import naming
 from boxcert.clock import Clock, system_clock
-from boxcert.issuer import answers, eligibility, standing
+from boxcert.issuer import eligibility, standing
 from boxcert.issuer.audit import AuditRecorder
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.config import IssuerSettings
@@ -54,21 +50,18 @@ from boxcert.issuer.health import HealthCheck
 from boxcert.issuer.hotcache import HolderEntry, HotCache, Missing
 from boxcert.issuer.lifecycle import LifecycleJob
 from boxcert.issuer.limits import OrderLimits
+from boxcert.issuer.memory import MemoryPath, csr_digest, entry_of
 from boxcert.issuer.metrics import IssuerMetrics
-from boxcert.issuer.obtain import Holder, Obtainer, fresh_between, is_fresh
+from boxcert.issuer.obtain import Holder, Obtainer, is_fresh
 from boxcert.issuer.registration import SEEN_RESOLUTION, Registrar
 from boxcert.issuer.revocation import RevocationResult, Revoker
-from boxcert.issuer.store import accounts, boxes, certificates
+from boxcert.issuer.store import accounts, boxes
 from boxcert.issuer.store import settings as stored
 from boxcert.issuer.store.rows import BoxRow, StoredCertificate
 from boxcert.wire import CertificateRequest, Grant, RefusalCode, canonical_uuid
 from boxcert.wire.standing import StandingAnswer, StandingQuery
 
 __all__ = ["IssuerService", "IssuerSettings"]
-
-log = logging.getLogger(__name__)
-WARM_BATCH = 2000  # certificates read by the warm-up in one statement
-WARM_ROUNDS = 10  # statements per look at the change feed, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +109,15 @@ class IssuerService:
             self.audit.attach(self.events)
         self.cache = cache or HotCache()
         self.cache.watch(sessions)
-        self._refreshing: asyncio.Task[None] | None = None
-        self._refresh_failed = False
-        self._warming = threading.Lock()
-        self._warm_after = 0  # the newest certificate id the warm-up has looked at
+        self.memory = MemoryPath(
+            self.cache,
+            sessions,
+            self.codes,
+            zone=settings.zone,
+            ca_name=ca.name,
+            clock=clock,
+            database_label=self.database_label,
+        )
         self.metrics = IssuerMetrics(self.events, sessions, ca, clock)
         self.health = HealthCheck(sessions, ca, clock)
 
@@ -143,7 +141,7 @@ class IssuerService:
         request = replace(request, db_uuid=canonical_uuid(request.db_uuid))
         label: list[str] = []
         try:
-            entry = self._from_memory(request)
+            entry = self.memory.answer(request)
             if entry is None:
                 entry = await self._handle(request, label)
         except Refusal as refusal:
@@ -169,115 +167,6 @@ class IssuerService:
             )
         )
         return entry
-
-    # --- from memory ------------------------------------------------------------------------
-
-    def _from_memory(self, request: CertificateRequest) -> HolderEntry | None:
-        """The answer when memory holds everything it needs (steps 1-4, same order, same
-        rules); None to take the database path. Raises the refusal a cached verdict gives."""
-        cache = self.cache
-        if not cache.usable():
-            return None
-        if cache.refresh_due():
-            self._refresh_soon()
-        facts = cache.facts(request.db_uuid)
-        if isinstance(facts, Missing):
-            return None
-        digest = self.codes.digest(request.enterprise_code)
-        verdict = eligibility.check(facts, digest, code_sent=bool(request.enterprise_code))
-        if (
-            facts is not None
-            and not facts.has_report_key
-            and verdict.code is not RefusalCode.CREDENTIALS_NOT_RECOGNIZED
-        ):
-            return None  # the database path stores the hubs' report key first
-        if verdict.code is not None:
-            raise Refusal(verdict.code, verdict.message)
-        if request.csr_pem is None:
-            label: str | None = self.database_label(request.db_uuid)
-        else:
-            label = cache.csr_label(_csr_digest(request.csr_pem))
-        entry = cache.holder(label) if label is not None else None
-        if (
-            entry is None
-            or entry.db_uuid != request.db_uuid
-            or entry.for_box != (request.csr_pem is not None)
-        ):
-            return None
-        now = self.clock()
-        if entry.box_seen is not None and now - entry.box_seen >= SEEN_RESOLUTION:
-            return None  # time to note that the box was seen
-        if not fresh_between(entry.not_before, entry.not_after, entry.renew_after, now):
-            return None
-        return entry
-
-    async def feed_epoch(self) -> int:
-        """The cache's epoch after a read of the change feed when one is due: it moves when
-        anything cached changed, on this issuer or another (the CRL follows it)."""
-        if self.cache.refresh_due():
-            await asyncio.to_thread(self._refresh_feed)
-        return self.cache.epoch()
-
-    def _refresh_soon(self) -> None:
-        """Read the change feed in the background (one read at a time)."""
-        if self._refreshing is not None and not self._refreshing.done():
-            return
-        self._refreshing = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self._refresh_feed)
-        )
-
-    def _refresh_feed(self) -> None:
-        try:
-            with self.sessions.begin() as session:
-                self.cache.refresh(session)
-            if self._warming.acquire(blocking=False):
-                try:
-                    self._warm()
-                finally:
-                    self._warming.release()
-        except Exception as err:
-            # The cache stays unusable past its bound; requests then read the database.
-            if not self._refresh_failed:
-                log.warning("cannot read the cache's change feed: %s", err)
-            self._refresh_failed = True
-        else:
-            self._refresh_failed = False
-
-    def _warm(self) -> None:
-        """Follow the certificates issued since the last look, by this process or another
-        (``--workers``, other issuers), and keep their answers: a box's next request is then
-        answered from memory whichever process it reaches. A holder whose entry is dropped by
-        an invalidation meanwhile is simply read again when it asks."""
-        cache = self.cache
-        for _ in range(WARM_ROUNDS):
-            epoch = cache.epoch()
-            with self.sessions.begin() as session:
-                found = certificates.current_since(
-                    session, self._warm_after, self.ca.name, self.clock(), WARM_BATCH
-                )
-            for held in found:
-                self._warm_after = max(self._warm_after, held.certificate.id)
-                entry = self._warm_entry(held)
-                if entry is not None:
-                    cache.put_holder(epoch, entry)
-                    digest = held.certificate.csr_sha256
-                    if entry.for_box and digest is not None:
-                        cache.put_csr_label(bytes.fromhex(digest), entry.label)
-            if len(found) < WARM_BATCH:
-                return
-
-    def _warm_entry(self, held: certificates.Held) -> HolderEntry | None:
-        cert = held.certificate
-        names = naming.certificate_names(cert.holder_label, self.settings.zone)
-        if cert.names != names:
-            return None  # made for another zone
-        for_box = cert.private_key_pem is None
-        if for_box and held.box_db_uuid != cert.db_uuid:
-            return None  # no such box (removed) of that database
-        if not for_box and self.database_label(cert.db_uuid) != cert.holder_label:
-            return None
-        holder = Holder(cert.holder_label, cert.db_uuid, names, for_box)
-        return _entry(holder, cert, held.box_seen if for_box else None, from_cache=True)
 
     # --- from the database ------------------------------------------------------------------
 
@@ -313,11 +202,11 @@ class IssuerService:
                 return verdict  # refused after the transaction commits (the key above)
             csr = None
             if request.csr_pem is not None:
-                csr_digest = _csr_digest(request.csr_pem)
-                known = cache.csr_label(csr_digest)
+                csr_key = csr_digest(request.csr_pem)
+                known = cache.csr_label(csr_key)
                 if known is None:
                     csr, label = validate_box_csr(request.csr_pem, zone)
-                    cache.put_csr_label(csr_digest, label)
+                    cache.put_csr_label(csr_key, label)
                 else:
                     label = known  # these exact bytes were verified before
             else:
@@ -344,9 +233,9 @@ class IssuerService:
             box_seen = seen.last_seen if seen is not None else None
             if box_seen is None or self.clock() - box_seen >= SEEN_RESOLUTION:
                 box_seen = self.clock()  # the registrar has just written it
-        csr_hex = _csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
+        csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
         cert, from_cache = await self.obtainer.obtain(holder, csr, cached, csr_hex)
-        entry = _entry(holder, cert, box_seen, from_cache)
+        entry = entry_of(holder, cert, box_seen, from_cache)
         cache.put_holder(found.epoch, replace(entry, from_cache=True))
         return entry
 
@@ -356,33 +245,3 @@ class IssuerService:
     async def standing(self, query: StandingQuery) -> StandingAnswer:
         """Whether a box's certificate still stands; raises Refusal for wrong credentials."""
         return await standing.answer(self.sessions, self.codes, query)
-
-
-def _csr_digest(csr_pem: str) -> bytes:
-    return hashlib.sha256(csr_pem.encode("utf-8")).digest()
-
-
-def _entry(
-    holder: Holder, cert: StoredCertificate, box_seen: datetime | None, from_cache: bool
-) -> HolderEntry:
-    grant = Grant(
-        x509_pem=cert.chain_pem,
-        subject_cn=cert.subject_cn,
-        domain=holder.names[1],
-        not_after=cert.not_after,
-        private_key_pem=cert.private_key_pem if not holder.for_box else None,
-    )
-    return HolderEntry(
-        label=holder.label,
-        db_uuid=holder.db_uuid,
-        for_box=holder.for_box,
-        box_seen=box_seen,
-        certificate_id=cert.id,
-        serial_hex=cert.serial_hex,
-        not_before=cert.not_before,
-        not_after=cert.not_after,
-        renew_after=cert.renew_after,
-        grant=grant,
-        body=answers.grant_body(grant),
-        from_cache=from_cache,
-    )
