@@ -79,3 +79,32 @@ async def test_the_warm_up_follows_new_certificates_only_once(tmp_path: Path) ->
     await first.service.handle(box_request(DB, CODE))
     second.service.memory.warm()
     assert second.service.cache.sizes()["holders"] == 2
+
+
+async def test_the_crl_follows_a_revocation_made_by_another_process(tmp_path: Path) -> None:
+    """Worker B's CRL is kept a minute, or until the change feed says something changed: a
+    revocation through worker A is listed by B once B has read the feed (within 1 s)."""
+    from cryptography import x509
+
+    from boxcert.issuer.crl import CrlPublisher
+    from boxcert.issuer.hotcache import STALE_BOUND
+
+    ticker = Ticker()
+    first = make_issuer(tmp_path, cache=HotCache(monotonic=Ticker()))
+    first.register(DB, CODE)
+    second = make_issuer(tmp_path, url=sqlite_url(tmp_path), cache=HotCache(monotonic=ticker))
+    grant = await first.service.handle(box_request(DB, CODE))
+    service = second.service
+    crl = CrlPublisher(
+        service.sessions, service.ca, service.events, service.clock, service.memory.feed_epoch
+    )
+    before = await crl.current()
+    assert before is not None
+    assert not list(x509.load_der_x509_crl(before))
+    result = await first.service.revoke_domain(grant.domain)
+    assert len(result.revoked) == 1
+    ticker.advance(STALE_BOUND)
+    after = await crl.current()
+    assert after is not None
+    listed = [format(entry.serial_number, "x") for entry in x509.load_der_x509_crl(after)]
+    assert listed == result.revoked
