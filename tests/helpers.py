@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,13 @@ class IssuerProcess:
 
     def log(self) -> str:
         return self.process.log()
+
+    def settle(self) -> None:
+        """Wait out the issuer's staleness bound after a change made by another process (the
+        command line): from then on every answer reflects it (boxcert.issuer.hotcache)."""
+        from boxcert.issuer.hotcache import STALE_BOUND
+
+        time.sleep(STALE_BOUND)
 
     def stop(self) -> None:
         self.process.stop()

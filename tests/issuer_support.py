@@ -23,12 +23,26 @@ from boxcert.issuer.config import IssuerSettings
 from boxcert.issuer.db import open_engine, session_factory
 from boxcert.issuer.errors import RateLimited
 from boxcert.issuer.events import Event
+from boxcert.issuer.hotcache import HotCache
 from boxcert.issuer.models import IOT_BOX_LINE, DatabaseKind, SubscriptionState
 from boxcert.issuer.service import IssuerService
 from boxcert.issuer.store import accounts, settings
 from boxcert.wire import CertificateRequest
 
 ZONE = naming.DEFAULT_ZONE
+
+
+class Ticker:
+    """A monotonic clock the test moves by hand (the hot cache's staleness bound)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 class Clock:
@@ -107,13 +121,16 @@ def make_issuer(
     url: str | None = None,
     ca: CertificateAuthority | None = None,
     clock: Clock | None = None,
+    cache: HotCache | None = None,
     **settings_: Any,
 ) -> Issuer:
     clock = clock or Clock()
     sessions = sessions_for(url or sqlite_url(directory))
     if ca is None:
         ca = LocalCA(directory / "ca", ZONE, clock=clock)
-    service = IssuerService(sessions, ca, IssuerSettings(zone=ZONE, **settings_), clock=clock)
+    service = IssuerService(
+        sessions, ca, IssuerSettings(zone=ZONE, **settings_), clock=clock, cache=cache
+    )
     issuer = Issuer(service, sessions, clock)
     service.events.subscribe_all(issuer.events.append)
     return issuer

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from boxcert.devstack import free_port
@@ -21,6 +21,27 @@ def pg_bin() -> str | None:
 @contextmanager
 def postgres_cluster() -> Iterator[str]:
     """Yield a SQLAlchemy URL of a fresh cluster on 127.0.0.1; stop and delete it after."""
+    with running_postgres() as cluster:
+        yield cluster.url
+
+
+class RunningPostgres:
+    """A cluster started by :func:`running_postgres`: its URL, and a way to stop it early (a
+    database server that goes away under a running service)."""
+
+    def __init__(self, url: str, stop: Callable[[], None]) -> None:
+        self.url = url
+        self._stop = stop
+        self.stopped = False
+
+    def stop(self) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self._stop()
+
+
+@contextmanager
+def running_postgres() -> Iterator[RunningPostgres]:
     bindir = pg_bin()
     assert bindir is not None, "PostgreSQL server binaries not found"
     root = os.geteuid() == 0
@@ -41,11 +62,15 @@ def postgres_cluster() -> Iterator[str]:
         as_owner(f"{bindir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(base, "log"),
                  "-o", f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off",
                  "start")
+        cluster = RunningPostgres(
+            f"postgresql+psycopg://boxcert@127.0.0.1:{port}/boxcert",
+            lambda: as_owner(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"),
+        )
         try:
             as_owner(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "boxcert",
                      "boxcert")
-            yield f"postgresql+psycopg://boxcert@127.0.0.1:{port}/boxcert"
+            yield cluster
         finally:
-            as_owner(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop")
+            cluster.stop()
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -213,6 +213,7 @@ def test_two_hubs_one_uuid(tmp_path: Path) -> None:
             keep,
         )
         assert status == 0, out
+        issuer.settle()  # resolved by another process
         assert copy.ensure()[0] == 0  # eligible again
 
         # the copy keeps reporting: accepted, but it no longer counts

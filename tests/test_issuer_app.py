@@ -306,8 +306,9 @@ async def test_malformed_requests_get_4xx(
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
-        ({"db_uuid": "a\ud800b", "enterprise_code": "x"}, "invalid characters"),
-        ({"db_uuid": "u", "enterprise_code": "x\ud800"}, "invalid characters"),
+        # A lone surrogate is not JSON to orjson: refused before the shape is looked at.
+        ({"db_uuid": "a\ud800b", "enterprise_code": "x"}, "surrogate"),
+        ({"db_uuid": "u", "enterprise_code": "x\ud800"}, "surrogate"),
         ({"db_uuid": "u\u0000", "enterprise_code": "x"}, "control"),
         ({"db_uuid": "u", "enterprise_code": "x\n"}, "control"),
         ({"db_uuid": "u", "enterprise_code": "x", "csr": ""}, "is empty"),
@@ -325,7 +326,8 @@ async def test_paths_and_methods(client: httpx.AsyncClient) -> None:
     resp = await client.post("/nope", json={})
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
     health = (await client.get("/healthz")).json()
-    assert health == {"status": "ok", "ca": "local", "zone": ZONE}
+    checks = {"database": "ok", "ca": "ok"}
+    assert health == {"status": "ok", "ca": "local", "zone": ZONE, "checks": checks}
 
 
 @pytest.mark.parametrize("path", ["/iot/x509/", "/odoo-enterprise/iot/x509/"])

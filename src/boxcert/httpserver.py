@@ -23,7 +23,9 @@ handshake is bounded by asyncio's own handshake timeout (60 s) before any of the
 Mistakes that stop a server from starting (the address in use, unreadable or mismatched TLS
 files, an app whose startup fails) come out as :class:`HttpServerError` with one line to show.
 The deadlines are enforced by subclasses of uvicorn's two HTTP/1.1 protocol classes
-(httptools and h11) that watch the request cycle uvicorn keeps per connection.
+(httptools and h11) that watch the request cycle uvicorn keeps per connection. The same
+subclasses hand uvicorn a transport that sends a response's head and body in one system call
+(:class:`_CoalescingTransport`). :func:`run` runs a server on uvloop when it is installed.
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ import logging
 import socket
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -50,12 +52,14 @@ __all__ = [
     "base_url",
     "bind",
     "protocol_class",
+    "run",
     "running",
     "serve",
     "tls_context",
 ]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -81,6 +85,7 @@ class Timeouts:
 
 
 DEFAULT_TIMEOUTS = Timeouts()
+COALESCE_BYTES = 64 * 1024
 
 # --- the per-connection deadlines ------------------------------------------------------------
 
@@ -109,6 +114,7 @@ class _Deadlines:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
+        self.transport = _CoalescingTransport(self.transport, self.loop)  # type: ignore[assignment]
         self._follow()
 
     def data_received(self, data: bytes) -> None:
@@ -170,6 +176,52 @@ class _Deadlines:
         self.transport.close()
 
 
+class _CoalescingTransport:
+    """The connection's transport, except that the writes made in one step of the event loop
+    leave in one system call (and one TCP segment when they fit): uvicorn writes a response's
+    head and its body separately, which cost a second ``send`` and a second wake-up of the
+    client for every small answer (measured: about 7 µs of CPU a request of ~35). Order is
+    kept; more than :data:`COALESCE_BYTES` pending are written at once."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size > COALESCE_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending)
+            self._pending, self._size = [], 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._transport.write_eof()
+
+    def get_write_buffer_size(self) -> int:
+        return self._transport.get_write_buffer_size() + self._size
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def protocol_class(timeouts: Timeouts, implementation: str = "auto") -> type[asyncio.Protocol]:
     """uvicorn's HTTP/1.1 protocol (``httptools`` when installed, else ``h11``) with our
     deadlines. ``implementation`` forces one of the two (the tests run both)."""
@@ -189,6 +241,18 @@ def protocol_class(timeouts: Timeouts, implementation: str = "auto") -> type[asy
 
 
 # --- starting -------------------------------------------------------------------------------
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` (typically :func:`serve`) to completion on uvloop when it is installed —
+    uvicorn picks it only when it makes the loop itself, and it answers several times more
+    requests a second than asyncio's own loop — else on asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
@@ -233,8 +297,10 @@ def _tls_files_problem(cert: Path, key: Path) -> str | None:
     return None
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: any free port).
+def bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port). ``reuse_port``: with
+    SO_REUSEPORT, so that several processes of one user serve the port, the kernel spreading
+    connections across them.
 
     ``host`` empty: every address, IPv6 and IPv4 on one dual-stack socket where the system has
     IPv6, else every IPv4 address.
@@ -245,25 +311,42 @@ def bind(host: str, port: int) -> socket.socket:
         except socket.gaierror as err:
             raise HttpServerError(f"cannot listen on {host}:{port}: {err.strerror}") from err
         family, address = infos[0][0], infos[0][4]
-        return _listen(family, address, host, port, dual_stack=False)
+        return _listen(family, address, host, port, dual_stack=False, reuse_port=reuse_port)
     if socket.has_ipv6:
         try:
-            return _listen(socket.AF_INET6, ("::", port), "*", port, dual_stack=True)
+            return _listen(
+                socket.AF_INET6, ("::", port), "*", port, dual_stack=True, reuse_port=reuse_port
+            )
         except HttpServerError as err:
             cause = err.__cause__
             if isinstance(cause, OSError) and cause.errno in (errno.EADDRINUSE, errno.EACCES):
                 raise
-    return _listen(socket.AF_INET, ("0.0.0.0", port), "*", port, dual_stack=False)  # noqa: S104
+    return _listen(
+        socket.AF_INET,
+        ("0.0.0.0", port),  # noqa: S104
+        "*",
+        port,
+        dual_stack=False,
+        reuse_port=reuse_port,
+    )
 
 
 def _listen(
-    family: socket.AddressFamily, address: Any, shown: str, port: int, *, dual_stack: bool
+    family: socket.AddressFamily,
+    address: Any,
+    shown: str,
+    port: int,
+    *,
+    dual_stack: bool,
+    reuse_port: bool,
 ) -> socket.socket:
     # The protocol number matters: asyncio sets TCP_NODELAY on accepted sockets only when it
     # is IPPROTO_TCP, and without it each answer waits out a 40 ms delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual_stack else 1)
         sock.bind(address)

@@ -87,3 +87,13 @@ def add_file(path: Path, *, max_bytes: int = 1024 * 1024, backups: int = 3) -> l
     handler.setFormatter(formatter(str(_state["format"])))
     logging.getLogger(_OURS).addHandler(handler)
     return handler
+
+
+def current() -> tuple[str | None, str]:
+    """(level, format) as configured — the level None unless given explicitly — so that a
+    child process (an issuer worker) can log the same way."""
+    handler = _state.get("handler")
+    level = None
+    if _state["explicit"] and isinstance(handler, logging.Handler):
+        level = logging.getLevelName(handler.level).lower()
+    return level, str(_state["format"])

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 from cryptography import x509
 
-from boxcert import logsetup, naming
+from boxcert import httpserver, logsetup, naming
 from boxcert.hostport import parse_host_port, resolve_host_port
 from boxcert.httpserver import HttpServerError, Timeouts, tls_context
 from boxcert.issuer.admin_schema import RevocationReason
@@ -24,6 +24,7 @@ from boxcert.issuer.cli_admin import data_options, database_group, subscription_
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.server import IssuerOptions, Rfc2136Options, build_service, serve
 from boxcert.issuer.service import IssuerService
+from boxcert.issuer.workers import WorkerError, WorkerSpec, default_workers, serve_in_workers
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -248,6 +249,18 @@ def _build(options: IssuerOptions) -> IssuerService:
     help="The URL boxes and browsers reach this issuer at (written in certificates as the "
     "CRL's address); default: the listening address.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes answering on the port (SO_REUSEPORT)  [default: one per core]",
+)
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log one line per request (address, method, path, status, size, time; no secrets).",
+)
 def serve_command(
     data_dir: Path,
     db_url: str | None,
@@ -260,6 +273,8 @@ def serve_command(
     revoke_grace: str,
     lifecycle_interval: float,
     public_url: str | None,
+    workers: int | None,
+    access_log: bool,
     **kw: Any,
 ) -> None:
     """Serve the boxes' endpoints, the admin API and the customer portal; run the lifecycle."""
@@ -285,19 +300,47 @@ def serve_command(
     options = issuer_options(data_dir, db_url, **kw)
     options.revoke_grace, options.lifecycle_interval = grace, lifecycle_interval
     options.public_url = public_url
-    service = _build(options)
+    service = _build(options)  # also prepares what workers share: schema, CA files, secrets
+    count = workers or default_workers()
+    timeouts = Timeouts(header=header_timeout, body=body_timeout)
+    shown = f"zone {service.settings.zone}, CA {service.ca.name}"
 
     def ready(url: str) -> None:
-        click.echo(
-            f"issuer: listening on {url} (zone {service.settings.zone}, CA {service.ca.name})"
-        )
+        click.echo(f"issuer: listening on {url} ({shown})")
         sys.stdout.flush()
 
     try:
-        tls = tls_context(tls_cert, tls_key) if tls_cert and tls_key else None
-        timeouts = Timeouts(header=header_timeout, body=body_timeout)
-        asyncio.run(serve(service, host, port, tls=tls, timeouts=timeouts, on_ready=ready))
-    except HttpServerError as err:
+        if count == 1:
+            tls = tls_context(tls_cert, tls_key) if tls_cert and tls_key else None
+            httpserver.run(
+                serve(
+                    service,
+                    host,
+                    port,
+                    tls=tls,
+                    timeouts=timeouts,
+                    on_ready=ready,
+                    access_log=access_log,
+                )
+            )
+            return
+        if tls_cert and tls_key:
+            tls_context(tls_cert, tls_key)  # unusable files: said once, here
+        service.close()
+        service.sessions.kw["bind"].dispose()
+        level, fmt = logsetup.current()
+        spec = WorkerSpec(options, host, tls_cert, tls_key, timeouts, access_log, level, fmt)
+
+        def group_ready(bound: int) -> None:
+            scheme = "https" if tls_cert else "http"
+            where = f"[{host}]" if ":" in host else host
+            click.echo(
+                f"issuer: listening on {scheme}://{where}:{bound} ({shown}, {count} workers)"
+            )
+            sys.stdout.flush()
+
+        serve_in_workers(spec, port, count, group_ready)
+    except (HttpServerError, WorkerError) as err:
         raise click.ClickException(str(err)) from err
 
 

@@ -2,13 +2,16 @@
 
 The list is made from the issuer's store (every issuer of a cluster sees the same rows) by the
 CA backend itself (:meth:`~boxcert.issuer.ca.CertificateAuthority.revocation_list`; None for a
-CA that publishes its own, such as an ACME CA). It is kept for :data:`REFRESH` or until this
-issuer revokes something, so a flood of CRL fetches costs one query per minute.
+CA that publishes its own, such as an ACME CA). It is kept for :data:`REFRESH`, until this
+issuer revokes something, or until ``changed()`` (the hot cache's epoch, which moves within a
+second of a revocation by any issuer or worker) moves; a flood of CRL fetches costs one query
+per minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -38,11 +41,14 @@ class CrlPublisher:
         ca: CertificateAuthority,
         events: EventBus,
         clock: Clock,
+        changed: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.sessions = sessions
         self.ca = ca
         self.clock = clock
+        self.changed = changed
         self._cached: tuple[datetime, bytes | None] | None = None
+        self._made_at_change = 0
         self._lock = asyncio.Lock()
         events.subscribe(CertificateRevoked, lambda _: self._forget())
 
@@ -53,12 +59,17 @@ class CrlPublisher:
         """The CRL in DER; None when the CA publishes its own."""
         async with self._lock:
             now = self.clock()
-            if self._cached is not None and now - self._cached[0] < REFRESH:
+            change = await self.changed() if self.changed is not None else 0
+            if (
+                self._cached is not None
+                and now - self._cached[0] < REFRESH
+                and change == self._made_at_change
+            ):
                 return self._cached[1]
             rows = await run_in_session(
                 self.sessions, lambda s: certificates.revoked_for_crl(s, self.ca.name, now)
             )
             entries = [RevokedEntry(serial, at, _reason(reason)) for serial, at, reason in rows]
             der = await asyncio.to_thread(self.ca.revocation_list, entries, now)
-            self._cached = (now, der)
+            self._cached, self._made_at_change = (now, der), change
             return der

@@ -42,7 +42,7 @@ from boxcert.issuer.eligibility import DatabaseFacts, Verdict
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.events import EntitlementLapsed, EntitlementRestored, EventBus
 from boxcert.issuer.revocation import Cause, Revoker
-from boxcert.issuer.store import accounts, certificates, lapses
+from boxcert.issuer.store import accounts, certificates, changes, lapses
 from boxcert.issuer.store.rows import LapseRow
 from boxcert.wire import RefusalCode
 
@@ -114,6 +114,7 @@ class LifecycleJob:
             return accounts.all_database_facts(session), lapses.all_lapses(session)
 
         facts, lapsed = await run_in_session(self.sessions, scan)
+        await run_in_session(self.sessions, changes.prune)  # the caches' feed: read by now
         report = RunReport()
         known = {f.uuid for f in facts}
         for gone in set(lapsed) - known:  # a database no longer registered

@@ -78,24 +78,31 @@ class OrderLimits:
 
     async def check(self, domain: str, *, renewal: bool) -> None:
         """Raise the Refusal that stops an order for ``domain`` now, if any."""
-        now = self.clock()
+        found = await run_in_session(self.sessions, lambda s: self.read(s, domain, renewal))
+        self.judge(found, domain, renewal=renewal)
+
+    def read(self, session: Session, domain: str, renewal: bool) -> tuple[datetime | None, int]:
+        """What :meth:`judge` needs (in a caller's transaction): the pause, the week's count."""
         counted = self.ca.limits_per_domain and not renewal
         cap = self.settings.weekly_cap_per_domain
-        ca_name = self.ca.name
+        until = pauses.paused_until(session, self.ca.name, domain)
+        since = self.clock() - CAP_PERIOD
+        issued = (
+            certificates.first_certificates_since(session, domain, self.ca.name, since)
+            if counted and cap > 0
+            else 0
+        )
+        return until, issued
 
-        def read(session: Session) -> tuple[datetime | None, int]:
-            until = pauses.paused_until(session, ca_name, domain)
-            issued = (
-                certificates.first_certificates_since(session, domain, ca_name, now - CAP_PERIOD)
-                if counted and cap > 0
-                else 0
-            )
-            return until, issued
-
-        until, issued = await run_in_session(self.sessions, read)
-        if until is not None and now < until:
+    def judge(self, found: tuple[datetime | None, int], domain: str, *, renewal: bool) -> None:
+        """Raise the Refusal that stops an order, from what :meth:`read` found."""
+        until, issued = found
+        if until is not None and self.clock() < until:
             raise paused_refusal(until)
-        refusal = cap_refusal(issued, cap, domain) if counted else None
+        counted = self.ca.limits_per_domain and not renewal
+        refusal = (
+            cap_refusal(issued, self.settings.weekly_cap_per_domain, domain) if counted else None
+        )
         if refusal is not None:
             raise refusal
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from boxcert.storage.txt import TxtBase
@@ -123,12 +123,14 @@ class Certificate(Base):
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     # The certificate this one renewed; None for a holder's first. Renewals are exempt from
     # public CAs' weekly limits, so our own cap counts only first certificates.
-    replaces_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    replaces_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # RFC 5280 reason name (x509.ReasonFlags value), and the refusal that caused it, if any.
     revocation_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     revocation_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     revocation_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # SHA-256 (hex) of the exact CSR bytes the certificate was ordered with (see hotcache).
+    csr_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class IssuanceLock(Base):
@@ -243,6 +245,31 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class CacheGeneration(Base):
+    """One row: how many changes the issuers' caches must have seen (see
+    :mod:`boxcert.issuer.hotcache`). Written only by the triggers of migration 0006."""
+
+    __tablename__ = "cache_generation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CacheChange(Base):
+    """What one generation changed: a database's facts (``holder_label`` None) or a holder."""
+
+    __tablename__ = "cache_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    generation: Mapped[int] = mapped_column(BigInteger, index=True)
+    db_uuid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    holder_label: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The database's own clock (set by the trigger's insert), compared only there (pruning).
+    changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
 
 
 # The TXT table is shared with the DNS server (boxcert.storage.txt) but created by our

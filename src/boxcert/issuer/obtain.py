@@ -1,7 +1,8 @@
 """The obtain flow: a holder's certificate from the cache, or from the CA exactly once.
 
 After certmagic: take the holder's lock (in-process first, then the cluster-wide row in
-``issuance_locks``), look in storage again, check the order limits, order from the CA, store,
+``issuance_locks``), look in storage again and read the order limits (in the transaction
+that takes the lock), order from the CA, store and release the lock (one transaction),
 announce :class:`~boxcert.issuer.events.CertificateIssued`. So N concurrent requests for one
 holder, on one issuer or several, lead to one CA order; the rest get its result.
 
@@ -19,6 +20,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +32,7 @@ from boxcert.issuer.db import run_in_session
 from boxcert.issuer.errors import CertificateAuthorityError, LockTimeout, RateLimited, Refusal
 from boxcert.issuer.events import CertificateIssued, EventBus
 from boxcert.issuer.limits import OrderLimits
-from boxcert.issuer.locks import SqlLocker
+from boxcert.issuer.locks import HeldLock, SqlLocker
 from boxcert.issuer.store import certificates
 from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
 from boxcert.wire import RefusalCode
@@ -54,11 +56,18 @@ def is_fresh(cert: StoredCertificate | None, now: datetime) -> bool:
     """Whether a cached certificate may still be handed out at ``now``."""
     if cert is None:
         return False
+    return fresh_between(cert.not_before, cert.not_after, cert.renew_after, now)
+
+
+def fresh_between(
+    not_before: datetime, not_after: datetime, renew_after: datetime | None, now: datetime
+) -> bool:
+    """:func:`is_fresh` on a certificate's dates alone (the hot cache keeps only those)."""
     window = None
-    if cert.renew_after is not None:
-        window = renewal.RenewalWindow(cert.renew_after, cert.renew_after)
-    lead = (cert.not_after - cert.not_before) / LOOK_AHEAD
-    return not renewal.renewal_decision(cert.not_before, cert.not_after, now + lead, window).due
+    if renew_after is not None:
+        window = renewal.RenewalWindow(renew_after, renew_after)
+    lead = (not_after - not_before) / LOOK_AHEAD
+    return not renewal.renewal_decision(not_before, not_after, now + lead, window).due
 
 
 def subject_cn(chain_pem: str, fallback: str) -> str:
@@ -104,19 +113,32 @@ class Obtainer:
         holder: Holder,
         csr: x509.CertificateSigningRequest | None,
         cached: StoredCertificate | None,
+        csr_sha256: str | None = None,
     ) -> tuple[StoredCertificate, bool]:
-        """The certificate to hand out, and whether it came from the cache."""
+        """The certificate to hand out, and whether it came from the cache. ``csr_sha256``:
+        the digest of the CSR's exact bytes, kept with a certificate ordered for it."""
         if is_fresh(cached, self.clock()):
             assert cached is not None
             return cached, True
+        domain = self.limits.settings.registered_domain(holder.label)
+
+        def look_again(session: Session) -> tuple[StoredCertificate | None, Any]:
+            # In the transaction that takes the lock: issued while we waited? may we order?
+            current = self.cached_in(session, holder)
+            return current, self.limits.read(session, domain, current is not None)
+
         async with self._holder_lock(holder.label):
             try:
-                async with self.locker.hold(f"issue:{holder.label}", timeout=self.lock_wait):
-                    current = await self.cached(holder)  # issued while we waited?
+                async with self.locker.hold(
+                    f"issue:{holder.label}", timeout=self.lock_wait, read=look_again
+                ) as held:
+                    current, limits = held.found
                     if is_fresh(current, self.clock()):
                         assert current is not None
                         return current, True
-                    return await self._issue(holder, csr, current), False
+                    self.limits.judge(limits, domain, renewal=current is not None)
+                    issued = await self._issue(holder, csr, current, domain, held, csr_sha256)
+                    return issued, False
             except LockTimeout as err:
                 raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
 
@@ -140,9 +162,10 @@ class Obtainer:
         holder: Holder,
         csr: x509.CertificateSigningRequest | None,
         previous: StoredCertificate | None,
+        domain: str,
+        held: HeldLock,
+        csr_sha256: str | None,
     ) -> StoredCertificate:
-        domain = self.limits.settings.registered_domain(holder.label)
-        await self.limits.check(domain, renewal=previous is not None)
         key_pem: str | None = None
         if csr is None:
             key = pki.make_ec_key()  # compatible exchange: the issuer makes the database's key
@@ -167,7 +190,7 @@ class Obtainer:
                 "The vendor's certificate authority could not issue the certificate just now "
                 f"(reference {reference}); the box retries by itself.",
             ) from err
-        stored = await self._store(holder, domain, issued, key_pem, previous)
+        stored = await self._store(holder, domain, issued, key_pem, previous, held, csr_sha256)
         log.info("issued %s by %s until %s", holder.names[1], self.ca.name, stored.not_after.date())
         self.events.publish(
             CertificateIssued(
@@ -192,6 +215,8 @@ class Obtainer:
         issued: IssuedCertificate,
         key_pem: str | None,
         previous: StoredCertificate | None,
+        held: HeldLock,
+        csr_sha256: str | None,
     ) -> StoredCertificate:
         new = NewCertificate(
             holder_label=holder.label,
@@ -209,5 +234,14 @@ class Obtainer:
             ari_id=issued.ari_id,
             issued_at=self.clock(),
             replaces_id=previous.id if previous is not None else None,
+            csr_sha256=csr_sha256,
         )
-        return await run_in_session(self.sessions, lambda s: certificates.save_certificate(s, new))
+
+        def store(session: Session) -> StoredCertificate:
+            stored = certificates.save_certificate(session, new)
+            held.release_in(session)  # one transaction: stored and released together
+            return stored
+
+        stored = await run_in_session(self.sessions, store)
+        held.released_now()
+        return stored

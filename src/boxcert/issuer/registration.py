@@ -76,7 +76,8 @@ class Registrar:
                 return  # known and recently seen: no write on the hot path
 
         def register(session: Session) -> Decision:
-            box = boxes.get_box(session, label)
+            # ``seen`` None: the caller's read just found no box; take the lock straight away.
+            box = boxes.get_box(session, label) if seen is not None else None
             if box is None:
                 accounts.lock_database(session, db_uuid)  # counts and inserts one at a time
                 box = boxes.get_box(session, label)  # inserted while we waited?

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from boxcert import httpserver, naming
+from boxcert import httpserver, logsetup, naming
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.ca.acme import AcmeCA, AcmeOptions
 from boxcert.issuer.ca.dns01 import SqlTxtStore, TxtStore
@@ -104,11 +106,17 @@ async def serve(
     tls: ssl.SSLContext | None = None,
     timeouts: httpserver.Timeouts = httpserver.DEFAULT_TIMEOUTS,
     on_ready: Callable[[str], None] | None = None,
+    sock: socket.socket | None = None,
+    run_jobs: bool = True,
+    access_log: bool = True,
 ) -> None:
-    """Serve until SIGINT/SIGTERM; ``on_ready`` gets the base URL once bound.
+    """Serve until SIGINT/SIGTERM; ``on_ready`` gets the base URL once bound. ``sock``: a bound
+    socket (a worker's); ``run_jobs``: run the background jobs here (one worker of a group);
+    ``access_log``: one line per request.
 
     Raises :class:`boxcert.httpserver.HttpServerError` when the server cannot start.
     """
+    from boxcert.issuer.access import AccessLogWriter
     from boxcert.issuer.site import create_site
 
     def ready(url: str) -> None:
@@ -117,6 +125,12 @@ async def serve(
         if on_ready is not None:
             on_ready(url)
 
-    await httpserver.serve(
-        create_site(service, run_jobs=True), host, port, tls=tls, timeouts=timeouts, on_ready=ready
-    )
+    writer = AccessLogWriter(sys.stderr, logsetup.current()[1]) if access_log else None
+    site = create_site(service, run_jobs=run_jobs, access_log=writer)
+    try:
+        await httpserver.serve(
+            site, host, port, tls=tls, timeouts=timeouts, on_ready=ready, sock=sock
+        )
+    finally:
+        if writer is not None:
+            writer.close()

@@ -14,6 +14,13 @@ The order of the steps is part of the contract:
    cap; never a box of another database.
 4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once.
 
+A repeated request is answered from memory (:mod:`.memory` on :mod:`.hotcache`): the same
+steps in the same order on cached facts, a CSR verified before (by its exact bytes) and the
+holder's answer bytes, with no query and no thread hop, as long as the cache's staleness
+bound holds (1 s, whichever process changed the database). Anything else takes the path
+above, which uses what memory holds within that bound (facts, a CSR's label) and fills it on
+its way out.
+
 Every outcome is announced on :attr:`IssuerService.events` (:mod:`.events`).
 
 The service also holds what runs beside the request path: the :class:`~.lifecycle.
@@ -34,15 +41,19 @@ from boxcert.issuer import eligibility, standing
 from boxcert.issuer.audit import AuditRecorder
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.config import IssuerSettings
-from boxcert.issuer.csr import validate_box_csr
+from boxcert.issuer.csr import parse_csr, validate_box_csr
 from boxcert.issuer.db import run_in_session
 from boxcert.issuer.duplicates import HubReports
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.events import CertificateGranted, EventBus, RequestRefused
+from boxcert.issuer.health import HealthCheck
+from boxcert.issuer.hotcache import HolderEntry, HotCache, Missing
 from boxcert.issuer.lifecycle import LifecycleJob
 from boxcert.issuer.limits import OrderLimits
-from boxcert.issuer.obtain import Holder, Obtainer
-from boxcert.issuer.registration import Registrar
+from boxcert.issuer.memory import MemoryPath, csr_digest, entry_of
+from boxcert.issuer.metrics import IssuerMetrics
+from boxcert.issuer.obtain import Holder, Obtainer, is_fresh
+from boxcert.issuer.registration import SEEN_RESOLUTION, Registrar
 from boxcert.issuer.revocation import RevocationResult, Revoker
 from boxcert.issuer.store import accounts, boxes
 from boxcert.issuer.store import settings as stored
@@ -61,6 +72,7 @@ class _Found:
     csr: x509.CertificateSigningRequest | None
     seen: BoxRow | None
     cached: StoredCertificate | None
+    epoch: int  # the cache's epoch before the reads (see HotCache.epoch)
 
 
 class IssuerService:
@@ -73,6 +85,7 @@ class IssuerService:
         clock: Clock = system_clock,
         events: EventBus | None = None,
         audit: bool = True,
+        cache: HotCache | None = None,
     ) -> None:
         self.sessions = sessions
         self.ca = ca
@@ -94,6 +107,19 @@ class IssuerService:
         if audit:
             self.audit = AuditRecorder(sessions)
             self.audit.attach(self.events)
+        self.cache = cache or HotCache()
+        self.cache.watch(sessions)
+        self.memory = MemoryPath(
+            self.cache,
+            sessions,
+            self.codes,
+            zone=settings.zone,
+            ca_name=ca.name,
+            clock=clock,
+            database_label=self.database_label,
+        )
+        self.metrics = IssuerMetrics(self.events, sessions, ca, clock)
+        self.health = HealthCheck(sessions, ca, clock)
 
     def close(self) -> None:
         """Store what the audit log has queued and stop its writer."""
@@ -105,10 +131,19 @@ class IssuerService:
 
     async def handle(self, request: CertificateRequest) -> Grant:
         """Answer one request; raises Refusal or BadRequest."""
+        return (await self._answer(request)).grant
+
+    async def answer(self, request: CertificateRequest) -> bytes:
+        """:meth:`handle`'s grant as the HTTP answer's bytes (kept per holder)."""
+        return (await self._answer(request)).body
+
+    async def _answer(self, request: CertificateRequest) -> HolderEntry:
         request = replace(request, db_uuid=canonical_uuid(request.db_uuid))
         label: list[str] = []
         try:
-            return await self._handle(request, label)
+            entry = self.memory.answer(request)
+            if entry is None:
+                entry = await self._handle(request, label)
         except Refusal as refusal:
             self.events.publish(
                 RequestRefused(
@@ -120,16 +155,38 @@ class IssuerService:
                 )
             )
             raise
+        self.events.publish(
+            CertificateGranted(
+                self.clock(),
+                request.db_uuid,
+                entry.label,
+                entry.for_box,
+                entry.serial_hex,
+                entry.not_after,
+                entry.from_cache,
+            )
+        )
+        return entry
 
-    async def _handle(self, request: CertificateRequest, label_out: list[str]) -> Grant:
+    # --- from the database ------------------------------------------------------------------
+
+    async def _handle(self, request: CertificateRequest, label_out: list[str]) -> HolderEntry:
         digest = self.codes.digest(request.enterprise_code)
         code_sent = bool(request.enterprise_code)
         zone = self.settings.zone
+        cache = self.cache
 
         def lookup(session: Session) -> _Found | eligibility.Verdict:
             # One worker-thread hop for the common case, steps 1 and 2 in their order: the
             # CSR is only read once the credentials check out (and off the event loop).
-            facts = accounts.database_facts(session, request.db_uuid)
+            if not cache.usable():
+                cache.refresh(session)
+            epoch = cache.epoch()
+            remembered = cache.facts(request.db_uuid)  # within the bound: as good as a read
+            if isinstance(remembered, Missing):
+                facts = accounts.database_facts(session, request.db_uuid)
+            else:
+                facts = remembered
             verdict = eligibility.check(facts, digest, code_sent=code_sent)
             if (
                 facts is not None
@@ -139,18 +196,30 @@ class IssuerService:
                 # The code is in hand (and proven): derive the hubs' report key, once.
                 sealed = self.codes.seal_report_key(facts.subscription_id, request.enterprise_code)
                 accounts.set_report_key(session, facts.subscription_id, sealed)
+            else:
+                cache.put_facts(epoch, request.db_uuid, facts)
             if verdict.code is not None:
                 return verdict  # refused after the transaction commits (the key above)
             csr = None
             if request.csr_pem is not None:
-                csr, label = validate_box_csr(request.csr_pem, zone)
+                csr_key = csr_digest(request.csr_pem)
+                known = cache.csr_label(csr_key)
+                if known is None:
+                    csr, label = validate_box_csr(request.csr_pem, zone)
+                    cache.put_csr_label(csr_key, label)
+                else:
+                    label = known  # these exact bytes were verified before
             else:
                 label = self.database_label(request.db_uuid)
             label_out.append(label)
             names = naming.certificate_names(label, zone)
-            holder = Holder(label, request.db_uuid, names, csr is not None)
+            holder = Holder(label, request.db_uuid, names, request.csr_pem is not None)
             seen = boxes.get_box(session, label) if holder.for_box else None
-            return _Found(holder, csr, seen, self.obtainer.cached_in(session, holder))
+            cached = self.obtainer.cached_in(session, holder)
+            if holder.for_box and csr is None and not is_fresh(cached, self.clock()):
+                assert request.csr_pem is not None
+                csr = parse_csr(request.csr_pem)  # to order a certificate for its key
+            return _Found(holder, csr, seen, cached, epoch)
 
         found = await run_in_session(self.sessions, lookup)
         if isinstance(found, eligibility.Verdict):
@@ -158,27 +227,17 @@ class IssuerService:
             raise Refusal(found.code, found.message)
         holder, csr, seen, cached = found.holder, found.csr, found.seen, found.cached
         label = holder.label
+        box_seen = None
         if holder.for_box:
             await self.registrar.register(label, request.db_uuid, request.identifier, seen)
-        cert, from_cache = await self.obtainer.obtain(holder, csr, cached)
-        self.events.publish(
-            CertificateGranted(
-                self.clock(),
-                request.db_uuid,
-                label,
-                holder.for_box,
-                cert.serial_hex,
-                cert.not_after,
-                from_cache,
-            )
-        )
-        return Grant(
-            x509_pem=cert.chain_pem,
-            subject_cn=cert.subject_cn,
-            domain=holder.names[1],
-            not_after=cert.not_after,
-            private_key_pem=cert.private_key_pem if not holder.for_box else None,
-        )
+            box_seen = seen.last_seen if seen is not None else None
+            if box_seen is None or self.clock() - box_seen >= SEEN_RESOLUTION:
+                box_seen = self.clock()  # the registrar has just written it
+        csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
+        cert, from_cache = await self.obtainer.obtain(holder, csr, cached, csr_hex)
+        entry = entry_of(holder, cert, box_seen, from_cache)
+        cache.put_holder(found.epoch, replace(entry, from_cache=True))
+        return entry
 
     async def revoke_domain(self, domain: str) -> RevocationResult:
         return await self.revoker.revoke_domain(domain)

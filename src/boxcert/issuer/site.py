@@ -9,7 +9,8 @@
 :func:`create_site` sends each request to its app by path prefix, so a portal cookie never
 reaches the API or the boxes' endpoints. When ``run_jobs`` is set the lifespan runs the
 lifecycle job (:mod:`.lifecycle`) until the server stops, and then stores the audit log's
-queue.
+queue. Every request goes through :class:`~.access.AccessLog` (latency metrics; one line per
+request to ``access_log`` when given).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from boxcert.clock import Clock
+from boxcert.issuer.access import AccessLog, AccessLogWriter
 from boxcert.issuer.admin_api import create_admin_api
 from boxcert.issuer.admin_schema import API_PREFIX
 from boxcert.issuer.app import create_app
@@ -41,6 +43,7 @@ def create_site(
     run_jobs: bool = False,
     clock: Clock | None = None,
     throttle: LoginThrottle | None = None,
+    access_log: AccessLogWriter | None = None,
 ) -> ASGIApp:
     clock = clock or service.clock
 
@@ -91,4 +94,4 @@ def create_site(
                 return
         await machine(scope, receive, send)
 
-    return site
+    return AccessLog(site, service.metrics, access_log)

@@ -8,11 +8,16 @@ send terminal escape sequences to the person reading the box's status.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 # Unicode categories never shown as they are: controls, format characters (bidi overrides
 # among them), surrogates, private use, unassigned.
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# C0 and C1 controls and DEL; the second form lets CR and LF through. A regular expression,
+# not a loop over characters: a CSR is read on every request of the issuer's hot path.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROLS_BUT_NEWLINES = re.compile("[\x00-\x09\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def is_clean_text(text: str, *, allow_newlines: bool = False) -> bool:
@@ -24,8 +29,8 @@ def is_clean_text(text: str, *, allow_newlines: bool = False) -> bool:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    allowed = "\r\n" if allow_newlines else ""
-    return not any((ord(c) < 32 and c not in allowed) or 127 <= ord(c) < 160 for c in text)
+    controls = _CONTROLS_BUT_NEWLINES if allow_newlines else _CONTROLS
+    return controls.search(text) is None
 
 
 def printable(value: object, limit: int = 300) -> str:

@@ -8,10 +8,11 @@ its id, and no code is ever read back.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,7 @@ from boxcert.issuer.models import (
     SubscriptionLine,
     SubscriptionState,
 )
+from boxcert.issuer.store import changes, core
 from boxcert.issuer.store.rows import DatabaseRow, SubscriptionRow
 from boxcert.wire import canonical_uuid, is_clean_text
 
@@ -38,17 +40,18 @@ MAX_CODE_CHARS = 128
 def database_facts(session: Session, db_uuid: str) -> DatabaseFacts | None:
     """What eligibility needs about ``db_uuid``, in one statement whether it exists or not
     (an unknown uuid must cost what a known one costs)."""
-    found = _facts(session, Database.uuid == db_uuid)
+    rows = core.connection(session).execute(_FACTS_OF, {"uuid": db_uuid}).all()
+    found = _grouped(rows)
     return found[0] if found else None
 
 
 def all_database_facts(session: Session) -> list[DatabaseFacts]:
     """The facts of every registered database, in one statement (the lifecycle's scan)."""
-    return _facts(session, None)
+    return _grouped(session.execute(_facts_query()).all())
 
 
-def _facts(session: Session, where: Any) -> list[DatabaseFacts]:
-    query = (
+def _facts_query() -> Any:
+    return (
         select(
             Database.uuid,
             Database.kind,
@@ -63,10 +66,21 @@ def _facts(session: Session, where: Any) -> list[DatabaseFacts]:
         .outerjoin(SubscriptionLine, SubscriptionLine.subscription_id == Subscription.id)
         .order_by(Database.uuid, SubscriptionLine.id)
     )
-    if where is not None:
-        query = query.where(where)
+
+
+# Built once (see :mod:`.boxes`): a request's one statement.
+_FACTS_OF = _facts_query().where(Database.uuid == bindparam("uuid"))
+_LOCK = (
+    update(Database)
+    .where(Database.uuid == bindparam("lock_uuid"))
+    .values(kind=Database.kind)
+    .execution_options(**{changes.LOCK_ONLY: True})
+)
+
+
+def _grouped(rows: Sequence[Any]) -> list[DatabaseFacts]:
     grouped: dict[str, list[Any]] = {}
-    for row in session.execute(query).all():
+    for row in rows:
         grouped.setdefault(row[0], []).append(row)
     return [
         DatabaseFacts(
@@ -86,11 +100,8 @@ def _facts(session: Session, where: Any) -> list[DatabaseFacts]:
 def lock_database(session: Session, db_uuid: str) -> bool:
     """Hold the database's row until the transaction ends, so registrations for one database
     run one at a time (PostgreSQL: a row lock; SQLite: the write lock). False if it is gone."""
-    result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-        update(Database).where(Database.uuid == db_uuid).values(kind=Database.kind),
-        execution_options={"synchronize_session": False},
-    )
-    return result.rowcount > 0
+    result: Any = core.connection(session).execute(_LOCK, {"lock_uuid": db_uuid})
+    return bool(result.rowcount > 0)
 
 
 # --- subscriptions --------------------------------------------------------------------------

@@ -6,26 +6,34 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from boxcert.issuer.models import AuditEntry
+from boxcert.issuer.store import core
 from boxcert.issuer.store.rows import AuditRecord
+
+_ADD = insert(AuditEntry)
 
 
 def add(session: Session, records: Sequence[AuditRecord]) -> None:
-    session.add_all(
-        AuditEntry(
-            at=r.at,
-            kind=r.kind,
-            actor=r.actor[:128],
-            db_uuid=r.db_uuid[:64] if r.db_uuid is not None else None,
-            subscription_id=r.subscription_id,
-            code=r.code,
-            detail=r.detail,
-        )
+    """Store a batch in one statement (executemany; no ORM objects: a storm of first
+    certificates writes one entry each)."""
+    if not records:
+        return
+    rows = [
+        {
+            "at": r.at,
+            "kind": r.kind,
+            "actor": r.actor[:128],
+            "db_uuid": r.db_uuid[:64] if r.db_uuid is not None else None,
+            "subscription_id": r.subscription_id,
+            "code": r.code,
+            "detail": r.detail,
+        }
         for r in records
-    )
+    ]
+    core.connection(session).execute(_ADD, rows)
 
 
 def entries(

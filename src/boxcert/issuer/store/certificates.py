@@ -3,13 +3,45 @@ reads of the lifecycle job, the CRL, the boxes' standing question, the portal an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from boxcert.issuer.models import Certificate, Database, Subscription
+from boxcert.issuer.models import Box, Certificate, Database, Subscription
+from boxcert.issuer.store import core
 from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
+
+_TABLE: Any = Certificate.__table__
+# Built once (see :mod:`.boxes`): the request path's read and the order's insert.
+_LATEST = (
+    select(_TABLE)
+    .where(
+        _TABLE.c.holder_label == bindparam("holder_label"),
+        _TABLE.c.db_uuid == bindparam("db_uuid"),
+        _TABLE.c.names == bindparam("names"),
+        _TABLE.c.ca_name == bindparam("ca_name"),
+        _TABLE.c.revoked_at.is_(None),
+    )
+    .order_by(_TABLE.c.issued_at.desc(), _TABLE.c.id.desc())
+    .limit(1)
+)
+_SAVE = insert(_TABLE).returning(_TABLE.c.id)
+_BOXES: Any = Box.__table__
+_CURRENT_SINCE = (
+    select(_TABLE, _BOXES.c.db_uuid.label("box_db_uuid"), _BOXES.c.last_seen.label("box_seen"))
+    .outerjoin(_BOXES, _BOXES.c.label == _TABLE.c.holder_label)
+    .where(
+        _TABLE.c.id > bindparam("after"),
+        _TABLE.c.ca_name == bindparam("ca_name"),
+        _TABLE.c.revoked_at.is_(None),
+        _TABLE.c.not_after > bindparam("now"),
+    )
+    .order_by(_TABLE.c.id)
+    .limit(bindparam("limit"))
+)
 
 
 def _row(c: Certificate) -> StoredCertificate:
@@ -34,6 +66,7 @@ def _row(c: Certificate) -> StoredCertificate:
         revocation_reason=c.revocation_reason,
         revocation_code=c.revocation_code,
         revocation_message=c.revocation_message,
+        csr_sha256=c.csr_sha256,
     )
 
 
@@ -45,26 +78,66 @@ def latest_certificate(
     Keyed by the database too: a certificate (and, without a CSR, its key) is only ever handed
     to the database it was issued for, even if two databases' labels were to collide.
     """
-    cert = session.scalars(
-        select(Certificate)
-        .where(
-            Certificate.holder_label == holder_label,
-            Certificate.db_uuid == db_uuid,
-            Certificate.names == " ".join(names),
-            Certificate.ca_name == ca_name,
-            Certificate.revoked_at.is_(None),
-        )
-        .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
-        .limit(1)
-    ).first()
-    return _row(cert) if cert is not None else None
+    params = {
+        "holder_label": holder_label,
+        "db_uuid": db_uuid,
+        "names": " ".join(names),
+        "ca_name": ca_name,
+    }
+    row = core.connection(session).execute(_LATEST, params).mappings().first()
+    if row is None:
+        return None
+    return StoredCertificate(**{**row, "names": tuple(row["names"].split())})
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A valid certificate with what is known of its holder (see :func:`current_since`)."""
+
+    certificate: StoredCertificate
+    box_db_uuid: str | None  # the box's database, None when the holder is no box
+    box_seen: datetime | None
+
+
+def current_since(
+    session: Session, after_id: int, ca_name: str, now: datetime, limit: int
+) -> list[Held]:
+    """Unrevoked, unexpired certificates of ``ca_name`` with an id above ``after_id``, oldest
+    first, at most ``limit`` (the caches' warm-up follows new certificates with it)."""
+    params = {"after": after_id, "ca_name": ca_name, "now": now, "limit": limit}
+    found = []
+    for row in core.connection(session).execute(_CURRENT_SINCE, params).mappings():
+        values = {k: v for k, v in row.items() if k not in ("box_db_uuid", "box_seen")}
+        values["names"] = tuple(values["names"].split())
+        found.append(Held(StoredCertificate(**values), row["box_db_uuid"], row["box_seen"]))
+    return found
 
 
 def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate:
-    cert = Certificate(
+    values = {
+        "holder_label": new.holder_label,
+        "db_uuid": new.db_uuid,
+        "names": " ".join(new.names),
+        "subject_cn": new.subject_cn,
+        "chain_pem": new.chain_pem,
+        "private_key_pem": new.private_key_pem,
+        "serial_hex": new.serial_hex,
+        "ca_name": new.ca_name,
+        "registered_domain": new.registered_domain,
+        "not_before": new.not_before,
+        "not_after": new.not_after,
+        "renew_after": new.renew_after,
+        "ari_id": new.ari_id,
+        "issued_at": new.issued_at,
+        "replaces_id": new.replaces_id,
+        "csr_sha256": new.csr_sha256,
+    }
+    certificate_id = core.connection(session).execute(_SAVE, values).scalar_one()
+    return StoredCertificate(
+        id=certificate_id,
         holder_label=new.holder_label,
         db_uuid=new.db_uuid,
-        names=" ".join(new.names),
+        names=tuple(new.names),
         subject_cn=new.subject_cn,
         chain_pem=new.chain_pem,
         private_key_pem=new.private_key_pem,
@@ -77,10 +150,9 @@ def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate
         ari_id=new.ari_id,
         issued_at=new.issued_at,
         replaces_id=new.replaces_id,
+        revoked_at=None,
+        csr_sha256=new.csr_sha256,
     )
-    session.add(cert)
-    session.flush()
-    return _row(cert)
 
 
 def first_certificates_since(

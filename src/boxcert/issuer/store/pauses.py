@@ -5,15 +5,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from boxcert.issuer.models import CaPause
+from boxcert.issuer.store import core
+
+_UNTIL = select(CaPause.until).where(
+    CaPause.ca_name == bindparam("ca"), CaPause.registered_domain == bindparam("domain")
+)
 
 
 def paused_until(session: Session, ca_name: str, registered_domain: str) -> datetime | None:
-    pause = session.get(CaPause, (ca_name, registered_domain))
-    return pause.until if pause is not None else None
+    found: datetime | None = (
+        core.connection(session)
+        .execute(_UNTIL, {"ca": ca_name, "domain": registered_domain})
+        .scalar()
+    )
+    return found
 
 
 def pause(

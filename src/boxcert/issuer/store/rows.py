@@ -53,6 +53,7 @@ class NewCertificate:
     ari_id: str | None
     issued_at: datetime
     replaces_id: int | None
+    csr_sha256: str | None = None  # the exact CSR's digest (hex), for a box's certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,7 @@ class StoredCertificate:
     revocation_reason: str | None = None  # x509.ReasonFlags value
     revocation_code: str | None = None  # the refusal that caused it, if any
     revocation_message: str | None = None
+    csr_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,244 @@
+"""``boxcert issuer serve --workers N``: N issuer processes answering on one port.
+
+One Python process answers on one core. The parent:
+
+1. prepares, once, everything that must exist before anyone serves — the data directory, the
+   database schema, the local CA's files, the installation's secrets — so N processes never
+   race to create them;
+2. checks the address by binding it without SO_REUSEPORT (a port in use is then one line, and
+   a second group cannot quietly share the port with a first), then starts the workers
+   (``spawn``); each binds the port with SO_REUSEPORT and the kernel spreads the connections
+   across them (by the client's address and port: one connection stays on one worker);
+3. supervises: SIGINT or SIGTERM stops every worker (SIGTERM: uvicorn finishes the requests
+   in flight); a worker that dies stops the rest, and the parent exits non-zero so that the
+   service manager restarts the whole group.
+
+What N workers share and what they do not:
+
+- **Background jobs** (lifecycle job, portal session purge, change-feed pruning) run in worker
+  0 only, so N workers do not do them N times. Several issuers of a cluster each have their
+  worker 0; those runs were already safe together (database locks, see :mod:`.lifecycle`).
+- **Audit log**: each worker records the events it announces, from its own writer thread; no
+  event is seen by two workers, so none is written twice.
+- **Caches** (:mod:`.hotcache`, the CRL): per worker, each bound by the change feed like any
+  issuer's (a change made through worker A reaches worker B within one second).
+- **Metrics**: the parent makes a private directory for prometheus-client's multiprocess mode
+  (``PROMETHEUS_MULTIPROC_DIR``); ``/metrics`` on any worker adds up every worker's figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import queue
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+from boxcert import httpserver, logsetup
+from boxcert.httpserver import HttpServerError, Timeouts
+from boxcert.issuer.errors import IssuerError
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 120.0  # a hang guard: importing and opening the database is the slow part
+STOP_TIMEOUT = 15.0  # more than uvicorn's graceful shutdown
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class WorkerError(Exception):
+    """A worker could not start, or died; the message is one line to show."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to build its issuer (picklable: workers are spawned)."""
+
+    options: Any  # boxcert.issuer.server.IssuerOptions
+    host: str
+    tls_cert: Path | None
+    tls_key: Path | None
+    timeouts: Timeouts
+    access_log: bool
+    log_level: str | None
+    log_format: str
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker(spec: WorkerSpec, index: int, port: int, events: Queue[Any]) -> None:
+    from boxcert.issuer.server import build_service, serve
+
+    logsetup.configure(spec.log_level, spec.log_format)
+    logsetup.default_level("info")
+    try:
+        service = build_service(spec.options)
+        tls = None
+        if spec.tls_cert is not None and spec.tls_key is not None:
+            tls = httpserver.tls_context(spec.tls_cert, spec.tls_key)
+        sock = httpserver.bind(spec.host, port, reuse_port=True)
+    except (HttpServerError, IssuerError, OSError, ValueError) as err:
+        events.put(("error", index, str(err)))
+        raise SystemExit(1) from err
+    bound = int(sock.getsockname()[1])
+    try:
+        httpserver.run(
+            serve(
+                service,
+                spec.host,
+                bound,
+                tls=tls,
+                timeouts=spec.timeouts,
+                on_ready=lambda _url: events.put(("ready", index, bound)),
+                sock=sock,
+                run_jobs=index == 0,
+                access_log=spec.access_log,
+            )
+        )
+    except HttpServerError as err:
+        events.put(("error", index, str(err)))
+        raise SystemExit(1) from err
+
+
+class WorkerGroup:
+    """N issuer processes serving one port; see the module docstring."""
+
+    def __init__(self, spec: WorkerSpec, port: int, count: int) -> None:
+        self._spec = spec
+        self._port = port
+        self._count = count
+        self._ctx = multiprocessing.get_context("spawn")
+        self._events: Queue[Any] = self._ctx.Queue()
+        self.processes: list[SpawnProcess] = []
+        self.port = port
+
+    def start(self) -> int:
+        """Start every worker; the port they all serve. Raises :class:`WorkerError`."""
+        try:
+            self._spawn(0, self._port)
+            self.port = self._wait_ready(1)
+            for index in range(1, self._count):
+                self._spawn(index, self.port)
+            self._wait_ready(self._count - 1)
+        except BaseException:
+            self.stop()
+            raise
+        return self.port
+
+    def supervise(self, stopping: Callable[[], bool], wake_fd: int) -> None:
+        """Return when ``stopping()`` (after a signal wrote to ``wake_fd``) or when a worker
+        died; then stop them all. Raises :class:`WorkerError` for a dead worker."""
+        sentinels = [p.sentinel for p in self.processes]
+        died = None
+        while not stopping():
+            ready = multiprocessing.connection.wait([*sentinels, wake_fd])
+            if wake_fd in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_fd, 64)
+            dead = [p for p in self.processes if p.exitcode is not None]
+            if dead:
+                died = dead[0]
+                break
+        self.stop()
+        if died is not None:
+            raise WorkerError(f"worker {died.pid} exited with status {died.exitcode}")
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.exitcode is None and proc.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        for proc in self.processes:
+            proc.join(STOP_TIMEOUT)
+            if proc.exitcode is None:
+                proc.kill()
+                proc.join()
+
+    def _spawn(self, index: int, port: int) -> None:
+        proc = self._ctx.Process(
+            target=_worker,
+            args=(self._spec, index, port, self._events),
+            name=f"issuer-worker-{index}",
+            daemon=False,
+        )
+        proc.start()
+        self.processes.append(proc)
+
+    def _wait_ready(self, count: int) -> int:
+        port, waited = self._port, 0.0
+        while count:
+            try:
+                kind, _index, detail = self._events.get(timeout=0.2)
+            except queue.Empty:
+                waited += 0.2
+                dead = [p for p in self.processes if p.exitcode is not None]
+                if dead:
+                    raise WorkerError(f"a worker exited with status {dead[0].exitcode}") from None
+                if waited > START_TIMEOUT:
+                    raise WorkerError("a worker did not start in time") from None
+                continue
+            if kind == "error":
+                raise WorkerError(str(detail))
+            port, count = int(detail), count - 1
+        return port
+
+
+@contextlib.contextmanager
+def metrics_directory() -> Iterator[Path]:
+    """A private directory for the workers' metrics files, set in the environment the
+    workers inherit; removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="boxcert-issuer-metrics-"))
+    previous = os.environ.get(METRICS_DIR_ENV)
+    os.environ[METRICS_DIR_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(METRICS_DIR_ENV, None)
+        else:
+            os.environ[METRICS_DIR_ENV] = previous
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def serve_in_workers(
+    spec: WorkerSpec, port: int, count: int, on_ready: Callable[[int], None]
+) -> None:
+    """Run ``count`` workers until SIGINT/SIGTERM; ``on_ready`` gets the port once all serve.
+    Raises :class:`WorkerError` or :class:`HttpServerError` with one line to show."""
+    if port != 0:
+        httpserver.bind(spec.host, port).close()  # in use: one line, before anything starts
+    stopping: list[int] = []
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    previous_fd = signal.set_wakeup_fd(wake_write)
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+        for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        with metrics_directory():
+            group = WorkerGroup(spec, port, count)
+            on_ready(group.start())
+            group.supervise(lambda: bool(stopping), wake_read)
+    finally:
+        signal.set_wakeup_fd(previous_fd)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        os.close(wake_read)
+        os.close(wake_write)
