@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import signal
 import socket
 import ssl
 import threading
@@ -246,13 +247,26 @@ def protocol_class(timeouts: Timeouts, implementation: str = "auto") -> type[asy
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run ``main`` (typically :func:`serve`) to completion on uvloop when it is installed —
     uvicorn picks it only when it makes the loop itself, and it answers several times more
-    requests a second than asyncio's own loop — else on asyncio's."""
+    requests a second than asyncio's own loop — else on asyncio's.
+
+    SIGTERM ends the process as SystemExit(0) instead of killing it outright: uvicorn raises
+    the signal again once its graceful shutdown is done, and with the default handler the
+    process would die before the callers' ``finally`` blocks ran (the access log's last lines
+    would be lost).
+    """
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         import uvloop
     except ImportError:
         return asyncio.run(main)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(main)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
