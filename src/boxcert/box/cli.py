@@ -252,14 +252,12 @@ def _report(ctx: click.Context, as_json: bool, *, ensure: bool, force: bool = Fa
 @click.pass_context
 def connect_command(ctx: click.Context, token: str, hub_ca: str | None, name: str | None) -> None:
     """Pair the box with a hub by the one-time TOKEN it gave, then check the certificate."""
-    from boxcert.box.hublink import pairing_changes
     from boxcert.box.reporter import Reporter
 
     agent = _agent(ctx)
     ca_file = _ca_file("--hub-ca", hub_ca) if hub_ca else None
     try:
-        changes = pairing_changes(agent.config(), token, name=name, hub_ca=ca_file)
-        config = agent.configure(**changes)
+        config = agent.pair(token, name=name, hub_ca=ca_file)
     except BoxError as err:  # PairingError; settings the hub's answer cannot make valid
         raise click.ClickException(str(err)) from err
     click.echo(f"paired with the hub at {config.server} as {config.identifier}")

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from boxcert import codes
+from boxcert.box import advice
 from boxcert.box.config import check_issuer_url
 from boxcert.box.deadline import Deadline
 from boxcert.box.errors import LoadError
@@ -78,7 +79,12 @@ def _post(
         url = endpoint.base_url.rstrip("/") + path
         return post_json(url, body, context=context, deadline=deadline, environ=environ)
     except ExchangeFailed as err:
-        raise LoadError(codes.LOAD_REQUEST_EXCEPTION, str(err)) from err
+        raise LoadError(
+            codes.LOAD_REQUEST_EXCEPTION,
+            str(err),
+            advice=advice.for_exchange(err.kind),
+            failure=err.kind,
+        ) from err
 
 
 def request_certificate(
@@ -102,7 +108,12 @@ def request_certificate(
         error = ErrorBody.parse(answer.content)
         if error is not None and error.message:
             detail += f": {error.message}"
-        raise LoadError(codes.LOAD_REQUEST_STATUS, detail, str(answer.status))
+        raise LoadError(
+            codes.LOAD_REQUEST_STATUS,
+            detail,
+            str(answer.status),
+            advice=advice.for_status(endpoint.base_url, answer.status),
+        )
     try:
         body = json.loads(answer.content)
     except (ValueError, RecursionError) as err:

@@ -13,6 +13,9 @@ Layout of ``<home>`` (``--home``, ``$BOXCERT_HOME``, else ``~/.boxcert``)::
     cert.pem      its certificate chain, leaf first   } :mod:`boxcert.box.pair`
     state.json    the last attempt's outcome (data, not display text)
     hub.json      what the reports to the hub learnt (:mod:`boxcert.box.hublink`)
+    issuer.json   what the issuer says of itself: its zone (:mod:`boxcert.box.issuerinfo`)
+    clock.json    the last judgement of the box's clock (:mod:`boxcert.box.clockstate`)
+    hook.json     how the last deploy hook went (:mod:`boxcert.box.hook`)
     front/        the front's own files: placeholder pair, box password hash
     box.log       the agent's log
     .lock         held while a check runs;  .pair.lock held while the pair is read or replaced
@@ -39,10 +42,13 @@ CHAIN_FILE_BYTES = 1024 * 1024  # cert.pem
 TRUST_FILE_BYTES = 4 * 1024 * 1024  # a CA bundle given with --trust-ca / --issuer-ca
 
 # pki.atomic_write's temp files: ".<name>." + 8 characters of tempfile's alphabet.
-_TEMP_RE = re.compile(r"\.(key\.pem|cert\.pem|state\.json|config\.json|hub\.json)\.[a-z0-9_]{8}")
-# config.json (``configure``) and hub.json (the reporter) are written outside the check lock:
-# leave their fresh temps alone.
-_UNLOCKED = frozenset({"config.json", "hub.json"})
+_TEMP_RE = re.compile(
+    r"\.(key\.pem|cert\.pem|state\.json|config\.json|hub\.json|issuer\.json|clock\.json"
+    r"|hook\.json)\.[a-z0-9_]{8}"
+)
+# config.json (``configure``), hub.json (the reporter) and issuer.json (``configure``) are
+# written outside the check lock: leave their fresh temps alone.
+_UNLOCKED = frozenset({"config.json", "hub.json", "issuer.json"})
 _CONFIG_TEMP_AGE = 600.0
 
 
@@ -69,6 +75,18 @@ class BoxPaths:
     @property
     def hub_state(self) -> Path:
         return self.home / "hub.json"
+
+    @property
+    def issuer_info(self) -> Path:
+        return self.home / "issuer.json"
+
+    @property
+    def clock_state(self) -> Path:
+        return self.home / "clock.json"
+
+    @property
+    def hook_state(self) -> Path:
+        return self.home / "hook.json"
 
     @property
     def front_dir(self) -> Path:

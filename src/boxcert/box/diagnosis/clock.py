@@ -65,6 +65,15 @@ class ClockCheck:
     def wrong(self) -> bool:
         return self.verdict in (ClockVerdict.BEHIND, ClockVerdict.AHEAD)
 
+    @property
+    def summary(self) -> str:
+        """The detail's first sentence, without the readings: stable from one check to the
+        next while the clock stays as wrong (the status shows it; repeats are no change)."""
+        return self.detail.split(": it reads ", 1)[0].rstrip(".") + "."
+
+
+_DIRECTION = {ClockVerdict.BEHIND: "behind", ClockVerdict.AHEAD: "ahead of"}
+
 
 def _span(delta: timedelta) -> str:
     seconds = abs(delta.total_seconds())
@@ -94,6 +103,6 @@ def judge(readings: list[Reading], tolerance: timedelta = TOLERANCE) -> ClockChe
     verdict = ClockVerdict.BEHIND if offset > timedelta(0) else ClockVerdict.AHEAD
     return ClockCheck(
         verdict, offset, best.source,
-        f"The box's clock is {_span(offset)} {verdict.value} of {label}{where}: it reads "
+        f"The box's clock is {_span(offset)} {_DIRECTION[verdict]} {label}{where}: it reads "
         f"{best.local:%Y-%m-%d %H:%M} UTC where it is {best.reference:%Y-%m-%d %H:%M} UTC.",
     )

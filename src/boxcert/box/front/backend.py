@@ -40,7 +40,6 @@ from boxcert.box.hublink import (
     ReportLog,
     link_of,
     load_log,
-    pairing_changes,
     status_document,
 )
 from boxcert.box.status import BoxEvent, BoxStatus, Installed
@@ -179,9 +178,7 @@ class AgentBackend:
             raise CredentialsError(str(err)) from err
 
     def pair(self, token: str) -> None:
-        config = self.agent.config()  # BoxError: shown as it is
-        changes = pairing_changes(config, token)
-        self.agent.configure(**changes)
+        self.agent.pair(token)  # BoxError: shown as it is
 
 
 def _explain(err: ConfigError) -> str:
