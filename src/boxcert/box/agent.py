@@ -50,13 +50,22 @@ from cryptography import x509
 
 from boxcert import codes, pki
 from boxcert.box import pair as pairs
+from boxcert.box.checkup import (
+    Check,
+    Known,
+    also,
+    check_pair,
+    clock_detail,
+    compose,
+    verdict_of,
+)
 from boxcert.box.client import (
     EXCHANGE_DEADLINE,
     IssuerEndpoint,
     ask_standing,
     request_certificate,
 )
-from boxcert.box.clockstate import ClockState, decision_time, load_clock
+from boxcert.box.clockstate import decision_time, load_clock
 from boxcert.box.config import BoxConfig, load_config, update_config
 from boxcert.box.contact import look
 from boxcert.box.errors import BoxError, BoxFileError, BusyError, ConfigError, LoadError
@@ -75,8 +84,7 @@ from boxcert.box.lock import file_lock
 from boxcert.box.observer import AgentObserver, NoObserver
 from boxcert.box.schedule import next_attempt, retry_delay
 from boxcert.box.state import LastAttempt, load_last, next_record, save_last
-from boxcert.box.status import BoxStatus, CertificateInfo, CertState, StatusHolder
-from boxcert.box.verdict import inspect
+from boxcert.box.status import BoxStatus, CertState, StatusHolder
 from boxcert.box.wake import POLL_SECONDS, Alarm, WaitOnEvent, Wake, wait_on_event
 from boxcert.clock import Clock, system_clock
 from boxcert.wire import CertificateRequest
@@ -91,95 +99,10 @@ STANDING_EVERY = timedelta(hours=11)  # the loop wakes every 12 h: asked at each
 
 
 @dataclass(frozen=True, slots=True)
-class _Check:
-    """One look at the settings and the pair."""
-
-    state: CertState
-    error: codes.ErrorCode | None
-    detail: str
-    repairable: bool = False  # a new certificate fixes the error (a damaged cert.pem)
-    key: pki.PrivateKey | None = None
-    chain: list[x509.Certificate] | None = None
-    identity: BoxIdentity | None = None
-    renew_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class _Outcome:
     status: BoxStatus
     renew_at: datetime | None
     failures: int  # failures in a row, for the back-off
-
-
-@dataclass(frozen=True, slots=True)
-class _Known:
-    """What the box remembers besides the pair: its issuer's zone, its clock, the last hook."""
-
-    facts: IssuerFacts | None
-    clock: ClockState | None
-    hook: HookRun | None
-
-
-def _compose(
-    check: _Check, attempt: LastAttempt | None, *, fresh: bool, known: _Known
-) -> BoxStatus:
-    """The one place a BoxStatus is made from a check, the last attempt and what is known.
-
-    ``fresh``: the attempt was made just now (``ensure``); its failure is the status as it is.
-    Otherwise (``status``) a failed attempt explains a certificate that still needs a refresh.
-    A clock known to be wrong is the status's error whatever else is (its code and remedy
-    first; another failure follows in the detail).
-    """
-    state, error, detail = check.state, check.error, check.detail
-    suffix, refusal, advice = "", None, None
-    if attempt is not None and not attempt.ok and (fresh or check.state is CertState.NEED_REFRESH):
-        state, error, suffix, refusal, advice = (
-            CertState.ERROR,
-            attempt.code,
-            attempt.suffix,
-            attempt.refusal,
-            attempt.advice,
-        )
-        detail = attempt.detail
-        if not fresh:
-            detail += f" (last attempt {attempt.at.isoformat()}; {check.detail.lower()})"
-    status = BoxStatus(
-        state=state,
-        error=error,
-        detail=detail,
-        certificate=CertificateInfo.of(check.chain) if check.chain else None,
-        url=check.identity.url if check.identity else None,
-        error_suffix=suffix,
-        refusal=refusal,
-        checked_at=attempt.at if attempt is not None else None,
-        renew_at=check.renew_at,
-        advice=advice,
-        clock=known.clock,
-        hook=known.hook,
-    )
-    clock = known.clock
-    if clock is not None and clock.wrong and status.error is not codes.CHECK_CLOCK_SKEW:
-        status = replace(
-            status,
-            state=CertState.ERROR,
-            error=codes.CHECK_CLOCK_SKEW,
-            error_suffix="",
-            refusal=None,
-            advice=None,
-            detail=_clock_detail(clock, status.detail if status.error else ""),
-        )
-    return status
-
-
-def _also(err: BoxError, check: _Check) -> BoxError:
-    """``err``, saying too what a repairable check found (a damaged cert.pem)."""
-    if check.repairable and isinstance(err, LoadError):
-        err.detail += f" (also: {check.detail})"
-    return err
-
-
-def _clock_detail(clock: ClockState, also: str) -> str:
-    return clock.check.summary + (f" Also: {also}" if also else "")
 
 
 class BoxAgent:
@@ -263,8 +186,10 @@ class BoxAgent:
             config = load_config(self.paths)
             known = self._known()
             now = self.clock()
-            check = self._check(config, decision_time(now, known.clock) or now, known.facts)
-            status = _compose(check, last, fresh=False, known=known)
+            check = check_pair(
+                self.paths, config, decision_time(now, known.clock) or now, known.facts
+            )
+            status = compose(check, last, fresh=False, known=known)
         except BoxError as err:
             status = BoxStatus.problem(str(err))
         self.holder.set(status)
@@ -304,8 +229,8 @@ class BoxAgent:
         self.observer.check_done(outcome.status)
         return outcome
 
-    def _known(self) -> _Known:
-        return _Known(load_facts(self.paths), load_clock(self.paths), load_hook(self.paths))
+    def _known(self) -> Known:
+        return Known(load_facts(self.paths), load_clock(self.paths), load_hook(self.paths))
 
     def _ensure_locked(self, force: bool) -> _Outcome:
         clean_stale_temps(self.paths.home)
@@ -315,16 +240,16 @@ class BoxAgent:
         try:
             config = load_config(self.paths)
         except (ConfigError, BoxFileError) as err:
-            return self._record(_Check(CertState.ERROR, None, str(err)), last, now, err, known)
+            return self._record(Check(CertState.ERROR, None, str(err)), last, now, err, known)
         at = decision_time(now, known.clock)
-        check = self._check(config, at or now, known.facts)
+        check = check_pair(self.paths, config, at or now, known.facts)
         wanted = force or self._needs_issuer(check)
         roots: list[x509.Certificate] = []
         if wanted:
             try:  # what the box lacks itself is said before any request
                 roots = self._prerequisites(config)
             except (LoadError, ConfigError) as err:
-                return self._record(check, last, now, _also(err, check), known)
+                return self._record(check, last, now, also(err, check), known)
         issuer_down = False
         if self._must_contact(config, check, force, known):
             contact = look(self.paths, config, clock=self.clock, timed=self.observer.issuer_request)
@@ -332,13 +257,13 @@ class BoxAgent:
             known = replace(known, facts=contact.facts, clock=contact.clock)
             now = self.clock()
             at = decision_time(now, known.clock)
-            check = self._check(config, at or now, known.facts)
+            check = check_pair(self.paths, config, at or now, known.facts)
             mismatch = zone_mismatch(config, known.facts)
             if mismatch is not None:
                 return self._record(check, last, now, mismatch, known)
             issuer_down = contact.failure is not None
             if contact.failure is not None and (wanted or at is None):
-                return self._record(check, last, now, _also(contact.failure, check), known)
+                return self._record(check, last, now, also(contact.failure, check), known)
         if at is None:
             # Only an unverified hint says the clock is wrong: its time is not trusted, so
             # nothing is decided — no renewal, no discarding, no install.
@@ -361,9 +286,9 @@ class BoxAgent:
     def _renew(
         self,
         config: BoxConfig,
-        check: _Check,
+        check: Check,
         last: LastAttempt | None,
-        known: _Known,
+        known: Known,
         roots: list[x509.Certificate],
         shift: timedelta,
     ) -> _Outcome:
@@ -373,7 +298,7 @@ class BoxAgent:
             pair, identity = self._obtain(config, check, known.facts, roots, shift)
             pairs.install_pair(self.paths, pair)
         except LoadError as err:
-            return self._record(check, last, self.clock(), _also(err, check), known)
+            return self._record(check, last, self.clock(), also(err, check), known)
         except BoxFileError as err:  # the key or the pair could not be written
             failure = LoadError(
                 codes.CHECK_CERT_READ_EXCEPTION, f"could not write the box's files: {err}"
@@ -383,7 +308,7 @@ class BoxAgent:
         if config.deploy_hook:
             known = replace(known, hook=self._run_hook(config.deploy_hook, pair))
         now = self.clock()
-        fresh = self._verdict(config, pair.key, list(pair.chain), identity, now + shift)
+        fresh = verdict_of(pair.key, list(pair.chain), identity, now + shift)
         return self._record(fresh, last, now, None, known)
 
     @staticmethod
@@ -408,10 +333,10 @@ class BoxAgent:
         return trust_roots(config)  # ConfigError for an unreadable trust_ca
 
     @staticmethod
-    def _needs_issuer(check: _Check) -> bool:
+    def _needs_issuer(check: Check) -> bool:
         return check.state is CertState.NEED_REFRESH or check.repairable
 
-    def _must_contact(self, config: BoxConfig, check: _Check, force: bool, known: _Known) -> bool:
+    def _must_contact(self, config: BoxConfig, check: Check, force: bool, known: Known) -> bool:
         """Will this check talk to the issuer (so it reads the issuer's facts first)?"""
         if not config.issuer or not config.server:
             return False
@@ -454,17 +379,17 @@ class BoxAgent:
 
     def _record(
         self,
-        check: _Check,
+        check: Check,
         last: LastAttempt | None,
         now: datetime,
         failure: BoxError | None,
-        known: _Known,
+        known: Known,
     ) -> _Outcome:
         clock = known.clock
         if clock is not None and clock.wrong:
             # A wrong clock is the outcome: it is retried on the failure back-off.
             also = "" if failure is None else getattr(failure, "detail", str(failure))
-            failure = LoadError(codes.CHECK_CLOCK_SKEW, _clock_detail(clock, also))
+            failure = LoadError(codes.CHECK_CLOCK_SKEW, clock_detail(clock, also))
         if failure is None:
             attempt = next_record(last, now, ok=True, detail=check.detail)
         elif isinstance(failure, LoadError):
@@ -481,56 +406,10 @@ class BoxAgent:
         else:
             attempt = next_record(last, now, ok=False, detail=str(failure))
         save_last(self.paths, attempt)
-        status = _compose(check, attempt, fresh=True, known=known)
+        status = compose(check, attempt, fresh=True, known=known)
         return _Outcome(status, check.renew_at, attempt.failures)
 
-    def _check(self, config: BoxConfig, now: datetime, facts: IssuerFacts | None) -> _Check:
-        """The settings and the pair judged at ``now``, in the zone the box knows."""
-        if not config.server:
-            return _Check(
-                CertState.ERROR, codes.CHECK_NO_SERVER, "No server is configured on this box."
-            )
-        paths = self.paths
-        read_error = codes.CHECK_CERT_READ_EXCEPTION
-        try:
-            files = pairs.read_pair(paths)
-        except BoxFileError as err:
-            if err.path == paths.key:
-                return _Check(CertState.ERROR, read_error, f"key file {err}")
-            if err.path == paths.cert:
-                return _Check(CertState.ERROR, read_error, f"certificate file {err}", True)
-            raise
-        key = None
-        if files.key_pem is not None:
-            try:
-                key = pairs.parse_key(files.key_pem)
-            except pki.PemError as err:
-                return _Check(CertState.ERROR, read_error, f"key file {paths.key}: {err}")
-        chain = None
-        if files.cert_pem is not None:
-            try:
-                chain = pairs.parse_chain(files.cert_pem)
-            except pki.PemError as err:
-                return _Check(
-                    CertState.ERROR, read_error, f"certificate file {paths.cert}: {err}", True
-                )
-        zone = zone_of(config, facts)
-        identity = identify(key, config, zone) if key is not None else None
-        return self._verdict(config, key, chain, identity, now)
-
-    @staticmethod
-    def _verdict(
-        config: BoxConfig,
-        key: pki.PrivateKey | None,
-        chain: list[x509.Certificate] | None,
-        identity: BoxIdentity | None,
-        now: datetime,
-    ) -> _Check:
-        verdict = inspect(chain, key, identity.names if identity else None, now)
-        state = CertState.OK if verdict.ok else CertState.NEED_REFRESH
-        return _Check(state, None, verdict.detail, False, key, chain, identity, verdict.renew_at)
-
-    def _ask_standing(self, config: BoxConfig, check: _Check, now: datetime) -> _Check:
+    def _ask_standing(self, config: BoxConfig, check: Check, now: datetime) -> Check:
         """Ask the issuer (when due) whether the certificate still stands; a revoked one is
         removed and the check says a new one is needed."""
         if not self._standing_due(now) or not check.chain or not config.issuer:
@@ -550,7 +429,7 @@ class BoxAgent:
         log.warning("the issuer revoked this box's certificate: %s", answer.reason)
         pairs.drop_certificate(self.paths)
         self._standing_at = None
-        return _Check(
+        return Check(
             CertState.NEED_REFRESH,
             None,
             f"The certificate was revoked ({answer.reason_code}): {answer.reason}",
@@ -564,7 +443,7 @@ class BoxAgent:
     def _obtain(
         self,
         config: BoxConfig,
-        check: _Check,
+        check: Check,
         facts: IssuerFacts | None,
         roots: list[x509.Certificate],
         shift: timedelta,

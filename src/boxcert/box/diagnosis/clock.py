@@ -76,13 +76,12 @@ _DIRECTION = {ClockVerdict.BEHIND: "behind", ClockVerdict.AHEAD: "ahead of"}
 
 
 def _span(delta: timedelta) -> str:
+    """The size of ``delta`` in the largest unit that counts at least 2 of it, rounded (a
+    reading made a moment after "2 days" is still 2 days, not 48 hours)."""
     seconds = abs(delta.total_seconds())
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.0f} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.0f} hours"
-    if seconds >= 120:
-        return f"{seconds / 60:.0f} minutes"
+    for unit, name in ((86400, "days"), (3600, "hours"), (60, "minutes")):
+        if round(seconds / unit) >= 2:
+            return f"{round(seconds / unit)} {name}"
     return f"{seconds:.0f} seconds"
 
 

@@ -161,13 +161,25 @@ class CachedDiagnosis:
     def _fresh(self, key: tuple[str, str]) -> bool:
         return self._key == key and self._until is not None and self.clock() < self._until
 
+    def peek(self, name: str, expected: IPAddress) -> tuple[DnsDiagnosis | None, bool]:
+        """The last result for ``name`` (None if none) and whether it is still fresh; never
+        looks anything up (a page can show it at once and ask for a new one elsewhere)."""
+        key = (name, str(expected))
+        last = self._last if self._key == key else None
+        return last, self._fresh(key)
+
     def _run(self, name: str, expected: IPAddress) -> DnsDiagnosis:
-        s = self.settings
-        lan = s.lan_resolver
-        if lan is None:
-            found = system_resolvers()
-            lan = found[0] if found else None
-        zone = list(s.zone_dns)
-        if not zone and lan is not None:
-            zone = zone_servers(s.zone, lan, s.timeout)
-        return diagnose(name, expected, lan, zone, s.timeout)
+        return run_diagnosis(self.settings, name, expected)
+
+
+def run_diagnosis(settings: DnsSettings, name: str, expected: IPAddress) -> DnsDiagnosis:
+    """One diagnosis with ``settings``: the LAN resolver given or the system's first, the
+    zone's servers given or found by an NS query through it."""
+    lan = settings.lan_resolver
+    if lan is None:
+        found = system_resolvers()
+        lan = found[0] if found else None
+    zone = list(settings.zone_dns)
+    if not zone and lan is not None:
+        zone = zone_servers(settings.zone, lan, settings.timeout)
+    return diagnose(name, expected, lan, zone, settings.timeout)

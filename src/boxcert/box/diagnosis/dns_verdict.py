@@ -74,7 +74,8 @@ class DnsDiagnosis:
     zone: Lookup
 
 
-def _said(lookup: Lookup) -> str:
+def said(lookup: Lookup) -> str:
+    """What a resolver answered, in words."""
     if lookup.outcome is Outcome.ADDRESSES:
         return ", ".join(lookup.addresses)
     if lookup.outcome is Outcome.UNREACHABLE:
@@ -93,8 +94,8 @@ def classify(name: str, expected: IPAddress, lan: Lookup, zone: Lookup) -> DnsDi
     def verdict(v: DnsVerdict, detail: str) -> DnsDiagnosis:
         return DnsDiagnosis(v, name, str(expected), detail, lan, zone)
 
-    lan_said = f"the LAN's resolver ({lan.server}) answered {_said(lan)}"
-    zone_said = f"the zone's server ({zone.server}) answered {_said(zone)}"
+    lan_said = f"the LAN's resolver ({lan.server}) answered {said(lan)}"
+    zone_said = f"the zone's server ({zone.server}) answered {said(zone)}"
     if lan.has(expected):
         return verdict(DnsVerdict.OK, f"{name} resolves to {expected} on the LAN.")
     if zone.has(expected):
