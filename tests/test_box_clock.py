@@ -70,9 +70,7 @@ def good_box(tmp_path: Path, issuer: IssuerProcess, eligible: tuple[str, str]) -
     return box
 
 
-def test_two_days_behind(
-    tmp_path: Path, issuer: IssuerProcess, eligible: tuple[str, str]
-) -> None:
+def test_two_days_behind(tmp_path: Path, issuer: IssuerProcess, eligible: tuple[str, str]) -> None:
     box = good_box(tmp_path, issuer, eligible)
     paths = BoxPaths(box.home)
     before, granted = box.files(), issuer.log().count("granted")

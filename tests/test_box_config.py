@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from boxcert import naming
 from boxcert.box.config import (
     BoxConfig,
     check_issuer_url,

@@ -100,8 +100,7 @@ def classify(name: str, expected: IPAddress, lan: Lookup, zone: Lookup) -> DnsDi
         return verdict(DnsVerdict.OK, f"{name} resolves to {expected} on the LAN.")
     if zone.has(expected):
         if lan.outcome in (Outcome.NO_ADDRESS, Outcome.NXDOMAIN, Outcome.REFUSED):
-            return verdict(DnsVerdict.REBINDING_SUSPECTED,
-                           f"{zone_said} {expected}, but {lan_said}.")
+            return verdict(DnsVerdict.REBINDING_SUSPECTED, f"{zone_said}, but {lan_said}.")
         if lan.outcome is Outcome.ADDRESSES:
             return verdict(DnsVerdict.WRONG_ADDRESS, f"{lan_said}, not {expected}.")
         return verdict(DnsVerdict.LAN_RESOLVER_UNREACHABLE, f"{lan_said}.")

@@ -5,8 +5,8 @@ The texts are the package's help pages (:mod:`boxcert.helpdocs`, which ``docs/er
 ``docs/diagnosis`` of the repository point to), rendered with markdown-it-py (CommonMark plus
 tables, raw HTML off, so the pages cannot inject markup). Links between the pages (``ERR_….md``,
 ``<verdict>.md``, ``README.md``, ``../errors/…``) are pointed at the box's own routes; images
-(screenshots in the repository's ``docs/images``) are not shipped with the box and show as
-their description. A diagnosis page is rendered with the box's zone in place of ``<zone>``.
+(screenshots in the repository's ``docs/images``) are not shipped with the box and are left
+out. A diagnosis page is rendered with the box's zone in place of ``<zone>``.
 """
 
 from __future__ import annotations
@@ -44,10 +44,8 @@ def _relink(tokens: list[Token], section: str) -> None:
                 target = match.group(1) or section
                 if match.group(2) in (INDEX, *SECTIONS[target]):
                     token.attrSet("href", page_url(match.group(2), target) + (match.group(3) or ""))
-        elif token.type == "image":  # not shipped: its description stands in
-            alt = "".join(child.content for child in token.children or [])
-            token.type, token.tag, token.children = "text", "", None
-            token.content = f"({alt})" if alt else ""
+        elif token.type == "image":  # a screenshot of the repository's docs: not shipped
+            token.type, token.tag, token.children, token.content = "text", "", None, ""
 
 
 def render(markdown: str, section: str = ERRORS) -> tuple[str, Markup]:

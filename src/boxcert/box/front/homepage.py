@@ -59,6 +59,7 @@ class HomeModel:
     certificate_rows: tuple[DetailRow, ...]
     checking: bool
     placeholder_served: bool
+    trusted_served: bool  # the pair served is one browsers trust
     plain_http: bool
     credentials_hint: bool  # the remedy is on the credentials page
     hub: LinkState
@@ -127,6 +128,7 @@ def home_model(view: FrontStatus, served: ServedPair, *, scheme: str, now: datet
         certificate_rows=rows,
         checking=view.checking,
         placeholder_served=served.placeholder,
+        trusted_served=served.trusted(now),
         plain_http=scheme != "https",
         credentials_hint=status.error is not None and status.error.code in CREDENTIAL_CODES,
         hub=view.hub.state,
@@ -186,7 +188,7 @@ def dns_row(view: DnsView) -> DnsRow:
         title,
         cause,
         remedy,
-        diagnosis.detail,
+        diagnosis.detail[:1].upper() + diagnosis.detail[1:],
         help_url(diagnosis),
         view.running,
     )
@@ -205,6 +207,7 @@ class BrowserCheck:
     title: str  # the explanation shown when the name fails (the rebinding finding)
     cause: str
     remedy: str
+    explained: bool = False  # the box's own DNS row already says the same: not repeated
 
 
 def host_ip(host_header: str) -> naming.IPAddress | None:
@@ -233,6 +236,7 @@ def browser_check(
     https_port: int,
     trusted: bool,
     zone: str,
+    explained: bool = False,
 ) -> BrowserCheck | None:
     """The check for a page opened by IP over plain HTTP; None otherwise (or without a name).
 
@@ -259,4 +263,5 @@ def browser_check(
         title=title,
         cause=cause,
         remedy=remedy,
+        explained=explained,
     )

@@ -78,6 +78,8 @@ def routes(front: FrontContext) -> list[Route]:
             https_port=front.https_port,
             trusted=front.trusted(),
             zone=dns.zone,
+            explained=dns.diagnosis is not None
+            and dns.diagnosis.verdict.value == "rebinding_suspected",
         )
         nonce = secrets.token_urlsafe(16) if check is not None else ""
         _body, script_url, script_hash = dns_script()
