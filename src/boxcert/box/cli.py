@@ -5,8 +5,9 @@ and ``check-connection`` are in :mod:`boxcert.box.cli_checks`.
 A mistake or a damaged file is one line on stderr (exit 3, or 2 for a bad option), never a
 traceback; with ``--json``, ``status`` and ``ensure`` print one JSON object whatever happens.
 
-Logging: the short commands keep INFO and up in ``<home>/box.log`` (rotated at 1 MB, 3 old
-files), the terminal gets warnings (all of ours with ``--log-level``). ``box run`` is a
+Logging: the short commands keep all of ours in ``<home>/box.log`` (rotated at 1 MB, 3 old
+files; a failed request's traceback is there), the terminal gets warnings (more with
+``--log-level``). ``box run`` is a
 service: it logs INFO to stderr (journald keeps it) and, with ``--log-file PATH``, also to a
 rotating file; libraries stay at WARNING unless ``--library-log-level`` says otherwise.
 """
@@ -45,11 +46,14 @@ def _detach_log() -> None:
 
 
 def _attach_log(paths: BoxPaths) -> None:
-    """Log to ``box.log`` from INFO up (the terminal gets warnings only, or all with ``-v``)."""
+    """Log to ``box.log`` from DEBUG up (the terminal gets warnings only, or more with
+    ``--log-level``)."""
     _detach_log()
     logger = logging.getLogger("boxcert")
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
+    if logger.getEffectiveLevel() > logging.DEBUG:
+        # box.log keeps our whole story (the tracebacks of failed requests are DEBUG); what
+        # reaches the terminal is decided by the stderr handler's own level.
+        logger.setLevel(logging.DEBUG)
     try:
         paths.home.mkdir(parents=True, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(

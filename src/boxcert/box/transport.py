@@ -248,5 +248,7 @@ def exchange(
         OSError,
         ValueError,  # a URL httpcore cannot use
     ) as err:
-        log.info("request to %s failed", url, exc_info=True)  # the full story, for the box log
+        # The full story for the box log (the short commands keep DEBUG there); a running
+        # box's console gets the one-line cause from its caller, not a traceback per retry.
+        log.debug("request to %s failed", url, exc_info=True)
         raise ExchangeFailed(short_cause(err), failure_kind(err)) from err
