@@ -19,14 +19,12 @@ homepage and the hub report show the same clock error.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from boxcert.box.diagnosis.clock import ClockCheck, ClockVerdict, Source
-from boxcert.box.errors import BoxError
-from boxcert.box.files import SMALL_FILE_BYTES, BoxPaths, read_optional, write_file
+from boxcert.box.files import BoxPaths, load_memory, save_memory
 from boxcert.wire import parse_timestamp, printable
 
 MAX_OFFSET = timedelta(days=36500)  # a stored offset beyond a century is damage, not a clock
@@ -92,13 +90,9 @@ def decision_time(now: datetime, state: ClockState | None) -> datetime | None:
 def load_clock(paths: BoxPaths) -> ClockState | None:
     """The last judgement; None when there is none or the record is damaged (it is only a
     memory: the next reading replaces it)."""
-    try:
-        data = read_optional(paths.clock_state, SMALL_FILE_BYTES)
-        return ClockState.from_json(json.loads(data)) if data is not None else None
-    except (BoxError, ValueError, RecursionError):
-        return None
+    return load_memory(paths.clock_state, ClockState.from_json)
 
 
 def save_clock(paths: BoxPaths, state: ClockState) -> None:
     """Raises BoxFileError when it cannot be written."""
-    write_file(paths.clock_state, json.dumps(state.to_json()).encode() + b"\n", 0o644)
+    save_memory(paths.clock_state, state.to_json())

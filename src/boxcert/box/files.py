@@ -24,17 +24,21 @@ Layout of ``<home>`` (``--home``, ``$BOXCERT_HOME``, else ``~/.boxcert``)::
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from boxcert import pki
 from boxcert.box.errors import BoxFileError
 
 HOME_ENV = "BOXCERT_HOME"
+T = TypeVar("T")
 
 # Upper bounds of what the box reads from its own files.
 SMALL_FILE_BYTES = 64 * 1024  # config.json, state.json, key.pem
@@ -172,6 +176,22 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
         pki.atomic_write(path, data, mode)
     except OSError as err:
         raise BoxFileError(path, f"cannot be written: {err.strerror or err}") from err
+
+
+def load_memory(path: Path, parse: Callable[[object], T | None]) -> T | None:
+    """A small JSON file the box only remembers things in (``issuer.json``, ``clock.json``,
+    ``hook.json``), read by ``parse``; None when it is missing or damaged — the next reading
+    replaces it, so losing it costs a request at most."""
+    try:
+        data = read_optional(path, SMALL_FILE_BYTES)
+        return parse(json.loads(data)) if data is not None else None
+    except (BoxFileError, ValueError, RecursionError):
+        return None
+
+
+def save_memory(path: Path, document: dict[str, Any]) -> None:
+    """Replace such a file; BoxFileError when it cannot be written."""
+    write_file(path, json.dumps(document).encode() + b"\n", 0o644)
 
 
 def clean_stale_temps(home: Path, *, now: float | None = None) -> list[str]:

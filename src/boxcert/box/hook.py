@@ -21,7 +21,6 @@ next install's hook succeeds.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -31,8 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from boxcert import pki
-from boxcert.box.errors import BoxError
-from boxcert.box.files import SMALL_FILE_BYTES, BoxPaths, read_optional, write_file
+from boxcert.box.files import BoxPaths, load_memory, save_memory
 from boxcert.box.pair import CertPair
 from boxcert.clock import Clock
 from boxcert.wire import parse_timestamp, printable
@@ -127,13 +125,9 @@ def run_hook(
 
 
 def load_hook(paths: BoxPaths) -> HookRun | None:
-    try:
-        data = read_optional(paths.hook_state, SMALL_FILE_BYTES)
-        return HookRun.from_json(json.loads(data)) if data is not None else None
-    except (BoxError, ValueError, RecursionError):
-        return None
+    return load_memory(paths.hook_state, HookRun.from_json)
 
 
 def save_hook(paths: BoxPaths, run: HookRun) -> None:
     """Raises BoxFileError when it cannot be written."""
-    write_file(paths.hook_state, json.dumps(run.to_json()).encode() + b"\n", 0o644)
+    save_memory(paths.hook_state, run.to_json())

@@ -29,16 +29,16 @@ from datetime import datetime
 from typing import Any
 
 from boxcert import codes, naming
-from boxcert.box import advice
-from boxcert.box.config import BoxConfig, check_issuer_url, check_zone
+from boxcert.box.client import IssuerEndpoint, issuer_tls, no_answer
+from boxcert.box.config import BoxConfig, check_zone
 from boxcert.box.deadline import Deadline
 from boxcert.box.diagnosis.clock import Reading
 from boxcert.box.diagnosis.clock_probe import date_reading
-from boxcert.box.errors import BoxError, LoadError
-from boxcert.box.files import SMALL_FILE_BYTES, BoxPaths, read_optional, write_file
-from boxcert.box.transport import ExchangeFailed, get, tls_context, unverified_context
+from boxcert.box.errors import LoadError
+from boxcert.box.files import BoxPaths, load_memory, save_memory
+from boxcert.box.transport import ExchangeFailed, get, unverified_context
 from boxcert.clock import Clock
-from boxcert.wire import parse_timestamp, printable
+from boxcert.wire import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -107,22 +107,13 @@ def read_info(
     """Ask the issuer for its facts. LoadError when no answer came (its ``failure`` says why;
     TLS dates: see :func:`date_hint`); any answer gives the issuer's clock, and its facts when
     it is a usable document (an issuer without one is still asked for certificates)."""
-    try:
-        check_issuer_url(issuer)
-        context = tls_context(ca_file)
-    except (ValueError, OSError) as err:
-        raise LoadError(codes.LOAD_REQUEST_EXCEPTION, printable(f"issuer settings: {err}")) from err
+    context = issuer_tls(IssuerEndpoint(issuer, ca_file))
     url = _url(issuer)
     sent = clock()
     try:
         answer = get(url, context=context, deadline=Deadline(deadline), environ=environ)
     except ExchangeFailed as err:
-        raise LoadError(
-            codes.LOAD_REQUEST_EXCEPTION,
-            str(err),
-            advice=advice.for_exchange(err.kind),
-            failure=err.kind,
-        ) from err
+        raise no_answer(err) from err
     received = clock()
     date = date_reading(answer.date, sent, received, url, verified=True)
     if answer.status != 200 or answer.content is None:
@@ -199,13 +190,9 @@ def zone_mismatch(config: BoxConfig, facts: IssuerFacts | None) -> LoadError | N
 
 def load_facts(paths: BoxPaths) -> IssuerFacts | None:
     """What was learnt; None when nothing was or the record is damaged (it is read again)."""
-    try:
-        data = read_optional(paths.issuer_info, SMALL_FILE_BYTES)
-        return IssuerFacts.from_json(json.loads(data)) if data is not None else None
-    except (BoxError, ValueError, RecursionError):
-        return None
+    return load_memory(paths.issuer_info, IssuerFacts.from_json)
 
 
 def save_facts(paths: BoxPaths, facts: IssuerFacts) -> None:
     """Raises BoxFileError when it cannot be written."""
-    write_file(paths.issuer_info, json.dumps(facts.to_json()).encode() + b"\n", 0o644)
+    save_memory(paths.issuer_info, facts.to_json())

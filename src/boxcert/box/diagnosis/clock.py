@@ -88,20 +88,32 @@ def _span(delta: timedelta) -> str:
 def judge(readings: list[Reading], tolerance: timedelta = TOLERANCE) -> ClockCheck:
     """The verdict from the most trusted reading; UNKNOWN when there is none."""
     if not readings:
-        return ClockCheck(ClockVerdict.UNKNOWN, timedelta(0), None,
-                          "No time source answered; the box's clock could not be checked.")
+        return ClockCheck(
+            ClockVerdict.UNKNOWN,
+            timedelta(0),
+            None,
+            "No time source answered; the box's clock could not be checked.",
+        )
     best = min(readings, key=lambda r: _RANK[r.source])
     offset = best.offset
     where = f" ({best.where})" if best.where else ""
-    label = {Source.NTP: "the NTP server", Source.ISSUER: "the certificate service",
-             Source.ISSUER_HINT: "the certificate service (unverified)"}[best.source]
+    label = {
+        Source.NTP: "the NTP server",
+        Source.ISSUER: "the certificate service",
+        Source.ISSUER_HINT: "the certificate service (unverified)",
+    }[best.source]
     if abs(offset) <= tolerance:
-        return ClockCheck(ClockVerdict.OK, offset, best.source,
-                          f"The box's clock agrees with {label}{where} "
-                          f"within {_span(offset)}.")
+        return ClockCheck(
+            ClockVerdict.OK,
+            offset,
+            best.source,
+            f"The box's clock agrees with {label}{where} within {_span(offset)}.",
+        )
     verdict = ClockVerdict.BEHIND if offset > timedelta(0) else ClockVerdict.AHEAD
     return ClockCheck(
-        verdict, offset, best.source,
+        verdict,
+        offset,
+        best.source,
         f"The box's clock is {_span(offset)} {_DIRECTION[verdict]} {label}{where}: it reads "
         f"{best.local:%Y-%m-%d %H:%M} UTC where it is {best.reference:%Y-%m-%d %H:%M} UTC.",
     )

@@ -29,8 +29,7 @@ class TimeSourceError(Exception):
     """A time source did not give a usable reading; the message says why."""
 
 
-def sntp(server: tuple[str, int], clock: Clock = system_clock,
-         timeout: float = TIMEOUT) -> Reading:
+def sntp(server: tuple[str, int], clock: Clock = system_clock, timeout: float = TIMEOUT) -> Reading:
     """One SNTP exchange; the reference is the server's time at our receive, corrected by half
     the round trip."""
     request = bytearray(48)
@@ -51,8 +50,7 @@ def sntp(server: tuple[str, int], clock: Clock = system_clock,
     seconds, fraction = struct.unpack("!II", data[40:48])
     transmit = datetime.fromtimestamp(seconds - NTP_EPOCH_OFFSET + fraction / 2**32, UTC)
     half_trip = (received - sent) / 2
-    return Reading(Source.NTP, transmit + half_trip, received,
-                   f"{server[0]}:{server[1]}")
+    return Reading(Source.NTP, transmit + half_trip, received, f"{server[0]}:{server[1]}")
 
 
 def date_reading(

@@ -53,8 +53,14 @@ def parse_server(text: str) -> Server:
     return host, port
 
 
-def lookup(server: Server, name: str, rdtype: dns.rdatatype.RdataType, *, recursive: bool,
-           timeout: float = TIMEOUT) -> Lookup:
+def lookup(
+    server: Server,
+    name: str,
+    rdtype: dns.rdatatype.RdataType,
+    *,
+    recursive: bool,
+    timeout: float = TIMEOUT,
+) -> Lookup:
     """Ask ``server`` once for ``name``/``rdtype``."""
     query = dns.message.make_query(name, rdtype)
     if not recursive:
@@ -74,12 +80,17 @@ def lookup(server: Server, name: str, rdtype: dns.rdatatype.RdataType, *, recurs
         return Lookup(show(server), Outcome.REFUSED)
     if rcode != dns.rcode.NOERROR:
         return Lookup(show(server), Outcome.SERVFAIL, error=dns.rcode.to_text(rcode))
-    found = [(str(r), rrset.ttl) for rrset in response.answer if rrset.rdtype == rdtype
-             for r in rrset]
+    found = [
+        (str(r), rrset.ttl) for rrset in response.answer if rrset.rdtype == rdtype for r in rrset
+    ]
     if not found:
         return Lookup(show(server), Outcome.NO_ADDRESS, ttl=_negative_ttl(response))
-    return Lookup(show(server), Outcome.ADDRESSES, tuple(sorted({a for a, _ in found})),
-                  ttl=min(t for _, t in found))
+    return Lookup(
+        show(server),
+        Outcome.ADDRESSES,
+        tuple(sorted({a for a, _ in found})),
+        ttl=min(t for _, t in found),
+    )
 
 
 def _negative_ttl(response: dns.message.Message) -> int:
@@ -102,8 +113,13 @@ def zone_servers(zone: str, via: Server, timeout: float = TIMEOUT) -> list[Serve
     return servers
 
 
-def diagnose(name: str, expected: IPAddress, lan: Server | None, zone: Sequence[Server],
-             timeout: float = TIMEOUT) -> DnsDiagnosis:
+def diagnose(
+    name: str,
+    expected: IPAddress,
+    lan: Server | None,
+    zone: Sequence[Server],
+    timeout: float = TIMEOUT,
+) -> DnsDiagnosis:
     """Look ``name`` up through the LAN's resolver and the zone's first answering server."""
     rdtype = dns.rdatatype.A if expected.version == 4 else dns.rdatatype.AAAA
     if lan is None:

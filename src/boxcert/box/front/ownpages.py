@@ -123,23 +123,6 @@ def routes(front: FrontContext) -> list[Route]:
             return await render_home(request, status=400, pair_error=str(err))
         return RedirectResponse("/?paired=1", status_code=303)
 
-    async def diagnosis_page(request: Request) -> Response:
-        name = request.path_params.get("name") or errorpages.INDEX
-        zone = (await run_in_threadpool(lambda: front.backend.dns(refresh=False))).zone
-        found = errorpages.diagnosis_page(name, zone)
-        if found is None:
-            return pages.message(
-                request,
-                404,
-                "Unknown finding",
-                "The box has no page of that name.",
-                back="/box/diagnosis/",
-            )
-        title, body = found
-        return pages.render(
-            request, "errorpage.html", title=title, body=body, name=name, section="diagnosis"
-        )
-
     async def script(_: Request) -> Response:
         body = dns_script()[0]
         # Versioned URL: the content behind one URL never changes, so it may be cached.
@@ -156,21 +139,28 @@ def routes(front: FrontContext) -> list[Route]:
         body = await run_in_threadpool(front.backend.metrics)
         return Response(body, media_type=METRICS_CONTENT_TYPE)
 
-    async def error_page(request: Request) -> Response:
+    async def help_page(request: Request, section: str) -> Response:
         name = request.path_params.get("name") or errorpages.INDEX
-        found = errorpages.pages().get(name)
+        if section == errorpages.DIAGNOSIS:
+            zone = (await run_in_threadpool(lambda: front.backend.dns(refresh=False))).zone
+            found = errorpages.diagnosis_page(name, zone)
+        else:
+            found = errorpages.pages().get(name)
         if found is None:
+            back = errorpages.page_url(errorpages.INDEX, section)
             return pages.message(
-                request,
-                404,
-                "Unknown code",
-                "The box has no page of that name.",
-                back="/box/errors/",
+                request, 404, "Unknown page", "The box has no page of that name.", back=back
             )
         title, body = found
         return pages.render(
-            request, "errorpage.html", title=title, body=body, name=name, section="errors"
+            request, "errorpage.html", title=title, body=body, name=name, section=section
         )
+
+    async def error_page(request: Request) -> Response:
+        return await help_page(request, errorpages.ERRORS)
+
+    async def diagnosis_page(request: Request) -> Response:
+        return await help_page(request, errorpages.DIAGNOSIS)
 
     return [
         Route("/", home, methods=["GET", "HEAD"]),
