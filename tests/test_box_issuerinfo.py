@@ -175,3 +175,33 @@ def test_status_without_a_server_contacts_nothing(tmp_path: Path) -> None:
     agent = BoxAgent(BoxPaths(tmp_path / "box"))
     assert agent.ensure().state is CertState.ERROR
     assert load_facts(agent.paths) is None
+
+
+def test_pairing_keeps_the_hubs_zone_until_the_issuer_says(tmp_path: Path) -> None:
+    """The hub's answer carries the zone it learnt; the box keeps it as what it knows of its
+    issuer (not as an override), so its names are right even before the issuer answers."""
+    from boxcert.devstack import free_port
+    from tests.hub_running import start_hub
+
+    hub = start_hub(tmp_path / "hub")
+    try:
+        dead = f"http://127.0.0.1:{free_port()}"  # the issuer cannot be reached just now
+        identity = ("--db-uuid", str(uuid.uuid4()), "--enterprise-code", "-")
+        done, out = hub.cli(
+            "configure", *identity, "--issuer", dead, "--zone", "iot.hub.example", input="C-1\n"
+        )
+        assert done == 0, out
+        box = BoxHome(tmp_path / "box")
+        code, out = box.run("connect", hub.token())
+    finally:
+        hub.stop()
+    assert code == 1 and "paired with the hub" in out  # paired; no certificate yet
+    paths = BoxPaths(box.home)
+    facts = load_facts(paths)
+    assert facts is not None and (facts.zone, facts.issuer, facts.source) == (
+        "iot.hub.example",
+        dead,
+        "hub",
+    )
+    config = json.loads(paths.config.read_text())
+    assert config["zone"] == "" and zone_of(BoxConfig(issuer=dead), facts) == "iot.hub.example"

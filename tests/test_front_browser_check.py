@@ -6,9 +6,7 @@ box's own diagnosis still shows. The screenshot in docs/images is taken here."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,39 +15,18 @@ import pytest
 
 from boxcert import naming
 from tests.browser import chromium, needs_chromium
-from tests.front_support import RunningFront, front
-from tests.resolvers import dnsmasq, needs_dnsmasq, zone_server
+from tests.front_support import RunningFront, front_with_dns
+from tests.resolvers import needs_dnsmasq
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 ZONE = naming.DEFAULT_ZONE
 GUARD = 60.0
 
 
-@contextmanager
-def front_behind(tmp_path: Path, *flags: str, row: str) -> Iterator[RunningFront]:
-    """A front with a trusted certificate whose LAN resolver is dnsmasq with ``flags``; once
-    the homepage's own DNS row says ``row``."""
-    with (
-        zone_server(ZONE) as zone_dns,
-        dnsmasq(ZONE, zone_dns, *flags) as router,
-    ):
-        settings = {
-            "lan_resolver": f"{router.address[0]}:{router.address[1]}",
-            "zone_dns": [f"{zone_dns[0]}:{zone_dns[1]}"],
-        }
-        with front(tmp_path, settings=settings) as f:
-            deadline = time.monotonic() + GUARD  # a hang guard
-            with httpx.Client(timeout=30) as client:
-                while row not in client.get(f.http_url("/")).text:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.1)
-            yield f
-
-
 @pytest.fixture
 def rebinding_front(tmp_path: Path) -> Iterator[RunningFront]:
     """The router filters the box's name, for the box and for the devices alike."""
-    with front_behind(tmp_path, "--stop-dns-rebind", row="The router hides") as f:
+    with front_with_dns(tmp_path, "--stop-dns-rebind", row="The router hides") as f:
         yield f
 
 
@@ -118,7 +95,7 @@ def test_only_the_device_cannot_resolve_the_name(tmp_path: Path) -> None:
     allowed = f"--rebind-domain-ok=/{ZONE}/"
     found = "Name found on this network"
     with (
-        front_behind(tmp_path, "--stop-dns-rebind", allowed, row=found) as f,
+        front_with_dns(tmp_path, "--stop-dns-rebind", allowed, row=found) as f,
         chromium(trust=[f.root], resolve={f.box.host: "~NOTFOUND"}) as browser,
     ):
         page: Any = browser.page()

@@ -147,18 +147,6 @@ class Pairing:
     zone: str
 
 
-def pairing_changes(
-    config: BoxConfig,
-    token_text: str,
-    *,
-    name: str | None = None,
-    hub_ca: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-) -> dict[str, Any]:
-    """Pair with the hub the token names; the settings to save (see :func:`pair_with_hub`)."""
-    return pair_with_hub(config, token_text, name=name, hub_ca=hub_ca, environ=environ).changes
-
-
 def pair_with_hub(
     config: BoxConfig,
     token_text: str,
