@@ -205,3 +205,31 @@ def test_pairing_keeps_the_hubs_zone_until_the_issuer_says(tmp_path: Path) -> No
     )
     config = json.loads(paths.config.read_text())
     assert config["zone"] == "" and zone_of(BoxConfig(issuer=dead), facts) == "iot.hub.example"
+
+
+def test_a_new_zone_from_the_issuer_brings_a_certificate_in_it(
+    tmp_path: Path, zoned_issuer: IssuerProcess
+) -> None:
+    """The box holds a good certificate in the zone it knew (the hub's, say); the issuer
+    announces another: the box's names follow the issuer and it asks at once."""
+    from boxcert import pki
+    from boxcert.box import pair as pairs
+    from tests.helpers import LocalTestCA
+
+    box = box_for(tmp_path / "box", zoned_issuer)
+    paths = BoxPaths(box.home)
+    old_ca = LocalTestCA.create("old zone's root")
+    box.configure("--trust-ca", str(zoned_issuer.root_pem),
+                  "--trust-ca", str(old_ca.write(tmp_path / "old.pem")))  # fmt: skip
+    key = pki.make_ec_key()
+    label = naming.box_label(pki.spki_der(key.public_key()))
+    old_names = naming.certificate_names(label, "iot.old.example")
+    pairs.install_pair(paths, pairs.CertPair(key, (old_ca.leaf(key.public_key(), old_names),)))
+    save_facts(paths, IssuerFacts(zoned_issuer.url, "iot.old.example", None, T, "hub"))
+    assert BoxAgent(paths).status().state is CertState.OK  # by what it knew
+    status = BoxAgent(paths).ensure()
+    assert status.state is CertState.OK, status
+    assert status.certificate is not None
+    assert set(status.certificate.sans) == set(naming.certificate_names(label, ZONE))
+    facts = load_facts(paths)
+    assert facts is not None and (facts.zone, facts.source) == (ZONE, "issuer")

@@ -243,11 +243,9 @@ class BoxAgent:
             return self._record(Check(CertState.ERROR, None, str(err)), last, now, err, known)
         at = decision_time(now, known.clock)
         check = check_pair(self.paths, config, at or now, known.facts)
-        wanted = force or self._needs_issuer(check)
-        roots: list[x509.Certificate] = []
-        if wanted:
+        if force or self._needs_issuer(check):
             try:  # what the box lacks itself is said before any request
-                roots = self._prerequisites(config)
+                self._prerequisites(config)
             except (LoadError, ConfigError) as err:
                 return self._record(check, last, now, also(err, check), known)
         issuer_down = False
@@ -262,7 +260,8 @@ class BoxAgent:
             if mismatch is not None:
                 return self._record(check, last, now, mismatch, known)
             issuer_down = contact.failure is not None
-            if contact.failure is not None and (wanted or at is None):
+            wanted = force or self._needs_issuer(check) or at is None
+            if contact.failure is not None and wanted:
                 return self._record(check, last, now, also(contact.failure, check), known)
         if at is None:
             # Only an unverified hint says the clock is wrong: its time is not trusted, so
@@ -270,17 +269,16 @@ class BoxAgent:
             log.warning("the box's clock looks wrong; nothing is changed until it is right")
             return self._record(check, last, now, None, known)
         if check.state is CertState.OK and not force and not issuer_down:
-            check = self._ask_standing(config, check, now)
-            if check.state is not CertState.OK:  # revoked: a new one is asked for at once
-                try:
-                    roots = self._prerequisites(config)
-                except (LoadError, ConfigError) as err:
-                    return self._record(check, last, now, err, known)
+            check = self._ask_standing(config, check, now)  # revoked: a new one at once
         if check.state is CertState.OK and not force:
             return self._record(check, last, now, None, known)
         if check.state is CertState.ERROR and not check.repairable:
             code = check.error or codes.CHECK_CERT_READ_EXCEPTION
             return self._record(check, last, now, LoadError(code, check.detail), known)
+        try:
+            roots = self._prerequisites(config)
+        except (LoadError, ConfigError) as err:
+            return self._record(check, last, now, also(err, check), known)
         return self._renew(config, check, last, known, roots, at - now)
 
     def _renew(
