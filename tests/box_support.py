@@ -109,6 +109,10 @@ class RawIssuer:
     def __init__(self) -> None:
         self.script: Script = lambda conn, request: None
         self.requests: list[bytes] = []
+        # Set: ``GET /iot/info`` gets these bytes (and is kept apart, in ``info_requests``),
+        # so a script is the answer to the exchange only.
+        self.info: bytes | None = None
+        self.info_requests: list[bytes] = []
         self.finished = threading.Event()  # set when a script ran to its end
         self.client_gone = threading.Event()  # set when the box hung up on a script
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -137,6 +141,10 @@ class RawIssuer:
             conn.settimeout(10)
             try:
                 request = _read_request(conn)
+                if self.info is not None and request.startswith(b"GET /iot/info "):
+                    self.info_requests.append(request)
+                    conn.sendall(self.info)
+                    return
                 self.requests.append(request)
                 self.script(conn, request)
                 self.finished.set()

@@ -202,3 +202,27 @@ def served_leaf(
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der)
+
+
+@contextlib.contextmanager
+def front_with_dns(
+    tmp_path: Path, *router_flags: str, row: str, **kw: Any
+) -> Iterator[RunningFront]:
+    """:func:`front` whose LAN resolver is Debian's dnsmasq (with ``router_flags``) in front of
+    our own zone server; yields once the homepage's DNS row says ``row``."""
+    import time
+
+    from tests.resolvers import dnsmasq, zone_server
+
+    with zone_server(ZONE) as zone_dns, dnsmasq(ZONE, zone_dns, *router_flags) as router:
+        settings = {
+            "lan_resolver": f"{router.address[0]}:{router.address[1]}",
+            "zone_dns": [f"{zone_dns[0]}:{zone_dns[1]}"],
+            **kw.pop("settings", {}),
+        }
+        with front(tmp_path, settings=settings, **kw) as f, f.client() as client:
+            deadline = time.monotonic() + 60  # a hang guard
+            while row not in client.get(f.url("/")).text:
+                assert time.monotonic() < deadline, f"the DNS row never said {row!r}"
+                time.sleep(0.1)
+            yield f

@@ -101,3 +101,17 @@ def unbound(zone: str, upstream: tuple[str, int], extra: Sequence[str] = ()) -> 
     with _running([UNBOUND, "-d", "-c", str(config)], port, workdir / "unbound.log") as resolver:
         yield resolver
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def zone_server(zone: str) -> Iterator[tuple[str, int]]:
+    """Our own authoritative server for ``zone`` on a loopback port (its NS: 127.0.0.1)."""
+    import ipaddress
+
+    from boxcert.dns.answer import StaticZoneData, ZoneConfig
+    from boxcert.dns.server import DnsServer
+    from tests.dns_running import Running
+
+    config = ZoneConfig(zone, ns_addresses=(ipaddress.ip_address("127.0.0.1"),))
+    with Running(DnsServer(config, StaticZoneData({}), "127.0.0.1", 0)) as port:
+        yield ("127.0.0.1", port)

@@ -46,16 +46,18 @@ def test_backs_off_then_recovers_then_sleeps_until_due(
         ),
     )
     time = FakeTime()
+    stop = threading.Event()
 
     def on_wait(seconds: float) -> None:
         if len(time.waits) == 2:  # the issuer "comes back" after two failures
             save_config(paths, replace(load_config(paths), issuer=issuer.url))
+        if len(time.waits) == 3:  # stopped before the fake 12 h pass: the issuer's Date
+            stop.set()  # would then say the box's clock is 12 h ahead (test_box_clock.py)
 
     time.on_wait = on_wait
     agent = agent_on(paths, time)
-    agent.run(iterations=4)
-    assert time.waits[:2] == [60.0, 120.0]  # 1 min, then 2 min after the second failure
-    assert time.waits[2] == 12 * 3600  # healthy: recheck in 12 hours
+    agent.run(stop)
+    assert time.waits == [60.0, 120.0, 12 * 3600]  # 1 min, 2 min, then healthy: 12 hours
     last = load_last(paths)
     assert last is not None and last.ok and last.failures == 0
     assert agent.holder.current is not None and agent.holder.current.state is CertState.OK

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from boxcert import naming
 from boxcert.box.config import (
     BoxConfig,
     check_issuer_url,
@@ -47,18 +46,23 @@ def test_a_good_file_loads_normalized() -> None:
 def test_defaults_and_unknown_keys() -> None:
     assert parse_config({}) == BoxConfig()
     assert parse_config({"from_a_newer_version": [1, 2], "zone": "a.b"}) == BoxConfig(zone="a.b")
-    assert BoxConfig().zone == naming.DEFAULT_ZONE
+    assert BoxConfig().zone == ""  # no override: the zone the issuer announces
+    assert parse_config({"zone": ""}).zone == ""
 
 
 BAD: list[tuple[str, object, str]] = [
     ("trust_ca", "/etc/ssl/ca.pem", "must be a list of file paths, not text"),
     ("trust_ca", ["/a.pem", 3], "must be text, not a number"),
-    ("zone", "", "not a DNS zone"),
     ("zone", 5, "must be text, not a number"),
     ("zone", "a..b", "not a DNS zone"),
     ("zone", "under_score.example", "not a DNS zone"),
     ("zone", "-bad.example", "not a DNS zone"),
     ("https_port", "443", "must be a whole number, not text"),
+    ("lan_resolver", "router.lan", "must be an IP address[:port]"),
+    ("lan_resolver", "192.168.1.1:99999", "bad port"),
+    ("zone_dns", "192.0.2.1", "must be a list of IP[:PORT]"),
+    ("zone_dns", ["ns1.example"], "must be an IP address[:port]"),
+    ("ntp_server", "[::1", "expected [IPv6]:PORT"),
     ("https_port", 443.0, "must be a whole number, not 443.0"),
     ("https_port", True, "must be a whole number, not true/false"),
     ("https_port", 0, "between 1 and 65535"),

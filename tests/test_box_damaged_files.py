@@ -118,7 +118,7 @@ CASES: dict[str, tuple[Callable[[BoxPaths], None], str | None]] = {
     "config.json null": (write("config.json", "null"), "must hold a JSON object of settings"),
     "config.json not json": (write("config.json", "{ oops"), "is not valid JSON"),
     "config.json numeric zone": (config_field(zone=5), "zone: must be text, not a number"),
-    "config.json empty zone": (config_field(zone=""), "zone: not a DNS zone"),
+    "config.json bad zone": (config_field(zone="a..b"), "zone: not a DNS zone"),
     "config.json trust_ca as text": (
         config_field(trust_ca="/etc/ssl/ca.pem"),
         "trust_ca: must be a list of file paths",

@@ -86,6 +86,7 @@ def due_box(tmp_path: Path) -> Iterator[DueBox]:
     paths = BoxPaths(tmp_path / "box")
     pairs.install_pair(paths, old)
     with raw_issuer() as peer:
+        peer.info = http_answer(b'{"zone": "iot.boxcert.test", "api_version": 2}')
         save_config(
             paths,
             BoxConfig(

@@ -31,8 +31,11 @@ def test_the_route_towards_the_server() -> None:
 def test_identify() -> None:
     key = pki.make_ec_key()
     config = BoxConfig(server="http://127.0.0.1:8069", lan_ip="10.1.2.3", https_port=8443)
-    identity = identify(key, config)
-    assert identity.names == box_names(key, config.zone)
+    identity = identify(key, config, "iot.example.net")
+    assert identity.names == box_names(key, "iot.example.net")
     assert identity.label == naming.box_label(pki.spki_der(key.public_key()))
-    assert identity.url == f"https://10-1-2-3.{identity.label}.{config.zone}:8443"
-    assert identify(key, BoxConfig(lan_ip="10.1.2.3")).url.endswith(config.zone)  # port 443
+    assert identity.url == f"https://10-1-2-3.{identity.label}.iot.example.net:8443"
+    assert identify(key, BoxConfig(lan_ip="10.1.2.3"), "a.b").url.endswith(".a.b")  # port 443
+    # without a zone learnt: the override, else the default zone
+    assert identify(key, BoxConfig(zone="o.example")).names == box_names(key, "o.example")
+    assert identify(key, BoxConfig()).names == box_names(key, naming.DEFAULT_ZONE)

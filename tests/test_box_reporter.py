@@ -18,7 +18,7 @@ from boxcert import codes
 from boxcert.box.config import BoxConfig, load_config, update_config
 from boxcert.box.files import BoxPaths
 from boxcert.box.hubclient import ReportOutcome
-from boxcert.box.hublink import LinkState, link_of, load_log, pairing_changes
+from boxcert.box.hublink import LinkState, link_of, load_log, pair_with_hub
 from boxcert.box.reporter import REPORT_EVERY, Reporter, report_due, report_of, retry_delay
 from boxcert.box.status import BoxStatus, CertificateInfo, CertState, StatusHolder
 from boxcert.devstack import free_port
@@ -96,7 +96,7 @@ def hub(tmp_path: Path) -> Iterator[Hub]:
 
 def paired_box(home: Path, hub: Hub, identifier: str = "till-1") -> BoxPaths:
     paths = box_home(home, identifier=identifier, name="Till 1")
-    update_config(paths, **pairing_changes(load_config(paths), hub.token()))
+    update_config(paths, **pair_with_hub(load_config(paths), hub.token()).changes)
     return paths
 
 
@@ -180,7 +180,7 @@ def test_a_forgotten_box_is_unpaired_and_stops_reporting_until_paired_again(
     holder.set(FAILED)
     run_until(reporter, time, waits=3)  # changes, a day: nothing is sent
     assert reporter.attempts == 2
-    update_config(paths, **pairing_changes(load_config(paths), hub.token()))
+    update_config(paths, **pair_with_hub(load_config(paths), hub.token()).changes)
     config = load_config(paths)
     assert link_of(config, load_log(paths)).state is LinkState.PAIRED
     again = reporter.attempt(config, OK)

@@ -104,8 +104,9 @@ def test_the_box_served_by_box_run_is_trusted_reports_and_is_forgotten(
         )
         assert run.stop(signal.SIGTERM) == 0
     logs = run.logs()
-    box_log = (home / "box.log").read_text()
-    assert box_log.count("no longer knows this box") == 1, box_log  # nothing sent after it
+    stderr = run.run.process.log()  # box run logs to stderr (journald), not to box.log
+    assert stderr.count("no longer knows this box") == 1, stderr  # nothing sent after it
+    assert "no longer knows this box" not in (home / "box.log").read_text()
     assert "Traceback" not in logs
     hub_secret = config["hub_secret"]
     assert secrets_in(logs + stack.logs(), [token, stack.code, hub_secret]) == []
@@ -150,3 +151,30 @@ def test_no_permission_for_443_is_one_line_and_exit_3(tmp_path: Path) -> None:
         "boxcert: cannot listen on 127.0.0.1:443: permission denied (ports below 1024 need "
         "privileges)"
     ]
+
+
+def test_logs_go_to_stderr_and_to_a_file_when_asked(tmp_path: Path) -> None:
+    """A service's logging: INFO on stderr (journald keeps it), also in ``--log-file``, never
+    in box.log, no traceback per failed request; ``--log-level debug`` is ours only, the
+    libraries' DEBUG stays quiet."""
+    home, log_file = tmp_path / "box", tmp_path / "agent.log"
+    settings = ("--server", "http://127.0.0.1:8069", "--db-uuid", "u", "--enterprise-code", "c")
+    done, out = box_cli(home, "configure", *settings, "--issuer", "http://127.0.0.1:9")
+    assert done == 0, out
+    for level in ((), ("--log-level", "debug")):
+        run = start_box_run(home, "--log-file", str(log_file), *level)
+        try:
+            wait_for(lambda run=run: "certificate error" in run.run.process.log(), "a check")
+        finally:
+            assert run.stop(signal.SIGTERM) == 0
+        stderr = run.run.process.log()
+        assert "INFO boxcert.box.status: certificate error" in stderr
+        assert "DEBUG httpcore" not in stderr and "DEBUG httpx" not in stderr
+        if level:
+            assert "DEBUG boxcert.box.transport: request to" in stderr  # the whole story
+        else:
+            assert "Traceback" not in stderr and "DEBUG" not in stderr
+    assert "certificate error" in log_file.read_text()
+    assert "certificate error" not in (home / "box.log").read_text()
+    bad = box_process(home, "run", "--log-file", str(tmp_path / "missing" / "x.log"))
+    assert bad.returncode == 2 and "--log-file" in bad.stderr and "Traceback" not in bad.stderr

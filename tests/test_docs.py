@@ -45,3 +45,14 @@ def test_error_index_lists_every_code() -> None:
     index = (ROOT / "docs" / "errors" / "README.md").read_text()
     for code in ALL_CODES:
         assert f"[`{code.code}`]({code.code}.md)" in index
+
+
+def test_images_of_the_help_pages_exist() -> None:
+    """Help pages point at screenshots by paths relative to where they really live."""
+    import re
+
+    for page in (ROOT / "src" / "boxcert" / "helpdocs").glob("*/*.md"):
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
+            assert (page.parent / target).resolve().exists(), (page, target)
+    rebinding = (ROOT / "docs" / "diagnosis" / "rebinding_suspected.md").read_text()
+    assert "images/box-dns-rebinding.png" in rebinding

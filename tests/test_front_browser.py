@@ -11,15 +11,19 @@ from typing import Any
 from boxcert import codes
 from boxcert.box.status import CertState
 from tests.browser import chromium, needs_chromium
-from tests.front_support import front
+from tests.front_support import front_with_dns
 from tests.helpers import IOT_LINE, IssuerProcess
+from tests.resolvers import needs_dnsmasq
+
+NAME_FOUND = "Name found on this network"  # the DNS row, once looked up (dnsmasq, no filter)
 
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 
 @needs_chromium
+@needs_dnsmasq
 def test_trusted_root_shows_ok_by_name_and_untrusted_fails(tmp_path: Path) -> None:
-    with front(tmp_path) as f:
+    with front_with_dns(tmp_path, row=NAME_FOUND) as f:
         resolve = {f.box.host: "127.0.0.1"}
         with chromium(trust=[f.root], resolve=resolve) as browser:
             page: Any = browser.page()
@@ -38,6 +42,7 @@ def test_trusted_root_shows_ok_by_name_and_untrusted_fails(tmp_path: Path) -> No
 
 
 @needs_chromium
+@needs_dnsmasq
 def test_an_error_state_with_its_remedy_and_a_phone_sized_screen(
     tmp_path: Path, issuer: IssuerProcess
 ) -> None:
@@ -47,7 +52,7 @@ def test_an_error_state_with_its_remedy_and_a_phone_sized_screen(
     issuer.admin("subscription", "add", "--code", code, "--state", "closed", "--line", IOT_LINE)
     issuer.admin("database", "add", "--uuid", db_uuid, "--subscription", code)
     settings = {"issuer": issuer.url, "db_uuid": db_uuid, "enterprise_code": code}
-    with front(tmp_path, settings=settings) as f:
+    with front_with_dns(tmp_path, row=NAME_FOUND, settings=settings) as f:
         refused = f.agent.ensure(force=True)
         assert refused.state is CertState.ERROR and refused.error is codes.LOAD_REQUEST_NO_RESULT
         resolve = {f.box.host: "127.0.0.1"}

@@ -220,3 +220,85 @@ def test_a_refusal_shows_its_reason(tmp_path: Path) -> None:
         )
         page = f.client().get(f.url("/")).text
         assert "Not a production database." in page and "Only production databases" in page
+
+
+# --- the DNS row and the browser check ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "ip"),
+    [
+        ("192.168.1.5", "192.168.1.5"),
+        ("192.168.1.5:8080", "192.168.1.5"),
+        ("[fd00::1]:8080", "fd00::1"),
+        ("[fd00::1]", "fd00::1"),
+        ("127-0-0-1.abc.iot.example:80", None),
+        ("", None),
+    ],
+)
+def test_host_ip(header: str, ip: str | None) -> None:
+    from boxcert.box.front.homepage import host_ip
+
+    found = host_ip(header)
+    assert (str(found) if found is not None else None) == ip
+
+
+BOX_URL = "https://192-168-1-5.abcdefghijklmnop.iot.example:8443"
+
+
+@pytest.mark.parametrize(
+    ("header", "scheme", "name"),
+    [
+        # by IP over plain HTTP: the name of the address the visitor used
+        ("192.168.1.5", "http", "192-168-1-5.abcdefghijklmnop.iot.example"),
+        ("10.0.0.7:8080", "http", "10-0-0-7.abcdefghijklmnop.iot.example"),
+        # a public address has no name in the zone: the box's own
+        ("203.0.113.9", "http", "192-168-1-5.abcdefghijklmnop.iot.example"),
+        # by name, or over HTTPS: no check
+        ("192-168-1-5.abcdefghijklmnop.iot.example", "http", None),
+        ("192.168.1.5", "https", None),
+    ],
+)
+def test_browser_check(header: str, scheme: str, name: str | None) -> None:
+    from boxcert.box.front.homepage import browser_check
+
+    check = browser_check(BOX_URL, header, scheme=scheme, http_port=8080, https_port=8443,
+                          trusted=True, zone="iot.example")  # fmt: skip
+    if name is None:
+        assert check is None
+        return
+    assert check is not None and check.name == name
+    assert check.https_probe == f"https://{name}:8443/box/ping"
+    assert check.http_probe == f"http://{name}:8080/box/ping"
+    assert check.connect_sources == (f"https://{name}:8443", f"http://{name}:8080")
+    assert "rebind-domain-ok=/iot.example/" in check.remedy
+
+
+def test_browser_check_default_ports_and_no_url() -> None:
+    from boxcert.box.front.homepage import browser_check
+
+    check = browser_check("https://192-168-1-5.abc.z", "192.168.1.5", scheme="http",
+                          http_port=80, https_port=443, trusted=False, zone="z")  # fmt: skip
+    assert check is not None and check.target == "https://192-168-1-5.abc.z/"
+    assert check.http_probe == "http://192-168-1-5.abc.z/box/ping"
+    assert browser_check("", "192.168.1.5", scheme="http", http_port=80, https_port=443,
+                         trusted=True, zone="z") is None  # fmt: skip
+
+
+def test_dns_row() -> None:
+    import ipaddress
+
+    from boxcert.box.diagnosis.dns_verdict import Lookup, Outcome, classify
+    from boxcert.box.dnscheck import DnsView
+    from boxcert.box.front.homepage import DnsState, dns_row
+
+    ip = ipaddress.ip_address("192.168.1.5")
+    zone = Lookup("ns:53", Outcome.ADDRESSES, ("192.168.1.5",))
+    filtered = classify("n.z", ip, Lookup("lan:53", Outcome.NO_ADDRESS), zone)
+    row = dns_row(DnsView(filtered, "iot.example", False, True))
+    assert row.state is DnsState.PROBLEM and row.help_url == "/box/diagnosis/rebinding_suspected"
+    assert "iot.example" in row.remedy and row.detail[0].isupper()
+    fine = classify("n.z", ip, Lookup("lan:53", Outcome.ADDRESSES, ("192.168.1.5",)), zone)
+    assert dns_row(DnsView(fine, "z", True, True)).state is DnsState.OK
+    assert dns_row(DnsView(None, "z", True, True)).state is DnsState.PENDING
+    assert dns_row(DnsView(None, "z", False, False)).state is DnsState.NO_NAME

@@ -2,11 +2,26 @@
 
 One check looks at everything once: the settings, the pair (read together), the box's identity
 (one route look-up) and the verdict of :func:`boxcert.box.verdict.inspect`. ``ensure`` runs one
-check under the box's lock (taken with a timeout: a second caller gets BusyError), asks the
-issuer when the verdict says so, installs the validated pair atomically, records the outcome in
-``state.json`` and hands the new status to the :class:`StatusHolder`. ``run`` repeats that on
-the schedule of :mod:`boxcert.box.schedule`, waiting on an :class:`Alarm` that ``request_check``
-and a settings change cut short.
+check under the box's lock (taken with a timeout: a second caller gets BusyError), in this
+order:
+
+1. read the settings, what the box knows of its issuer (its zone) and of its clock, and judge
+   the pair by the time the box may decide by (:func:`boxcert.box.clockstate.decision_time`);
+2. when it will talk to the issuer (a certificate is missing or due, ``force``, the standing
+   question is due, the clock was wrong, or the issuer URL is new), read the issuer's facts
+   and the time sources first (:func:`boxcert.box.contact.look`) and judge the pair again with
+   the zone and the time they gave;
+3. when only an unverified hint says the clock is wrong, stop there: nothing is renewed,
+   discarded or installed; when the box's zone override disagrees with the issuer's, stop with
+   ``ERR_IOT_HTTPS_LOAD_ZONE_MISMATCH`` instead of sending a CSR the issuer would refuse;
+4. ask whether a good certificate still stands (see below), or ask the issuer for a new one,
+   validate it by the trusted time and install it atomically; run the deploy hook
+   (:mod:`boxcert.box.hook`) after an install;
+5. record the outcome in ``state.json`` (a wrong clock is the outcome's code,
+   ``ERR_IOT_HTTPS_CHECK_CLOCK_SKEW``) and hand the new status to the :class:`StatusHolder`.
+
+``run`` repeats that on the schedule of :mod:`boxcert.box.schedule`, waiting on an
+:class:`Alarm` that ``request_check`` and a settings change cut short.
 
 Every problem on the box's side (damaged settings or files) becomes a status with a clear
 detail; only BusyError leaves ``ensure`` as an exception.
@@ -25,37 +40,58 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 
 from boxcert import codes, pki
 from boxcert.box import pair as pairs
+from boxcert.box.checkup import (
+    Check,
+    Known,
+    also,
+    check_pair,
+    clock_detail,
+    compose,
+    verdict_of,
+)
 from boxcert.box.client import (
     EXCHANGE_DEADLINE,
     IssuerEndpoint,
     ask_standing,
     request_certificate,
 )
+from boxcert.box.clockstate import decision_time, load_clock
 from boxcert.box.config import BoxConfig, load_config, update_config
+from boxcert.box.contact import look
 from boxcert.box.errors import BoxError, BoxFileError, BusyError, ConfigError, LoadError
 from boxcert.box.files import BoxPaths, check_home, clean_stale_temps
+from boxcert.box.hook import HookRun, hook_environment, load_hook, run_hook, save_hook
 from boxcert.box.identity import BoxIdentity, identify
 from boxcert.box.install import trust_roots, validate
+from boxcert.box.issuerinfo import (
+    IssuerFacts,
+    load_facts,
+    save_facts,
+    zone_mismatch,
+    zone_of,
+)
 from boxcert.box.lock import file_lock
+from boxcert.box.observer import AgentObserver, NoObserver
 from boxcert.box.schedule import next_attempt, retry_delay
 from boxcert.box.state import LastAttempt, load_last, next_record, save_last
-from boxcert.box.status import BoxStatus, CertificateInfo, CertState, StatusHolder
-from boxcert.box.verdict import inspect
+from boxcert.box.status import BoxStatus, CertState, StatusHolder
 from boxcert.box.wake import POLL_SECONDS, Alarm, WaitOnEvent, Wake, wait_on_event
 from boxcert.clock import Clock, system_clock
 from boxcert.wire import CertificateRequest
 from boxcert.wire.standing import Standing, StandingQuery, serial_hex
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LOCK_TIMEOUT = 10.0  # seconds a caller waits for a running check before BusyError
 REQUEST_SPACING = timedelta(seconds=10)  # at least this long between two checks on request
@@ -63,55 +99,10 @@ STANDING_EVERY = timedelta(hours=11)  # the loop wakes every 12 h: asked at each
 
 
 @dataclass(frozen=True, slots=True)
-class _Check:
-    """One look at the settings and the pair."""
-
-    state: CertState
-    error: codes.ErrorCode | None
-    detail: str
-    repairable: bool = False  # a new certificate fixes the error (a damaged cert.pem)
-    key: pki.PrivateKey | None = None
-    chain: list[x509.Certificate] | None = None
-    identity: BoxIdentity | None = None
-    renew_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class _Outcome:
     status: BoxStatus
     renew_at: datetime | None
     failures: int  # failures in a row, for the back-off
-
-
-def _compose(check: _Check, attempt: LastAttempt | None, *, fresh: bool) -> BoxStatus:
-    """The one place a BoxStatus is made from a check and the last attempt.
-
-    ``fresh``: the attempt was made just now (``ensure``); its failure is the status as it is.
-    Otherwise (``status``) a failed attempt explains a certificate that still needs a refresh.
-    """
-    state, error, detail = check.state, check.error, check.detail
-    suffix, refusal = "", None
-    if attempt is not None and not attempt.ok and (fresh or check.state is CertState.NEED_REFRESH):
-        state, error, suffix, refusal = (
-            CertState.ERROR,
-            attempt.code,
-            attempt.suffix,
-            attempt.refusal,
-        )
-        detail = attempt.detail
-        if not fresh:
-            detail += f" (last attempt {attempt.at.isoformat()}; {check.detail.lower()})"
-    return BoxStatus(
-        state=state,
-        error=error,
-        detail=detail,
-        certificate=CertificateInfo.of(check.chain) if check.chain else None,
-        url=check.identity.url if check.identity else None,
-        error_suffix=suffix,
-        refusal=refusal,
-        checked_at=attempt.at if attempt is not None else None,
-        renew_at=check.renew_at,
-    )
 
 
 class BoxAgent:
@@ -126,6 +117,7 @@ class BoxAgent:
         lock_timeout: float = LOCK_TIMEOUT,
         exchange_deadline: float = EXCHANGE_DEADLINE,
         holder: StatusHolder | None = None,
+        observer: AgentObserver | None = None,
     ) -> None:
         self.paths = paths
         self.clock = clock
@@ -133,10 +125,12 @@ class BoxAgent:
         self.lock_timeout = lock_timeout
         self.exchange_deadline = exchange_deadline
         self.holder = holder or StatusHolder()
+        self.observer: AgentObserver = observer or NoObserver()
         self._alarm = Alarm(paths.config, wait=wait, poll=poll)
         self._streak = 0  # failures in a row that state.json could not count
         self._last_check = clock()
         self._standing_at: datetime | None = None  # when the issuer last said "still good"
+        self._looked: tuple[str, datetime] | None = None  # issuer URL and when it was read
         self._running = 0  # checks running in this process (the loop's, a caller's)
         self._running_lock = threading.Lock()
 
@@ -148,6 +142,24 @@ class BoxAgent:
     def configure(self, **changes: Any) -> BoxConfig:
         """Change settings (None leaves a field), save them, and check again at once."""
         config = update_config(self.paths, **changes)
+        self._alarm.config_changed()
+        return config
+
+    def pair(self, token: str, *, name: str | None = None, hub_ca: str | None = None) -> BoxConfig:
+        """Pair with the hub the token names and save what it gave in one step (PairingError
+        with one line when it did not happen: nothing changes then)."""
+        from boxcert.box.hublink import pair_with_hub
+
+        pairing = pair_with_hub(self.config(), token, name=name, hub_ca=hub_ca)
+        config = update_config(self.paths, **pairing.changes)
+        facts = load_facts(self.paths)
+        if pairing.zone and (facts is None or facts.issuer != config.issuer):
+            # What the hub learnt of the issuer, until the issuer says it itself.
+            try:
+                seed = IssuerFacts(config.issuer, pairing.zone, None, self.clock(), "hub")
+                save_facts(self.paths, seed)
+            except BoxError as err:
+                log.warning("%s", err)
         self._alarm.config_changed()
         return config
 
@@ -171,8 +183,13 @@ class BoxAgent:
         try:
             check_home(self.paths)
             last = load_last(self.paths)
-            check = self._check(load_config(self.paths), self.clock())
-            status = _compose(check, last, fresh=False)
+            config = load_config(self.paths)
+            known = self._known()
+            now = self.clock()
+            check = check_pair(
+                self.paths, config, decision_time(now, known.clock) or now, known.facts
+            )
+            status = compose(check, last, fresh=False, known=known)
         except BoxError as err:
             status = BoxStatus.problem(str(err))
         self.holder.set(status)
@@ -209,139 +226,93 @@ class BoxAgent:
         else:
             self._streak = 0
         self.holder.set(outcome.status)
+        self.observer.check_done(outcome.status)
         return outcome
+
+    def _known(self) -> Known:
+        return Known(load_facts(self.paths), load_clock(self.paths), load_hook(self.paths))
 
     def _ensure_locked(self, force: bool) -> _Outcome:
         clean_stale_temps(self.paths.home)
         last = load_last(self.paths)  # BoxFileError: recorded nowhere, see _ensure
         now = self.clock()
+        known = self._known()
         try:
             config = load_config(self.paths)
         except (ConfigError, BoxFileError) as err:
-            return self._record(_Check(CertState.ERROR, None, str(err)), last, now, err)
-        check = self._check(config, now)
+            return self._record(Check(CertState.ERROR, None, str(err)), last, now, err, known)
+        at = decision_time(now, known.clock)
+        check = check_pair(self.paths, config, at or now, known.facts)
+        if force or self._needs_issuer(check):
+            try:  # what the box lacks itself is said before any request
+                self._prerequisites(config)
+            except (LoadError, ConfigError) as err:
+                return self._record(check, last, now, also(err, check), known)
+        issuer_down = False
+        if self._must_contact(config, check, force, known):
+            contact = look(self.paths, config, clock=self.clock, timed=self.observer.issuer_request)
+            self._looked = (config.issuer, self.clock())
+            known = replace(known, facts=contact.facts, clock=contact.clock)
+            now = self.clock()
+            at = decision_time(now, known.clock)
+            check = check_pair(self.paths, config, at or now, known.facts)
+            mismatch = zone_mismatch(config, known.facts)
+            if mismatch is not None:
+                return self._record(check, last, now, mismatch, known)
+            issuer_down = contact.failure is not None
+            wanted = force or self._needs_issuer(check) or at is None
+            if contact.failure is not None and wanted:
+                return self._record(check, last, now, also(contact.failure, check), known)
+        if at is None:
+            # Only an unverified hint says the clock is wrong: its time is not trusted, so
+            # nothing is decided — no renewal, no discarding, no install.
+            log.warning("the box's clock looks wrong; nothing is changed until it is right")
+            return self._record(check, last, now, None, known)
+        if check.state is CertState.OK and not force and not issuer_down:
+            check = self._ask_standing(config, check, now)  # revoked: a new one at once
         if check.state is CertState.OK and not force:
-            check = self._ask_standing(config, check, now)
-        if check.state is CertState.OK and not force:
-            return self._record(check, last, now, None)
+            return self._record(check, last, now, None, known)
         if check.state is CertState.ERROR and not check.repairable:
             code = check.error or codes.CHECK_CERT_READ_EXCEPTION
-            return self._record(check, last, now, LoadError(code, check.detail))
+            return self._record(check, last, now, LoadError(code, check.detail), known)
         try:
-            pair, identity = self._obtain(config, check)
+            roots = self._prerequisites(config)
+        except (LoadError, ConfigError) as err:
+            return self._record(check, last, now, also(err, check), known)
+        return self._renew(config, check, last, known, roots, at - now)
+
+    def _renew(
+        self,
+        config: BoxConfig,
+        check: Check,
+        last: LastAttempt | None,
+        known: Known,
+        roots: list[x509.Certificate],
+        shift: timedelta,
+    ) -> _Outcome:
+        """Obtain, validate and install a new pair; ``shift``: the trusted time is the box's
+        clock plus this."""
+        try:
+            pair, identity = self._obtain(config, check, known.facts, roots, shift)
             pairs.install_pair(self.paths, pair)
         except LoadError as err:
-            if check.repairable:
-                err.detail += f" (also: {check.detail})"
-            return self._record(check, last, now, err)
-        except ConfigError as err:
-            return self._record(check, last, now, err)
+            return self._record(check, last, self.clock(), also(err, check), known)
         except BoxFileError as err:  # the key or the pair could not be written
             failure = LoadError(
                 codes.CHECK_CERT_READ_EXCEPTION, f"could not write the box's files: {err}"
             )
-            return self._record(check, last, now, failure)
+            return self._record(check, last, self.clock(), failure, known)
         self.holder.installed(pair)
+        if config.deploy_hook:
+            known = replace(known, hook=self._run_hook(config.deploy_hook, pair))
         now = self.clock()
-        fresh = self._verdict(config, pair.key, list(pair.chain), identity, now)
-        return self._record(fresh, last, now, None)
-
-    def _record(
-        self, check: _Check, last: LastAttempt | None, now: datetime, failure: BoxError | None
-    ) -> _Outcome:
-        if failure is None:
-            attempt = next_record(last, now, ok=True, detail=check.detail)
-        elif isinstance(failure, LoadError):
-            attempt = next_record(
-                last,
-                now,
-                ok=False,
-                code=failure.code,
-                suffix=failure.suffix,
-                detail=failure.detail,
-                refusal=failure.refusal,
-            )
-        else:
-            attempt = next_record(last, now, ok=False, detail=str(failure))
-        save_last(self.paths, attempt)
-        status = _compose(check, attempt, fresh=True)
-        return _Outcome(status, check.renew_at, attempt.failures)
-
-    def _check(self, config: BoxConfig, now: datetime) -> _Check:
-        if not config.server:
-            return _Check(
-                CertState.ERROR, codes.CHECK_NO_SERVER, "No server is configured on this box."
-            )
-        paths = self.paths
-        read_error = codes.CHECK_CERT_READ_EXCEPTION
-        try:
-            files = pairs.read_pair(paths)
-        except BoxFileError as err:
-            if err.path == paths.key:
-                return _Check(CertState.ERROR, read_error, f"key file {err}")
-            if err.path == paths.cert:
-                return _Check(CertState.ERROR, read_error, f"certificate file {err}", True)
-            raise
-        key = None
-        if files.key_pem is not None:
-            try:
-                key = pairs.parse_key(files.key_pem)
-            except pki.PemError as err:
-                return _Check(CertState.ERROR, read_error, f"key file {paths.key}: {err}")
-        chain = None
-        if files.cert_pem is not None:
-            try:
-                chain = pairs.parse_chain(files.cert_pem)
-            except pki.PemError as err:
-                return _Check(
-                    CertState.ERROR, read_error, f"certificate file {paths.cert}: {err}", True
-                )
-        identity = identify(key, config) if key is not None else None
-        return self._verdict(config, key, chain, identity, now)
+        fresh = verdict_of(pair.key, list(pair.chain), identity, now + shift)
+        return self._record(fresh, last, now, None, known)
 
     @staticmethod
-    def _verdict(
-        config: BoxConfig,
-        key: pki.PrivateKey | None,
-        chain: list[x509.Certificate] | None,
-        identity: BoxIdentity | None,
-        now: datetime,
-    ) -> _Check:
-        verdict = inspect(chain, key, identity.names if identity else None, now)
-        state = CertState.OK if verdict.ok else CertState.NEED_REFRESH
-        return _Check(state, None, verdict.detail, False, key, chain, identity, verdict.renew_at)
-
-    def _ask_standing(self, config: BoxConfig, check: _Check, now: datetime) -> _Check:
-        """Ask the issuer (when due) whether the certificate still stands; a revoked one is
-        removed and the check says a new one is needed."""
-        due = self._standing_at is None or now - self._standing_at >= STANDING_EVERY
-        if not due or not check.chain or not config.issuer:
-            return check
-        query = StandingQuery(
-            config.db_uuid, config.enterprise_code, serial_hex(check.chain[0].serial_number)
-        )
-        try:
-            answer = ask_standing(IssuerEndpoint(config.issuer, config.issuer_ca), query)
-        except LoadError as err:
-            log.info("could not ask whether the certificate still stands: %s", err.detail)
-            return check
-        self._standing_at = now
-        if answer.standing is not Standing.REVOKED:
-            return check
-        log.warning("the issuer revoked this box's certificate: %s", answer.reason)
-        pairs.drop_certificate(self.paths)
-        self._standing_at = None
-        return _Check(
-            CertState.NEED_REFRESH,
-            None,
-            f"The certificate was revoked ({answer.reason_code}): {answer.reason}",
-            key=check.key,
-            identity=check.identity,
-        )
-
-    def _obtain(self, config: BoxConfig, check: _Check) -> tuple[pairs.CertPair, BoxIdentity]:
-        """Ask the issuer for a certificate of the box's key and validate it; writes only a
-        new key (before asking, so a retry keeps the box's identity)."""
+    def _prerequisites(config: BoxConfig) -> list[x509.Certificate]:
+        """What the box needs before it may ask: credentials, an issuer URL, readable trust
+        roots (returned). LoadError or ConfigError naming what is missing."""
         missing = [
             name
             for name, value in (
@@ -357,24 +328,144 @@ class BoxAgent:
                 codes.LOAD_REQUEST_EXCEPTION,
                 "no certificate service URL is configured (boxcert box configure --issuer URL)",
             )
-        roots = trust_roots(config)  # ConfigError for an unreadable trust_ca
+        return trust_roots(config)  # ConfigError for an unreadable trust_ca
+
+    @staticmethod
+    def _needs_issuer(check: Check) -> bool:
+        return check.state is CertState.NEED_REFRESH or check.repairable
+
+    def _must_contact(self, config: BoxConfig, check: Check, force: bool, known: Known) -> bool:
+        """Will this check talk to the issuer (so it reads the issuer's facts first)?"""
+        if not config.issuer or not config.server:
+            return False
+        now = self.clock()
+        facts = known.facts
+        unknown = facts is None or facts.issuer != config.issuer or facts.source != "issuer"
+        # An issuer that publishes no facts is not asked again at every check.
+        recently = (
+            self._looked is not None
+            and self._looked[0] == config.issuer
+            and now - self._looked[1] < STANDING_EVERY
+        )
+        return (
+            force
+            or self._needs_issuer(check)
+            or (known.clock is not None and known.clock.wrong)
+            or (unknown and not recently)
+            or (check.state is CertState.OK and self._standing_due(now))
+        )
+
+    def _run_hook(self, command: str, pair: pairs.CertPair) -> HookRun:
+        run = run_hook(command, hook_environment(self.paths, pair), clock=self.clock)
+        try:
+            save_hook(self.paths, run)
+        except BoxError as err:
+            log.warning("%s", err)
+        self.observer.hook_ran(run.ok)
+        return run
+
+    def _timed(self, endpoint: str, call: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            result = call()
+        except LoadError as err:
+            answered = err.failure is None
+            self.observer.issuer_request(endpoint, time.perf_counter() - started, answered)
+            raise
+        self.observer.issuer_request(endpoint, time.perf_counter() - started, True)
+        return result
+
+    def _record(
+        self,
+        check: Check,
+        last: LastAttempt | None,
+        now: datetime,
+        failure: BoxError | None,
+        known: Known,
+    ) -> _Outcome:
+        clock = known.clock
+        if clock is not None and clock.wrong:
+            # A wrong clock is the outcome: it is retried on the failure back-off.
+            also = "" if failure is None else getattr(failure, "detail", str(failure))
+            failure = LoadError(codes.CHECK_CLOCK_SKEW, clock_detail(clock, also))
+        if failure is None:
+            attempt = next_record(last, now, ok=True, detail=check.detail)
+        elif isinstance(failure, LoadError):
+            attempt = next_record(
+                last,
+                now,
+                ok=False,
+                code=failure.code,
+                suffix=failure.suffix,
+                detail=failure.detail,
+                refusal=failure.refusal,
+                advice=failure.advice,
+            )
+        else:
+            attempt = next_record(last, now, ok=False, detail=str(failure))
+        save_last(self.paths, attempt)
+        status = compose(check, attempt, fresh=True, known=known)
+        return _Outcome(status, check.renew_at, attempt.failures)
+
+    def _ask_standing(self, config: BoxConfig, check: Check, now: datetime) -> Check:
+        """Ask the issuer (when due) whether the certificate still stands; a revoked one is
+        removed and the check says a new one is needed."""
+        if not self._standing_due(now) or not check.chain or not config.issuer:
+            return check
+        query = StandingQuery(
+            config.db_uuid, config.enterprise_code, serial_hex(check.chain[0].serial_number)
+        )
+        endpoint = IssuerEndpoint(config.issuer, config.issuer_ca)
+        try:
+            answer = self._timed("standing", lambda: ask_standing(endpoint, query))
+        except LoadError as err:
+            log.info("could not ask whether the certificate still stands: %s", err.detail)
+            return check
+        self._standing_at = now
+        if answer.standing is not Standing.REVOKED:
+            return check
+        log.warning("the issuer revoked this box's certificate: %s", answer.reason)
+        pairs.drop_certificate(self.paths)
+        self._standing_at = None
+        return Check(
+            CertState.NEED_REFRESH,
+            None,
+            f"The certificate was revoked ({answer.reason_code}): {answer.reason}",
+            key=check.key,
+            identity=check.identity,
+        )
+
+    def _standing_due(self, now: datetime) -> bool:
+        return self._standing_at is None or now - self._standing_at >= STANDING_EVERY
+
+    def _obtain(
+        self,
+        config: BoxConfig,
+        check: Check,
+        facts: IssuerFacts | None,
+        roots: list[x509.Certificate],
+        shift: timedelta,
+    ) -> tuple[pairs.CertPair, BoxIdentity]:
+        """Ask the issuer for a certificate of the box's key and validate it by the trusted
+        time (the box's clock plus ``shift``); writes only a new key (before asking, so a
+        retry keeps the box's identity)."""
         if check.key is not None and check.identity is not None:
             key, identity = check.key, check.identity
         else:
             key = pki.make_ec_key()
             pairs.store_key(self.paths, key)  # a certificate of a previous key goes with it
-            identity = identify(key, config)
+            identity = identify(key, config, zone_of(config, facts))
             log.info("made the box key; the box's label is %s", identity.label)
         csr = pki.csr_pem(pki.make_csr(key, identity.names))
         request = CertificateRequest(
             config.db_uuid, config.enterprise_code, config.identifier, csr_pem=csr
         )
-        grant = request_certificate(
-            IssuerEndpoint(config.issuer, config.issuer_ca),
-            request,
-            deadline=self.exchange_deadline,
+        endpoint = IssuerEndpoint(config.issuer, config.issuer_ca)
+        grant = self._timed(
+            "x509",
+            lambda: request_certificate(endpoint, request, deadline=self.exchange_deadline),
         )
-        chain = validate(grant, key, identity.names, roots, self.clock())
+        chain = validate(grant, key, identity.names, roots, self.clock() + shift)
         return pairs.CertPair(key, tuple(chain)), identity
 
     # --- the loop ----------------------------------------------------------------------------

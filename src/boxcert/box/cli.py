@@ -1,43 +1,64 @@
 """``boxcert box …``: configure the agent, pair it with a hub, show its status, ensure a
-certificate, run it (agent, reports and HTTPS front: :mod:`boxcert.box.runner`).
+certificate, run it (agent, reports and HTTPS front: :mod:`boxcert.box.runner`); ``diagnose``
+and ``check-connection`` are in :mod:`boxcert.box.cli_checks`.
 
 A mistake or a damaged file is one line on stderr (exit 3, or 2 for a bad option), never a
 traceback; with ``--json``, ``status`` and ``ensure`` print one JSON object whatever happens.
+
+Logging: the short commands keep all of ours in ``<home>/box.log`` (rotated at 1 MB, 3 old
+files; a failed request's traceback is there), the terminal gets warnings (more with
+``--log-level``). ``box run`` is a
+service: it logs INFO to stderr (journald keeps it) and, with ``--log-file PATH``, also to a
+rotating file; libraries stay at WARNING unless ``--library-log-level`` says otherwise.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from pathlib import Path
 
 import click
 
-from boxcert import logsetup, naming, pki
+from boxcert import logsetup, pki
+from boxcert.box.advice import explain, has_exchange_path
 from boxcert.box.agent import BoxAgent
-from boxcert.box.config import load_config, update_config
+from boxcert.box.config import BoxConfig, load_config, update_config
 from boxcert.box.errors import BoxError, BoxFileError, BusyError, ConfigError
 from boxcert.box.files import TRUST_FILE_BYTES, BoxPaths, home_from, read_bounded
 from boxcert.box.hubclient import ReportOutcome
 from boxcert.box.hublink import HubLink, LinkState, link_of, load_log, status_document
 from boxcert.box.status import BoxStatus, CertState
-from boxcert.wire import REFUSALS
 
 log = logging.getLogger(__name__)
 _LOG_HANDLER_NAME = "boxcert-box-log"
+LOG_MAX_BYTES = 1024 * 1024
+LOG_BACKUPS = 3
 
 
-def _attach_log(paths: BoxPaths) -> None:
-    """Log to ``box.log`` from INFO up (the terminal gets warnings only, or all with ``-v``)."""
+def _detach_log() -> None:
     logger = logging.getLogger("boxcert")
     for old in [h for h in logger.handlers if h.get_name() == _LOG_HANDLER_NAME]:
         logger.removeHandler(old)
         old.close()
-    logger.setLevel(logging.INFO)
+
+
+def _attach_log(paths: BoxPaths) -> None:
+    """Log to ``box.log`` from DEBUG up (the terminal gets warnings only, or more with
+    ``--log-level``)."""
+    _detach_log()
+    logger = logging.getLogger("boxcert")
+    if logger.getEffectiveLevel() > logging.DEBUG:
+        # box.log keeps our whole story (the tracebacks of failed requests are DEBUG); what
+        # reaches the terminal is decided by the stderr handler's own level.
+        logger.setLevel(logging.DEBUG)
     try:
         paths.home.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(paths.log)
+        handler = logging.handlers.RotatingFileHandler(
+            paths.log, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+        )
     except OSError as err:
         # Commands still work; what they would have logged is lost, so say so once.
         click.echo(
@@ -95,15 +116,11 @@ def print_report(status: BoxStatus, as_json: bool, link: HubLink | None = None) 
         status.state
     ]
     click.echo(f"HTTPS certificate: {mark}")
-    if status.error is not None:
+    words = explain(status)
+    if words is not None:
         click.echo(f"  code:    {status.error_code}")
-        if status.refusal is not None:
-            meaning = REFUSALS[status.refusal]
-            click.echo(f"  meaning: {meaning.title}")
-            click.echo(f"  do:      {meaning.remedy}")
-        else:
-            click.echo(f"  meaning: {status.error.cause}")
-            click.echo(f"  do:      {status.error.remedy}")
+        click.echo(f"  meaning: {words.reason or words.cause}")
+        click.echo(f"  do:      {words.remedy}")
     click.echo(f"  detail:  {status.detail}")
     if status.checked_at is not None:
         click.echo(f"  checked: {status.checked_at.isoformat(timespec='seconds')}")
@@ -114,6 +131,11 @@ def print_report(status: BoxStatus, as_json: bool, link: HubLink | None = None) 
         click.echo(f"  issuer:  {cert.issuer}")
         click.echo(f"  valid:   {cert.not_before.isoformat()} .. {cert.not_after.isoformat()}")
         click.echo(f"  sha256:  {cert.fingerprint_sha256}")
+    if status.clock is not None and status.clock.wrong:
+        click.echo(f"clock: WRONG: {status.clock.check.detail}")
+    if status.hook is not None and not status.hook.ok:
+        at = status.hook.at.isoformat(timespec="seconds")
+        click.echo(f"deploy hook: FAILED at {at}: {status.hook.detail}")
     shown = _LINK_TEXT[link.state]
     if link.state is not LinkState.NONE:
         shown += f" with {link.server}"
@@ -150,11 +172,35 @@ def _ca_file(param: str, value: str) -> str:
     type=click.Path(dir_okay=False, exists=True),
     help="Extra root (PEM) that delivered certificates may chain to; repeatable.",
 )
-@click.option("--zone", help=f"The IoT zone (default {naming.DEFAULT_ZONE}).")
+@click.option(
+    "--zone",
+    help="Override the IoT zone the certificate service announces ('' removes the override).",
+)
 @click.option("--lan-ip", help="The box's LAN address, when detection picks the wrong one.")
 @click.option("--https-port", type=click.IntRange(1, 65535), help="Port the box serves HTTPS on.")
 @click.option("--identifier", help="The box's identifier (serial number or MAC).")
 @click.option("--name", help="What the hub shows for this box.")
+@click.option(
+    "--lan-resolver",
+    metavar="IP[:PORT]",
+    help="The LAN's DNS server for the DNS diagnosis ('' for this system's).",
+)
+@click.option(
+    "--zone-dns",
+    metavar="IP[:PORT]",
+    multiple=True,
+    help="A server of the zone for the DNS diagnosis (repeatable; '' to find them by NS).",
+)
+@click.option(
+    "--ntp-server",
+    metavar="HOST[:PORT]",
+    help="An NTP server the box compares its clock with ('' for none).",
+)
+@click.option(
+    "--deploy-hook",
+    metavar="CMD",
+    help="Shell command run after each new certificate is installed ('' for none).",
+)
 @click.pass_context
 def configure_command(
     ctx: click.Context,
@@ -169,9 +215,18 @@ def configure_command(
     https_port: int | None,
     identifier: str | None,
     name: str | None,
+    lan_resolver: str | None,
+    zone_dns: tuple[str, ...],
+    ntp_server: str | None,
+    deploy_hook: str | None,
 ) -> None:
     """Change the box's settings; options not given are left as they are."""
     paths: BoxPaths = ctx.obj
+    if issuer and has_exchange_path(issuer):
+        raise click.BadParameter(
+            "give the certificate service's base URL, without /iot/x509 (the box adds it)",
+            param_hint="--issuer",
+        )
     changes = {
         "server": server,
         "db_uuid": db_uuid,
@@ -184,6 +239,10 @@ def configure_command(
         "name": name,
         "issuer_ca": _ca_file("--issuer-ca", issuer_ca) if issuer_ca else None,
         "trust_ca": [_ca_file("--trust-ca", p) for p in trust_ca] if trust_ca else None,
+        "lan_resolver": lan_resolver,
+        "zone_dns": [s for s in zone_dns if s] if zone_dns else None,
+        "ntp_server": ntp_server,
+        "deploy_hook": deploy_hook,
     }
     try:
         config = update_config(paths, **changes)
@@ -200,6 +259,37 @@ def configure_command(
     except BoxError as err:
         raise click.ClickException(str(err)) from err
     click.echo(json.dumps(config.public_view(), indent=2))
+    if config.issuer and (issuer or zone is not None or issuer_ca):
+        _learn_zone(paths, config)
+
+
+def _learn_zone(paths: BoxPaths, config: BoxConfig) -> None:
+    """Read the certificate service's zone now, so the box knows its names (and a zone
+    override that disagrees is said at once); what is said goes to stderr."""
+    from boxcert.box.issuerinfo import read_info, save_facts, zone_mismatch
+    from boxcert.clock import system_clock
+
+    try:
+        info = read_info(config.issuer, config.issuer_ca, clock=system_clock, deadline=10.0)
+    except BoxError as err:
+        click.echo(
+            f"note: the certificate service could not be reached now ({err}); the box reads "
+            "its zone at its next check",
+            err=True,
+        )
+        return
+    if info.facts is None:
+        click.echo("note: the certificate service announces no zone", err=True)
+        return
+    try:
+        save_facts(paths, info.facts)
+    except BoxError as err:
+        click.echo(f"warning: {err}", err=True)
+    mismatch = zone_mismatch(config, info.facts)
+    if mismatch is not None:
+        click.echo(f"warning: {mismatch.code.code}: {mismatch.detail}", err=True)
+    else:
+        click.echo(f"zone: {info.facts.zone} (announced by the certificate service)", err=True)
 
 
 @box_group.command("status")
@@ -252,14 +342,12 @@ def _report(ctx: click.Context, as_json: bool, *, ensure: bool, force: bool = Fa
 @click.pass_context
 def connect_command(ctx: click.Context, token: str, hub_ca: str | None, name: str | None) -> None:
     """Pair the box with a hub by the one-time TOKEN it gave, then check the certificate."""
-    from boxcert.box.hublink import pairing_changes
     from boxcert.box.reporter import Reporter
 
     agent = _agent(ctx)
     ca_file = _ca_file("--hub-ca", hub_ca) if hub_ca else None
     try:
-        changes = pairing_changes(agent.config(), token, name=name, hub_ca=ca_file)
-        config = agent.configure(**changes)
+        config = agent.pair(token, name=name, hub_ca=ca_file)
     except BoxError as err:  # PairingError; settings the hub's answer cannot make valid
         raise click.ClickException(str(err)) from err
     click.echo(f"paired with the hub at {config.server} as {config.identifier}")
@@ -300,6 +388,11 @@ def connect_command(ctx: click.Context, token: str, hub_ca: str | None, name: st
     type=click.Path(dir_okay=False, path_type=Path),
     help="--front nginx: nginx.conf of a private nginx (nginx -c); default: the system's.",
 )
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also log to this file, rotated at 1 MB (3 old files kept). Default: stderr only.",
+)
 @click.pass_context
 def run_command(
     ctx: click.Context,
@@ -312,6 +405,7 @@ def run_command(
     no_front: bool,
     nginx_site: Path,
     nginx_conf: Path | None,
+    log_file: Path | None,
 ) -> None:
     """Keep the certificate valid, report to the hub and serve HTTPS (Ctrl-C to stop)."""
     from boxcert.box.front.nginx import NginxCommand
@@ -331,8 +425,26 @@ def run_command(
         upstream=upstream,
         nginx=nginx,
     )
-    logsetup.default_level("info")  # a running box logs its decisions to the console too
+    logsetup.default_level("info")  # a service: its decisions go to stderr (journald)
+    _detach_log()  # box.log is for the short commands; a service logs where it is told
+    if log_file is not None:
+        try:
+            logsetup.add_file(log_file, max_bytes=LOG_MAX_BYTES, backups=LOG_BACKUPS)
+        except OSError as err:
+            raise click.BadParameter(
+                f"cannot write {log_file}: {err.strerror or err}", param_hint="--log-file"
+            ) from err
     try:
         BoxRunner(paths, options, say=lambda line: click.echo(line)).run()
     except RunError as err:
         raise click.ClickException(str(err)) from err
+
+
+def _register_checks() -> None:
+    from boxcert.box.cli_checks import check_connection_command, diagnose_command
+
+    box_group.add_command(diagnose_command)
+    box_group.add_command(check_connection_command)
+
+
+_register_checks()

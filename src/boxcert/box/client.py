@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from boxcert import codes
+from boxcert.box import advice
 from boxcert.box.config import check_issuer_url
 from boxcert.box.deadline import Deadline
 from boxcert.box.errors import LoadError
@@ -42,6 +44,8 @@ __all__ = [
     "EXCHANGE_DEADLINE",
     "IssuerEndpoint",
     "ask_standing",
+    "issuer_tls",
+    "no_answer",
     "proxy_for",
     "request_certificate",
 ]
@@ -69,16 +73,31 @@ def _post(
     environ: Mapping[str, str],
     path: str = X509_PATH,
 ) -> Answer:
-    try:
-        check_issuer_url(endpoint.base_url)
-        context = tls_context(endpoint.ca_file)
-    except (ValueError, OSError) as err:
-        raise LoadError(codes.LOAD_REQUEST_EXCEPTION, printable(f"issuer settings: {err}")) from err
+    context = issuer_tls(endpoint)
     try:
         url = endpoint.base_url.rstrip("/") + path
         return post_json(url, body, context=context, deadline=deadline, environ=environ)
     except ExchangeFailed as err:
-        raise LoadError(codes.LOAD_REQUEST_EXCEPTION, str(err)) from err
+        raise no_answer(err) from err
+
+
+def issuer_tls(endpoint: IssuerEndpoint) -> ssl.SSLContext:
+    """The verifying context for the issuer; LoadError when its URL or CA file is unusable."""
+    try:
+        check_issuer_url(endpoint.base_url)
+        return tls_context(endpoint.ca_file)
+    except (ValueError, OSError) as err:
+        raise LoadError(codes.LOAD_REQUEST_EXCEPTION, printable(f"issuer settings: {err}")) from err
+
+
+def no_answer(err: ExchangeFailed) -> LoadError:
+    """No answer from the issuer, as the box shows it: the cause, its kind, fitting advice."""
+    return LoadError(
+        codes.LOAD_REQUEST_EXCEPTION,
+        str(err),
+        advice=advice.for_exchange(err.kind),
+        failure=err.kind,
+    )
 
 
 def request_certificate(
@@ -102,7 +121,12 @@ def request_certificate(
         error = ErrorBody.parse(answer.content)
         if error is not None and error.message:
             detail += f": {error.message}"
-        raise LoadError(codes.LOAD_REQUEST_STATUS, detail, str(answer.status))
+        raise LoadError(
+            codes.LOAD_REQUEST_STATUS,
+            detail,
+            str(answer.status),
+            advice=advice.for_status(endpoint.base_url, answer.status),
+        )
     try:
         body = json.loads(answer.content)
     except (ValueError, RecursionError) as err:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from boxcert import naming
 from boxcert.box.errors import ConfigError
 from boxcert.box.files import SMALL_FILE_BYTES, BoxPaths, read_optional, write_file
+from boxcert.hostport import parse_host_port
 from boxcert.wire import is_clean_text
 from boxcert.wire.hub import BoxSecret
 
@@ -35,13 +36,17 @@ class BoxConfig:
     issuer: str = ""
     issuer_ca: str = ""
     trust_ca: list[str] = field(default_factory=list)
-    zone: str = naming.DEFAULT_ZONE
+    zone: str = ""  # an override; empty: the zone the issuer announces (boxcert.box.issuerinfo)
     lan_ip: str = ""
     https_port: int = 443
     identifier: str = ""
     name: str = ""  # what the hub shows for this box
     hub_secret: str = ""  # the box's own secret for reporting to its hub (from pairing)
     hub_ca: str = ""  # PEM bundle that verifies the hub's TLS (a private CA); else the system's
+    lan_resolver: str = ""  # the LAN's DNS server (IP[:PORT]) for the diagnosis; else the system's
+    zone_dns: list[str] = field(default_factory=list)  # the zone's servers; else found by NS
+    ntp_server: str = ""  # HOST[:PORT] the box compares its clock with
+    deploy_hook: str = ""  # a shell command run after each install (boxcert.box.hook)
 
     def public_view(self) -> dict[str, Any]:
         """The configuration without secrets, for status output and pages."""
@@ -115,11 +120,17 @@ def _path_list(value: object) -> list[str]:
     return [_text(item, MAX_PATH) for item in value]
 
 
-def _zone(value: object) -> str:
-    zone = naming.normalize_zone(_text(value))
+def check_zone(text: str) -> str:
+    """``text`` as a zone (lower case, no final dot); ValueError when it is not one."""
+    zone = naming.normalize_zone(text)
     if len(zone) > 200 or not all(_DNS_LABEL.fullmatch(part) for part in zone.split(".")):
         raise ValueError(f"not a DNS zone: {zone!r}")
     return zone
+
+
+def _zone(value: object) -> str:
+    text = _text(value)
+    return check_zone(text) if text else ""  # empty: no override, the issuer's zone
 
 
 def _lan_ip(value: object) -> str:
@@ -127,6 +138,36 @@ def _lan_ip(value: object) -> str:
     if text:
         ipaddress.ip_address(text)  # its ValueError says what is wrong
     return text
+
+
+def _server_address(value: object, default_port: int, *, literal: bool) -> str:
+    """``HOST[:PORT]`` (IPv6 in brackets); ``literal``: the host must be an IP address (a
+    resolver is given by address: there is nothing to resolve its name with)."""
+    text = _text(value)
+    if text:
+        host, _port = parse_host_port(text, default_port)  # its ValueError says what is wrong
+        if literal:
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"must be an IP address[:port], not {text!r}") from None
+    return text
+
+
+def _resolver(value: object) -> str:
+    return _server_address(value, 53, literal=True)
+
+
+def _resolvers(value: object) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"must be a list of IP[:PORT], not {_kind(value)}")
+    if len(value) > 8:
+        raise ValueError("holds more than 8 servers")
+    return [_resolver(item) for item in value if item != ""]
+
+
+def _ntp(value: object) -> str:
+    return _server_address(value, 123, literal=False)
 
 
 def _hub_secret(value: object) -> str:
@@ -159,6 +200,10 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "name": lambda v: _text(v, 100),
     "hub_secret": _hub_secret,
     "hub_ca": lambda v: _text(v, MAX_PATH),
+    "lan_resolver": _resolver,
+    "zone_dns": _resolvers,
+    "ntp_server": _ntp,
+    "deploy_hook": lambda v: _text(v, MAX_PATH),
 }
 assert set(_CHECKS) == {f.name for f in fields(BoxConfig)}
 

@@ -7,7 +7,8 @@
     ├── BoxFileError         a file under the box's home is damaged or unusable (path + reason)
     ├── BusyError            another check holds the box's lock ("a check is running")
     └── LoadError            obtaining a certificate failed: an error code the box shows,
-                             a printable detail, the code's suffix and a known refusal if any
+                             a printable detail, the code's suffix, a known refusal if any,
+                             the advice that fits the cause, and the kind of network failure
 
 Library errors (OSError, httpcore's, cryptography's) are translated where they happen, with
 ``raise … from err`` so the box log keeps the original.
@@ -15,10 +16,26 @@ Library errors (OSError, httpcore's, cryptography's) are translated where they h
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from boxcert import codes
 from boxcert.wire import RefusalCode
+
+if TYPE_CHECKING:
+    from boxcert.box.advice import Advice
+
+
+class FailureKind(enum.StrEnum):
+    """What stopped an exchange with a server, as far as the box can tell."""
+
+    NETWORK = "network"  # no connection, reset, proxy, a URL httpcore cannot use
+    TIMEOUT = "timeout"
+    TLS_DATES = "tls_dates"  # the peer's certificate is expired or not yet valid *to this box*
+    TLS_UNTRUSTED = "tls_untrusted"  # it chains to no root this box trusts
+    TLS_NAME = "tls_name"  # it is not for the host asked
+    TLS_OTHER = "tls_other"
 
 
 class BoxError(Exception):
@@ -68,9 +85,14 @@ class LoadError(BoxError):
         detail: str,
         suffix: str = "",
         refusal: RefusalCode | None = None,
+        *,
+        advice: Advice | None = None,
+        failure: FailureKind | None = None,
     ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.suffix = suffix
         self.refusal = refusal
+        self.advice = advice
+        self.failure = failure  # set when no answer came back

@@ -13,6 +13,9 @@ Layout of ``<home>`` (``--home``, ``$BOXCERT_HOME``, else ``~/.boxcert``)::
     cert.pem      its certificate chain, leaf first   } :mod:`boxcert.box.pair`
     state.json    the last attempt's outcome (data, not display text)
     hub.json      what the reports to the hub learnt (:mod:`boxcert.box.hublink`)
+    issuer.json   what the issuer says of itself: its zone (:mod:`boxcert.box.issuerinfo`)
+    clock.json    the last judgement of the box's clock (:mod:`boxcert.box.clockstate`)
+    hook.json     how the last deploy hook went (:mod:`boxcert.box.hook`)
     front/        the front's own files: placeholder pair, box password hash
     box.log       the agent's log
     .lock         held while a check runs;  .pair.lock held while the pair is read or replaced
@@ -21,17 +24,21 @@ Layout of ``<home>`` (``--home``, ``$BOXCERT_HOME``, else ``~/.boxcert``)::
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from boxcert import pki
 from boxcert.box.errors import BoxFileError
 
 HOME_ENV = "BOXCERT_HOME"
+T = TypeVar("T")
 
 # Upper bounds of what the box reads from its own files.
 SMALL_FILE_BYTES = 64 * 1024  # config.json, state.json, key.pem
@@ -39,10 +46,13 @@ CHAIN_FILE_BYTES = 1024 * 1024  # cert.pem
 TRUST_FILE_BYTES = 4 * 1024 * 1024  # a CA bundle given with --trust-ca / --issuer-ca
 
 # pki.atomic_write's temp files: ".<name>." + 8 characters of tempfile's alphabet.
-_TEMP_RE = re.compile(r"\.(key\.pem|cert\.pem|state\.json|config\.json|hub\.json)\.[a-z0-9_]{8}")
-# config.json (``configure``) and hub.json (the reporter) are written outside the check lock:
-# leave their fresh temps alone.
-_UNLOCKED = frozenset({"config.json", "hub.json"})
+_TEMP_RE = re.compile(
+    r"\.(key\.pem|cert\.pem|state\.json|config\.json|hub\.json|issuer\.json|clock\.json"
+    r"|hook\.json)\.[a-z0-9_]{8}"
+)
+# config.json (``configure``), hub.json (the reporter) and issuer.json (``configure``) are
+# written outside the check lock: leave their fresh temps alone.
+_UNLOCKED = frozenset({"config.json", "hub.json", "issuer.json"})
 _CONFIG_TEMP_AGE = 600.0
 
 
@@ -69,6 +79,18 @@ class BoxPaths:
     @property
     def hub_state(self) -> Path:
         return self.home / "hub.json"
+
+    @property
+    def issuer_info(self) -> Path:
+        return self.home / "issuer.json"
+
+    @property
+    def clock_state(self) -> Path:
+        return self.home / "clock.json"
+
+    @property
+    def hook_state(self) -> Path:
+        return self.home / "hook.json"
 
     @property
     def front_dir(self) -> Path:
@@ -154,6 +176,22 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
         pki.atomic_write(path, data, mode)
     except OSError as err:
         raise BoxFileError(path, f"cannot be written: {err.strerror or err}") from err
+
+
+def load_memory(path: Path, parse: Callable[[object], T | None]) -> T | None:
+    """A small JSON file the box only remembers things in (``issuer.json``, ``clock.json``,
+    ``hook.json``), read by ``parse``; None when it is missing or damaged — the next reading
+    replaces it, so losing it costs a request at most."""
+    try:
+        data = read_optional(path, SMALL_FILE_BYTES)
+        return parse(json.loads(data)) if data is not None else None
+    except (BoxFileError, ValueError, RecursionError):
+        return None
+
+
+def save_memory(path: Path, document: dict[str, Any]) -> None:
+    """Replace such a file; BoxFileError when it cannot be written."""
+    write_file(path, json.dumps(document).encode() + b"\n", 0o644)
 
 
 def clean_stale_temps(home: Path, *, now: float | None = None) -> list[str]:

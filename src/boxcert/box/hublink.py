@@ -1,11 +1,13 @@
 """The box's link to its hub: pairing by one-time token, and what the reports learnt.
 
-Pairing (:func:`pairing_changes`): parse the token, ask the hub it names
+Pairing (:func:`pair_with_hub`): parse the token, ask the hub it names
 (:func:`boxcert.box.hubclient.connect`), and return the settings to store — the server URL
-(the hub), the database UUID, the contract code, the issuer's URL, the zone, the box's own hub
-secret, and the identifier, name and hub CA used. Nothing is written here: the caller saves the
-changes in one step (``BoxAgent.configure``), so a refused, expired, used, unknown or malformed
-token changes nothing on the box.
+(the hub), the database UUID, the contract code, the issuer's URL, the box's own hub secret,
+and the identifier, name and hub CA used — with the zone the hub announced apart: it is the
+issuer's zone as the hub learnt it, kept as what the box knows of its issuer until the issuer
+itself says (:mod:`boxcert.box.issuerinfo`), never as the box's zone override. Nothing is
+written here: the caller saves the changes in one step (``BoxAgent.pair``), so a refused,
+expired, used, unknown or malformed token changes nothing on the box.
 
 What the reporter learnt lives in ``<home>/hub.json`` (:class:`ReportLog`): when the hub last
 accepted a report, the last failure, and the id of a box secret the hub no longer knows (it
@@ -137,15 +139,23 @@ def default_identifier() -> str:
     return f"box-{secrets.token_hex(6)}"
 
 
-def pairing_changes(
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """What a pairing gave: the settings to save, and the zone the hub announced."""
+
+    changes: dict[str, Any]
+    zone: str
+
+
+def pair_with_hub(
     config: BoxConfig,
     token_text: str,
     *,
     name: str | None = None,
     hub_ca: str | None = None,
     environ: Mapping[str, str] = os.environ,
-) -> dict[str, Any]:
-    """Pair with the hub the token names; the settings to save (see the module docstring).
+) -> Pairing:
+    """Pair with the hub the token names (see the module docstring).
 
     Raises :class:`~boxcert.box.hubclient.PairingError` with one line; writes nothing.
     """
@@ -161,14 +171,14 @@ def pairing_changes(
     except WireError as err:  # a name the hub refuses to carry
         raise hubclient.PairingError(str(err)) from err
     log.info("paired with the hub at %s as %s", answer.server_url, identifier)
-    return {
+    changes = {
         "server": answer.server_url,
         "db_uuid": answer.db_uuid,
         "enterprise_code": answer.enterprise_code,
         "issuer": answer.issuer_url,
-        "zone": answer.zone,
         "hub_secret": answer.box_secret.encode(),
         "identifier": identifier,
         "name": name,
         "hub_ca": ca_file,
     }
+    return Pairing(changes, answer.zone)

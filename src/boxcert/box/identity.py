@@ -1,9 +1,10 @@
 """Who the box is on the LAN: its label, its certificate names, its address and its URL.
 
-The label and names follow from the box's key and zone alone (:mod:`boxcert.naming`), so they
-survive IP changes. The address is the configured ``lan_ip``, else the local address the kernel
-would use towards the box's server; finding it sends nothing and resolves no name, so a status
-answers at once even when the LAN's DNS is broken. :func:`identify` looks the route up once.
+The label and names follow from the box's key and zone alone (:mod:`boxcert.naming`; the zone
+is the issuer's, or the one configured as an override), so they survive IP changes. The
+address is the configured ``lan_ip``, else the local address the kernel would use towards the
+box's server; finding it sends nothing and resolves no name, so a status answers at once even
+when the LAN's DNS is broken. :func:`identify` looks the route up once.
 """
 
 from __future__ import annotations
@@ -51,12 +52,15 @@ def lan_address(config: BoxConfig) -> naming.IPAddress:
         return ipaddress.IPv4Address("127.0.0.1")
 
 
-def identify(key: pki.PrivateKey, config: BoxConfig) -> BoxIdentity:
+def identify(key: pki.PrivateKey, config: BoxConfig, zone: str = "") -> BoxIdentity:
+    """The box's identity in ``zone`` (see :func:`boxcert.box.issuerinfo.zone_of`); without
+    one, the configured override or the default zone."""
+    zone = zone or config.zone or naming.DEFAULT_ZONE
     label = naming.box_label(pki.spki_der(key.public_key()))
     address = lan_address(config)
     return BoxIdentity(
         label=label,
-        names=naming.certificate_names(label, config.zone),
+        names=naming.certificate_names(label, zone),
         address=address,
-        url=naming.box_url(address, label, config.zone, config.https_port),
+        url=naming.box_url(address, label, zone, config.https_port),
     )

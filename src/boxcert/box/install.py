@@ -15,6 +15,7 @@ from pathlib import Path
 from cryptography import x509
 
 from boxcert import codes, pki
+from boxcert.box.advice import for_untrusted_chain
 from boxcert.box.config import BoxConfig
 from boxcert.box.errors import BoxFileError, ConfigError, LoadError
 from boxcert.box.files import TRUST_FILE_BYTES, read_bounded
@@ -85,5 +86,9 @@ def _validate(
         at = max(now, leaf.not_valid_before_utc)
         pki.verify_server_chain(chain, roots, names[1], at)
     except pki.PemError as err:
-        raise _invalid(f"the delivered certificate is not trusted: {err}") from err
+        raise LoadError(
+            codes.LOAD_INVALID_CERT,
+            f"the delivered certificate is not trusted: {err}",
+            advice=for_untrusted_chain(chain, roots),
+        ) from err
     return chain

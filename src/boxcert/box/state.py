@@ -1,8 +1,9 @@
 """What the agent remembers between runs: the last attempt's outcome, as data.
 
 ``state.json`` holds ``{"last_attempt": {"at", "ok", "code", "suffix", "detail", "failures",
-"refusal"}}``: the error code and its suffix apart (never the display text ``"ERR_… 404"``),
-the refusal code the issuer gave if any, and the number of failures in a row. A file in the
+"refusal", "advice"}}``: the error code and its suffix apart (never the display text ``"ERR_…
+404"``), the refusal code the issuer gave if any, the key of the advice that fits the cause
+(:mod:`boxcert.box.advice`), and the number of failures in a row. A file in the
 format of earlier versions (``"error_code": "ERR_… 404"``) is read as well. A missing or
 unparsable file means a fresh box; a file that cannot be used at all (a directory in its
 place) is a BoxFileError.
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from boxcert import codes
+from boxcert.box.advice import Advice
 from boxcert.box.files import SMALL_FILE_BYTES, BoxPaths, read_optional, write_file
 from boxcert.wire import RefusalCode, parse_timestamp, printable
 
@@ -29,6 +31,7 @@ class LastAttempt:
     detail: str
     failures: int  # failures in a row, 0 after a success
     refusal: RefusalCode | None = None
+    advice: Advice | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +42,7 @@ class LastAttempt:
             "detail": self.detail,
             "failures": self.failures,
             "refusal": None if self.refusal is None else self.refusal.value,
+            "advice": None if self.advice is None else self.advice.value,
         }
 
     @classmethod
@@ -65,6 +69,10 @@ class LastAttempt:
             refusal: RefusalCode | None = RefusalCode(str(raw.get("refusal")))
         except ValueError:
             refusal = None
+        try:
+            advice: Advice | None = Advice(str(raw.get("advice")))
+        except ValueError:
+            advice = None
         return cls(
             at=at,
             ok=ok,
@@ -73,6 +81,7 @@ class LastAttempt:
             detail=printable(raw.get("detail", ""), 1000),
             failures=min(failures, 1_000_000),
             refusal=refusal,
+            advice=advice,
         )
 
 
@@ -101,7 +110,8 @@ def next_record(
     detail: str,
     ok: bool,
     refusal: RefusalCode | None = None,
+    advice: Advice | None = None,
 ) -> LastAttempt:
     """The record that follows ``previous``: the failure streak grows or resets."""
     failures = 0 if ok else (previous.failures if previous and not previous.ok else 0) + 1
-    return LastAttempt(at, ok, code, suffix, detail, failures, refusal)
+    return LastAttempt(at, ok, code, suffix, detail, failures, refusal, advice)

@@ -25,6 +25,9 @@ from typing import Any
 from cryptography import x509
 
 from boxcert import pki
+from boxcert.box.advice import Advice, explain
+from boxcert.box.clockstate import ClockState
+from boxcert.box.hook import HookRun
 from boxcert.box.pair import CertPair
 from boxcert.codes import ErrorCode
 from boxcert.wire import REFUSALS, RefusalCode
@@ -74,6 +77,9 @@ class BoxStatus:
     refusal: RefusalCode | None = None  # a known code the issuer refused with
     checked_at: datetime | None = None  # when the box last asked for or checked its pair
     renew_at: datetime | None = None  # when the certificate becomes due (valid or due only)
+    advice: Advice | None = None  # the remedy that fits the cause (boxcert.box.advice)
+    clock: ClockState | None = None  # the last judgement of the box's clock
+    hook: HookRun | None = None  # the last run of the deploy hook
 
     @classmethod
     def problem(cls, detail: str) -> BoxStatus:
@@ -88,22 +94,35 @@ class BoxStatus:
         return f"{self.error.code} {self.error_suffix}".strip()
 
     def same_as(self, other: BoxStatus | None) -> bool:
-        """Equal but for ``checked_at``: a new check with the same outcome is no change."""
-        return other is not None and replace(self, checked_at=None) == replace(
-            other, checked_at=None
-        )
+        """Equal but for ``checked_at`` and the clock's exact reading: a new check with the
+        same outcome (the clock as right or as wrong as before) is no change."""
+        if other is None:
+            return False
+
+        def clock_key(status: BoxStatus) -> object:
+            c = status.clock
+            return None if c is None else (c.check.verdict, c.check.source, c.check.summary)
+
+        return replace(self, checked_at=None, clock=None) == replace(
+            other, checked_at=None, clock=None
+        ) and clock_key(self) == clock_key(other)
 
     def to_json(self) -> dict[str, Any]:
         """The ``status --json`` object. Holds no secret (no uuid, no contract code, no key)."""
         cert = self.certificate
         meaning = None if self.refusal is None else REFUSALS[self.refusal]
+        words = explain(self)
         return {
             "status": self.state.value,
             "error_code": self.error_code,
             "detail": self.detail,
+            "remedy": None if words is None else words.remedy,
+            "advice": None if self.advice is None else self.advice.value,
             "refusal": None
             if meaning is None or self.refusal is None
             else {"code": self.refusal.value, "title": meaning.title, "remedy": meaning.remedy},
+            "clock": None if self.clock is None else self.clock.to_json(),
+            "deploy_hook": None if self.hook is None else self.hook.to_json(),
             "url": self.url,
             "checked_at": None if self.checked_at is None else self.checked_at.isoformat(),
             "certificate": None

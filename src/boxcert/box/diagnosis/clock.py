@@ -65,35 +65,55 @@ class ClockCheck:
     def wrong(self) -> bool:
         return self.verdict in (ClockVerdict.BEHIND, ClockVerdict.AHEAD)
 
+    @property
+    def summary(self) -> str:
+        """The detail's first sentence, without the readings: stable from one check to the
+        next while the clock stays as wrong (the status shows it; repeats are no change)."""
+        return self.detail.split(": it reads ", 1)[0].rstrip(".") + "."
+
+
+_DIRECTION = {ClockVerdict.BEHIND: "behind", ClockVerdict.AHEAD: "ahead of"}
+
 
 def _span(delta: timedelta) -> str:
+    """The size of ``delta`` in the largest unit that counts at least 2 of it, rounded (a
+    reading made a moment after "2 days" is still 2 days, not 48 hours)."""
     seconds = abs(delta.total_seconds())
-    if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.0f} days"
-    if seconds >= 2 * 3600:
-        return f"{seconds / 3600:.0f} hours"
-    if seconds >= 120:
-        return f"{seconds / 60:.0f} minutes"
+    for unit, name in ((86400, "days"), (3600, "hours"), (60, "minutes")):
+        if round(seconds / unit) >= 2:
+            return f"{round(seconds / unit)} {name}"
     return f"{seconds:.0f} seconds"
 
 
 def judge(readings: list[Reading], tolerance: timedelta = TOLERANCE) -> ClockCheck:
     """The verdict from the most trusted reading; UNKNOWN when there is none."""
     if not readings:
-        return ClockCheck(ClockVerdict.UNKNOWN, timedelta(0), None,
-                          "No time source answered; the box's clock could not be checked.")
+        return ClockCheck(
+            ClockVerdict.UNKNOWN,
+            timedelta(0),
+            None,
+            "No time source answered; the box's clock could not be checked.",
+        )
     best = min(readings, key=lambda r: _RANK[r.source])
     offset = best.offset
     where = f" ({best.where})" if best.where else ""
-    label = {Source.NTP: "the NTP server", Source.ISSUER: "the certificate service",
-             Source.ISSUER_HINT: "the certificate service (unverified)"}[best.source]
+    label = {
+        Source.NTP: "the NTP server",
+        Source.ISSUER: "the certificate service",
+        Source.ISSUER_HINT: "the certificate service (unverified)",
+    }[best.source]
     if abs(offset) <= tolerance:
-        return ClockCheck(ClockVerdict.OK, offset, best.source,
-                          f"The box's clock agrees with {label}{where} "
-                          f"within {_span(offset)}.")
+        return ClockCheck(
+            ClockVerdict.OK,
+            offset,
+            best.source,
+            f"The box's clock agrees with {label}{where} within {_span(offset)}.",
+        )
     verdict = ClockVerdict.BEHIND if offset > timedelta(0) else ClockVerdict.AHEAD
     return ClockCheck(
-        verdict, offset, best.source,
-        f"The box's clock is {_span(offset)} {verdict.value} of {label}{where}: it reads "
+        verdict,
+        offset,
+        best.source,
+        f"The box's clock is {_span(offset)} {_DIRECTION[verdict]} {label}{where}: it reads "
         f"{best.local:%Y-%m-%d %H:%M} UTC where it is {best.reference:%Y-%m-%d %H:%M} UTC.",
     )

@@ -53,8 +53,14 @@ def parse_server(text: str) -> Server:
     return host, port
 
 
-def lookup(server: Server, name: str, rdtype: dns.rdatatype.RdataType, *, recursive: bool,
-           timeout: float = TIMEOUT) -> Lookup:
+def lookup(
+    server: Server,
+    name: str,
+    rdtype: dns.rdatatype.RdataType,
+    *,
+    recursive: bool,
+    timeout: float = TIMEOUT,
+) -> Lookup:
     """Ask ``server`` once for ``name``/``rdtype``."""
     query = dns.message.make_query(name, rdtype)
     if not recursive:
@@ -74,12 +80,17 @@ def lookup(server: Server, name: str, rdtype: dns.rdatatype.RdataType, *, recurs
         return Lookup(show(server), Outcome.REFUSED)
     if rcode != dns.rcode.NOERROR:
         return Lookup(show(server), Outcome.SERVFAIL, error=dns.rcode.to_text(rcode))
-    found = [(str(r), rrset.ttl) for rrset in response.answer if rrset.rdtype == rdtype
-             for r in rrset]
+    found = [
+        (str(r), rrset.ttl) for rrset in response.answer if rrset.rdtype == rdtype for r in rrset
+    ]
     if not found:
         return Lookup(show(server), Outcome.NO_ADDRESS, ttl=_negative_ttl(response))
-    return Lookup(show(server), Outcome.ADDRESSES, tuple(sorted({a for a, _ in found})),
-                  ttl=min(t for _, t in found))
+    return Lookup(
+        show(server),
+        Outcome.ADDRESSES,
+        tuple(sorted({a for a, _ in found})),
+        ttl=min(t for _, t in found),
+    )
 
 
 def _negative_ttl(response: dns.message.Message) -> int:
@@ -102,8 +113,13 @@ def zone_servers(zone: str, via: Server, timeout: float = TIMEOUT) -> list[Serve
     return servers
 
 
-def diagnose(name: str, expected: IPAddress, lan: Server | None, zone: Sequence[Server],
-             timeout: float = TIMEOUT) -> DnsDiagnosis:
+def diagnose(
+    name: str,
+    expected: IPAddress,
+    lan: Server | None,
+    zone: Sequence[Server],
+    timeout: float = TIMEOUT,
+) -> DnsDiagnosis:
     """Look ``name`` up through the LAN's resolver and the zone's first answering server."""
     rdtype = dns.rdatatype.A if expected.version == 4 else dns.rdatatype.AAAA
     if lan is None:
@@ -161,13 +177,25 @@ class CachedDiagnosis:
     def _fresh(self, key: tuple[str, str]) -> bool:
         return self._key == key and self._until is not None and self.clock() < self._until
 
+    def peek(self, name: str, expected: IPAddress) -> tuple[DnsDiagnosis | None, bool]:
+        """The last result for ``name`` (None if none) and whether it is still fresh; never
+        looks anything up (a page can show it at once and ask for a new one elsewhere)."""
+        key = (name, str(expected))
+        last = self._last if self._key == key else None
+        return last, self._fresh(key)
+
     def _run(self, name: str, expected: IPAddress) -> DnsDiagnosis:
-        s = self.settings
-        lan = s.lan_resolver
-        if lan is None:
-            found = system_resolvers()
-            lan = found[0] if found else None
-        zone = list(s.zone_dns)
-        if not zone and lan is not None:
-            zone = zone_servers(s.zone, lan, s.timeout)
-        return diagnose(name, expected, lan, zone, s.timeout)
+        return run_diagnosis(self.settings, name, expected)
+
+
+def run_diagnosis(settings: DnsSettings, name: str, expected: IPAddress) -> DnsDiagnosis:
+    """One diagnosis with ``settings``: the LAN resolver given or the system's first, the
+    zone's servers given or found by an NS query through it."""
+    lan = settings.lan_resolver
+    if lan is None:
+        found = system_resolvers()
+        lan = found[0] if found else None
+    zone = list(settings.zone_dns)
+    if not zone and lan is not None:
+        zone = zone_servers(settings.zone, lan, settings.timeout)
+    return diagnose(name, expected, lan, zone, settings.timeout)

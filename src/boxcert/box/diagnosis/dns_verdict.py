@@ -74,7 +74,8 @@ class DnsDiagnosis:
     zone: Lookup
 
 
-def _said(lookup: Lookup) -> str:
+def said(lookup: Lookup) -> str:
+    """What a resolver answered, in words."""
     if lookup.outcome is Outcome.ADDRESSES:
         return ", ".join(lookup.addresses)
     if lookup.outcome is Outcome.UNREACHABLE:
@@ -93,14 +94,13 @@ def classify(name: str, expected: IPAddress, lan: Lookup, zone: Lookup) -> DnsDi
     def verdict(v: DnsVerdict, detail: str) -> DnsDiagnosis:
         return DnsDiagnosis(v, name, str(expected), detail, lan, zone)
 
-    lan_said = f"the LAN's resolver ({lan.server}) answered {_said(lan)}"
-    zone_said = f"the zone's server ({zone.server}) answered {_said(zone)}"
+    lan_said = f"the LAN's resolver ({lan.server}) answered {said(lan)}"
+    zone_said = f"the zone's server ({zone.server}) answered {said(zone)}"
     if lan.has(expected):
         return verdict(DnsVerdict.OK, f"{name} resolves to {expected} on the LAN.")
     if zone.has(expected):
         if lan.outcome in (Outcome.NO_ADDRESS, Outcome.NXDOMAIN, Outcome.REFUSED):
-            return verdict(DnsVerdict.REBINDING_SUSPECTED,
-                           f"{zone_said} {expected}, but {lan_said}.")
+            return verdict(DnsVerdict.REBINDING_SUSPECTED, f"{zone_said}, but {lan_said}.")
         if lan.outcome is Outcome.ADDRESSES:
             return verdict(DnsVerdict.WRONG_ADDRESS, f"{lan_said}, not {expected}.")
         return verdict(DnsVerdict.LAN_RESOLVER_UNREACHABLE, f"{lan_said}.")

@@ -13,9 +13,11 @@ asyncio loop, two listeners:
 - :mod:`.certswitch` — the served pair, swapped per handshake (``sni_callback``).
 - :mod:`.app` — own pages vs. upstream, plain-HTTP redirect, HSTS; the own pages are a
   :mod:`boxcert.web` site (sessions, CSRF, login, headers, the shared templates and stylesheet).
-- :mod:`.ownpages` — homepage, ``/status.json``, Refresh, pairing form, error-code pages;
-  :mod:`.homepage` — what the homepage says, as a pure function; :mod:`.errorpages` — the
-  ``docs/errors`` pages rendered from the package's copy.
+- :mod:`.ownpages` — homepage, ``/status.json``, Refresh, pairing form, help pages,
+  ``/box/metrics``, ``/box/ping`` and the DNS check's script; :mod:`.homepage` — what the
+  homepage says (certificate, DNS and hub rows, the browser check), as pure functions;
+  :mod:`.errorpages` — the help pages (``/box/errors/…``, ``/box/diagnosis/…``) rendered from
+  the package's copy.
 - :mod:`.credentials` — the credentials page and the password change; :mod:`.password` — the
   box password (hashed by :mod:`boxcert.secrets`), the site's one account.
 - :mod:`.proxy` — the reverse proxy (HTTP streamed both ways, websockets).

@@ -8,7 +8,11 @@ Plain HTTP (the port-80 listener): while the served certificate is not trusted (
 expired) the same site answers over HTTP, so a shop owner can read the homepage; once it is
 trusted, every request is redirected to ``https://<the box's name>`` (its name, never its IP,
 or the browser would warn), with 307 so no browser keeps the redirect once the box's name
-changes with its IP. HTTPS answers carry HSTS only while the certificate is trusted.
+changes with its IP. Except what a visitor who typed the box's *address* needs when its name
+does not resolve on their device (the rebinding case): by IP, the homepage itself (whose
+script tries the name and goes there when it works), its stylesheet and script, the DNS help
+pages, and ``/box/ping`` (the script's probe, never redirected) still answer over HTTP.
+HTTPS answers carry HSTS only while the certificate is trusted.
 
 The own pages are a :mod:`boxcert.web` site: sessions and CSRF (:class:`~boxcert.web.Sessions`),
 the security headers with a CSP that allows no script (the pages need none) and
@@ -29,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from boxcert.box.front import credentials, ownpages
 from boxcert.box.front.context import MOUNT, FrontContext
-from boxcert.box.front.homepage import box_host
+from boxcert.box.front.homepage import box_host, host_ip
 from boxcert.box.front.proxy import UpstreamProxy
 from boxcert.web import MemorySessionStore, SecurityHeaders, SessionPolicy, Sessions
 
@@ -39,10 +43,31 @@ OWN_EXACT = frozenset({"/", "/status.json"})
 # A box's login guards its credentials: sessions end sooner than on the hub's pages.
 SESSION_POLICY = SessionPolicy(idle=timedelta(minutes=30), absolute=timedelta(hours=12))
 OWN_PREFIX = "/box/"
+PING_PATH = "/box/ping"
+# Answered over plain HTTP by IP even once the certificate is trusted (see the docstring).
+_BY_IP_EXACT = frozenset({"/", "/box/", PING_PATH})
+_BY_IP_PREFIXES = ("/box/static/", "/box/diagnosis/")
 
 
 def is_own_path(path: str) -> bool:
     return path in OWN_EXACT or path.startswith(OWN_PREFIX) or path == "/box"
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def plain_exempt(scope: Scope) -> bool:
+    """A plain-HTTP request answered here even though the certificate is trusted."""
+    path = scope["path"]
+    if path == PING_PATH:
+        return True
+    if host_ip(_header(scope, b"host")) is None:
+        return False
+    return path in _BY_IP_EXACT or path.startswith(_BY_IP_PREFIXES)
 
 
 def redirect_target(host: str, https_port: int, scope: Scope) -> str:
@@ -97,7 +122,7 @@ class FrontRouter:
             return
         plain = scope.get("scheme") in ("http", "ws")
         trusted = self.front.trusted()
-        if plain and trusted:
+        if plain and trusted and not (scope["type"] == "http" and plain_exempt(scope)):
             host = box_host((await run_in_threadpool(self.front.backend.status)).box.url)
             if host:
                 await self._redirect(scope, receive, send, host)

@@ -21,6 +21,10 @@ through :class:`FrontBackend`, which :class:`AgentBackend` implements over a
   line that never repeats the contract code) and makes the agent check again at once.
 - :meth:`~FrontBackend.pair` pairs the box with a hub by token, as ``boxcert box connect``
   does (:class:`~boxcert.box.hubclient.PairingError` with one line when it did not happen).
+- :meth:`~FrontBackend.dns` answers at once with the box's last DNS diagnosis
+  (:class:`~boxcert.box.dnscheck.DnsView`); with ``refresh`` a stale one is looked up again in
+  the background, debounced (:class:`~boxcert.box.dnscheck.DnsWatch`).
+- :meth:`~FrontBackend.metrics` is the Prometheus exposition of the box's metrics.
 """
 
 from __future__ import annotations
@@ -34,13 +38,13 @@ from typing import Any, Protocol
 
 from boxcert.box.agent import BoxAgent
 from boxcert.box.config import BoxConfig
+from boxcert.box.dnscheck import DnsView, DnsWatch
 from boxcert.box.errors import BoxError, ConfigError
 from boxcert.box.hublink import (
     HubLink,
     ReportLog,
     link_of,
     load_log,
-    pairing_changes,
     status_document,
 )
 from boxcert.box.status import BoxEvent, BoxStatus, Installed
@@ -119,14 +123,24 @@ class FrontBackend(Protocol):
 
     def pair(self, token: str) -> None: ...
 
+    def dns(self, *, refresh: bool = True) -> DnsView: ...
+
+    def metrics(self) -> bytes: ...
+
 
 class AgentBackend:
     """:class:`FrontBackend` over the box agent of this process (whose loop runs elsewhere,
     in ``boxcert box run``'s agent thread)."""
 
     def __init__(self, agent: BoxAgent, *, clock: Clock = system_clock) -> None:
+        from boxcert.box.metrics import BoxMetrics
+
         self.agent = agent
         self.clock = clock
+        if not isinstance(agent.observer, BoxMetrics):  # the front serves what the agent counts
+            agent.observer = BoxMetrics(agent.holder, clock)
+        self._metrics: BoxMetrics = agent.observer
+        self.dns_watch = DnsWatch(agent.paths, clock=clock)
         self._lock = threading.Lock()
         self._last_requested: datetime | None = None
         self.requests_sent = 0  # checks asked of the agent (after the debounce)
@@ -179,9 +193,13 @@ class AgentBackend:
             raise CredentialsError(str(err)) from err
 
     def pair(self, token: str) -> None:
-        config = self.agent.config()  # BoxError: shown as it is
-        changes = pairing_changes(config, token)
-        self.agent.configure(**changes)
+        self.agent.pair(token)  # BoxError: shown as it is
+
+    def dns(self, *, refresh: bool = True) -> DnsView:
+        return self.dns_watch.view(refresh=refresh)
+
+    def metrics(self) -> bytes:
+        return self._metrics.render()
 
 
 def _explain(err: ConfigError) -> str:
