@@ -54,10 +54,12 @@ class IssuerProcess:
         return out
 
     def add_eligible(self, db_uuid: str, code: str) -> None:
-        self.admin("subscription", "add", "--code", code, "--state", "in_progress",
-                   "--line", IOT_LINE)
-        self.admin("database", "add", "--uuid", db_uuid, "--kind", "production",
-                   "--subscription", code)
+        self.admin(
+            "subscription", "add", "--code", code, "--state", "in_progress", "--line", IOT_LINE
+        )
+        self.admin(
+            "database", "add", "--uuid", db_uuid, "--kind", "production", "--subscription", code
+        )
 
     def post(self, body: Any, path: str = "/iot/x509", **kw: Any) -> httpx.Response:
         with httpx.Client(timeout=30) as c:
@@ -67,6 +69,19 @@ class IssuerProcess:
 
     def log(self) -> str:
         return self.process.log()
+
+    def grants(self) -> int:
+        """Certificates handed out so far, by every worker, read from ``/metrics`` (the access
+        log is written in batches, so counting its lines races with its flush)."""
+        with httpx.Client(timeout=30) as c:
+            text = c.get(self.url + "/metrics").text
+        return round(
+            sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("boxcert_issuer_grants_total{")
+            )
+        )
 
     def settle(self) -> None:
         """Wait out the issuer's staleness bound after a change made by another process (the
@@ -98,12 +113,18 @@ class LocalTestCA:
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.now(UTC)
         cert = (
-            x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1))
+            .not_valid_after(now + timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                         False), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .sign(key, hashes.SHA256())
         )
@@ -130,16 +151,20 @@ class LocalTestCA:
         return (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(self.cert.subject).public_key(public_key)
+            .issuer_name(self.cert.subject)
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before or now - timedelta(hours=1))
             .not_valid_after(not_after or now + timedelta(days=90))
             .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                self.key.public_key()), critical=False)
+            .add_extension(
+                x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
             .sign(self.key, hashes.SHA256())
         )
 
@@ -194,7 +219,16 @@ class BoxHome:
 
 def configured_box(home: Path, issuer: IssuerProcess, db_uuid: str, code: str) -> BoxHome:
     box = BoxHome(home)
-    box.configure("--server", "http://127.0.0.1:8069", "--db-uuid", db_uuid,
-                  "--enterprise-code", code, "--issuer", issuer.url,
-                  "--trust-ca", str(issuer.root_pem))
+    box.configure(
+        "--server",
+        "http://127.0.0.1:8069",
+        "--db-uuid",
+        db_uuid,
+        "--enterprise-code",
+        code,
+        "--issuer",
+        issuer.url,
+        "--trust-ca",
+        str(issuer.root_pem),
+    )
     return box

@@ -164,3 +164,19 @@ def test_a_box_pointed_at_a_wrong_port_or_an_untrusted_issuer(
     status = json.loads(done.stdout)
     assert status["error_code"] == "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION"
     assert "TLS verification failed" in status["detail"]
+
+
+def test_a_box_home_that_cannot_be_made(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for home in ("/proc/nope", str(blocker / "home")):
+        for verb in ("status", "ensure"):
+            done = boxcert("box", "--home", home, verb, "--json")
+            assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+            report = json.loads(done.stdout)
+            assert report["status"] == "error", report
+            assert report["detail"].startswith(f"{home} cannot be used: "), report
+            assert "--home" in report["detail"]
+        line = one_line(boxcert("box", "--home", home, "configure", "--zone", "x.test"), 3)
+        assert home in line and ("cannot be written" in line or "cannot be used" in line), line
+    assert blocker.read_text() == "not a directory"

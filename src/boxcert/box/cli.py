@@ -56,6 +56,9 @@ def _attach_log(paths: BoxPaths) -> None:
         logger.setLevel(logging.DEBUG)
     try:
         paths.home.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return  # no home at all: the command itself says so, in its one line
+    try:
         handler = logging.handlers.RotatingFileHandler(
             paths.log, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
         )

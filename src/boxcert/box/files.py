@@ -115,9 +115,17 @@ def home_from(option: str | None) -> BoxPaths:
 
 
 def check_home(paths: BoxPaths) -> None:
-    """BoxFileError when the home exists but is not a directory (it is made when missing)."""
+    """BoxFileError when the home is not a directory or cannot be made (it is made when
+    missing): without it the box has no key, settings or certificate to speak of."""
     if paths.home.exists() and not paths.home.is_dir():
         raise BoxFileError(paths.home, "is not a directory (it should hold the box's files)")
+    try:
+        paths.home.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BoxFileError(
+            paths.home,
+            f"{_reason(err)} (give --home or BOXCERT_HOME a directory this user can write)",
+        ) from err
 
 
 def _reason(err: OSError) -> str:

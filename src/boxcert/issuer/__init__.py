@@ -26,7 +26,8 @@ Request path (``POST /iot/x509``)::
 - :mod:`.site` — one port, three apps: :mod:`.app` (boxes, hubs), :mod:`.admin_api` with
   :mod:`.admin_schema` (``/api/v1``, ``/openapi.json``; :mod:`.tokens`) and :mod:`.portal`
   (``/my/…``); :mod:`.views` — what the portal and the API show of a database.
-- :mod:`.events` — typed events and the bus that audit, metrics and lifecycle subscribe to.
+- :mod:`.events` — typed events and their bus: the service and the lifecycle jobs
+  publish; audit, metrics and the CRL cache (:mod:`.crl`) subscribe.
 - :mod:`.locks` — the issuance lock in the database, for a cluster of issuers.
 - :mod:`.store` — every SQL statement; typed rows out. :mod:`.models` — the tables;
   :mod:`.migrations` — their history. :mod:`.db` — engine, sessions, running SQL off the loop.

@@ -6,7 +6,8 @@
 - ``POST /iot/x509/standing``: does a box's certificate still stand (:mod:`boxcert.wire.
   standing`); answered like the exchange (refusal for wrong credentials, HTTP 200).
 - ``POST /iot/hub/report``: a hub's signed report (:mod:`boxcert.wire.hubreport`).
-- ``GET /iot/info``: the zone and API version, for hubs. ``GET /ca/crl``: the local CA's CRL.
+- ``GET /iot/info``: the zone and API version, for boxes (which learn their zone
+  and check their clock against its Date) and hubs. ``GET /ca/crl``: the local CA's CRL.
 - ``GET /healthz``: the database and the CA answer (:mod:`.health`): 200, or 503 naming the
   failing part. ``GET /metrics``: Prometheus metrics (:mod:`.metrics`).
 

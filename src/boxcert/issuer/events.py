@@ -1,6 +1,7 @@
 """What the issuer announces: typed events on a small synchronous bus.
 
-The service publishes; later parts (audit log, metrics, lifecycle jobs) subscribe::
+The service and the lifecycle jobs publish; the audit log, the metrics and the CRL cache
+subscribe::
 
     unsubscribe = bus.subscribe(CertificateIssued, lambda event: counter.inc())
     bus.subscribe_all(audit.record)          # every event type
