@@ -27,13 +27,13 @@ Every problem on the box's side (damaged settings or files) becomes a status wit
 detail; only BusyError leaves ``ensure`` as an exception.
 
 While its certificate is good, the agent asks the issuer whether it still stands
-(:mod:`boxcert.wire.standing`, one cheap request) at the first wake once
-:data:`STANDING_EVERY` has passed since the last answer; the loop wakes at least twice a day,
-so the gap is at most about half a day. When the issuer says it was revoked (the entitlement
-ended), the agent removes it — it is never served again — and asks for a new one at once: the issuer's refusal
+(:mod:`boxcert.wire.standing`, one cheap request) at the first wake once :data:`STANDING_EVERY`
+has passed since the last answer; the loop wakes at least twice a day, so the gap is at most
+about half a day. When the issuer says it was revoked (the entitlement ended), the agent removes
+it — it is never served again — and asks for a new one at once: the issuer's refusal
 (``ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT`` with its reason) becomes the status, and the back-off
-retries until the entitlement is back and a new certificate comes, with nobody touching the
-box. A standing question that gets no answer changes nothing.
+retries until the entitlement is back and a new certificate comes, with nobody touching the box.
+A standing question that gets no answer changes nothing.
 """
 
 from __future__ import annotations
