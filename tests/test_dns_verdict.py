@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from boxcert.box.diagnosis.dns_verdict import DnsVerdict, Lookup, Outcome, classify
+from boxcert.box.diagnosis.dns_verdict import DnsVerdict, Lookup, Outcome, classify, said
 
 IP = ipaddress.ip_address("192.168.1.5")
 NAME = "192-168-1-5.abcdefghijklmnop.iot.boxcert.test"
@@ -54,3 +54,21 @@ def test_detail_names_both_answers() -> None:
     assert "an empty answer" in detail and "192.168.1.5" in detail and "10.0.0.1:53" in detail
     assert "192.168.1.9" in classify(NAME, IP, OTHER, RIGHT).detail
     assert "timed out" in classify(NAME, IP, DOWN, RIGHT).detail
+
+
+@pytest.mark.parametrize(
+    ("lookup", "words"),
+    [
+        (RIGHT, "answered 192.168.1.5"),
+        (EMPTY, "gave an empty answer"),
+        (NX, "answered 'no such name'"),
+        (REFUSED, "refused to answer"),
+        (FAIL, "answered 'server failure'"),
+        (DOWN, "did not answer (timed out)"),
+        (lk(Outcome.UNREACHABLE), "did not answer"),
+    ],
+)
+def test_what_a_resolver_did_reads_after_its_name(lookup: Lookup, words: str) -> None:
+    assert said(lookup) == words
+    detail = classify(NAME, IP, lookup, RIGHT).detail
+    assert f"the LAN's resolver (10.0.0.1:53) {words}" in detail or lookup is RIGHT

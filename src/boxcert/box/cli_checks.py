@@ -64,8 +64,8 @@ def diagnose_command(
         mark = "OK" if finding.ok else "PROBLEM"
         click.echo(f"DNS: {mark}: {document['title']} ({document['verdict']})")
         click.echo(f"  name:    {found.name} (should give {found.expected})")
-        click.echo(f"  LAN:     {document['lan']['server']} answered {document['lan']['said']}")
-        click.echo(f"  zone:    {document['zone']['server']} answered {document['zone']['said']}")
+        click.echo(f"  LAN:     {document['lan']['server']} {document['lan']['said']}")
+        click.echo(f"  zone:    {document['zone']['server']} {document['zone']['said']}")
         if not finding.ok:
             click.echo(f"  meaning: {document['cause']}")
             click.echo(f"  do:      {document['remedy']}")

@@ -75,16 +75,16 @@ class DnsDiagnosis:
 
 
 def said(lookup: Lookup) -> str:
-    """What a resolver answered, in words."""
+    """What a resolver did, in words that follow its name ("… answered 192.0.2.1")."""
     if lookup.outcome is Outcome.ADDRESSES:
-        return ", ".join(lookup.addresses)
+        return "answered " + ", ".join(lookup.addresses)
     if lookup.outcome is Outcome.UNREACHABLE:
-        return f"no answer ({lookup.error})" if lookup.error else "no answer"
+        return f"did not answer ({lookup.error})" if lookup.error else "did not answer"
     return {
-        Outcome.NO_ADDRESS: "an empty answer",
-        Outcome.NXDOMAIN: "'no such name'",
-        Outcome.REFUSED: "'refused'",
-        Outcome.SERVFAIL: "'server failure'",
+        Outcome.NO_ADDRESS: "gave an empty answer",
+        Outcome.NXDOMAIN: "answered 'no such name'",
+        Outcome.REFUSED: "refused to answer",
+        Outcome.SERVFAIL: "answered 'server failure'",
     }[lookup.outcome]
 
 
@@ -94,8 +94,8 @@ def classify(name: str, expected: IPAddress, lan: Lookup, zone: Lookup) -> DnsDi
     def verdict(v: DnsVerdict, detail: str) -> DnsDiagnosis:
         return DnsDiagnosis(v, name, str(expected), detail, lan, zone)
 
-    lan_said = f"the LAN's resolver ({lan.server}) answered {said(lan)}"
-    zone_said = f"the zone's server ({zone.server}) answered {said(zone)}"
+    lan_said = f"the LAN's resolver ({lan.server}) {said(lan)}"
+    zone_said = f"the zone's server ({zone.server}) {said(zone)}"
     if lan.has(expected):
         return verdict(DnsVerdict.OK, f"{name} resolves to {expected} on the LAN.")
     if zone.has(expected):
