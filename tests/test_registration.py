@@ -16,7 +16,14 @@ from boxcert.issuer.registration import Decision, Registrar, decide, refusal
 from boxcert.issuer.store import boxes
 from boxcert.issuer.store.rows import BoxRow
 from boxcert.wire import RefusalCode
-from tests.issuer_support import Clock, box_request, make_issuer, sessions_for, sqlite_url
+from tests.issuer_support import (
+    Clock,
+    box_request,
+    make_issuer,
+    register,
+    sessions_for,
+    sqlite_url,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -53,6 +60,8 @@ def test_refusals() -> None:
 async def test_registrar_writes_only_when_needed(tmp_path: Path) -> None:
     clock = Clock(NOW)
     sessions = sessions_for(sqlite_url(tmp_path))
+    register(sessions, "db-1", "C-ONE-00000001", now=NOW)
+    register(sessions, "db-2", "C-TWO-00000002", now=NOW)
     registrar = Registrar(sessions, limit=2, clock=clock)
     await registrar.register("label000000000aa", "db-1", "first", None)
     with sessions.begin() as s:
