@@ -13,9 +13,11 @@ import pytest
 from openapi_spec_validator import validate
 
 from boxcert.issuer import tokens
+from boxcert.issuer.errors import Refusal
 from boxcert.issuer.site import create_site
 from boxcert.issuer.store import accounts
 from boxcert.issuer.store import tokens as stored_tokens
+from boxcert.wire import RefusalCode
 from tests.issuer_support import Issuer, box_request, make_issuer
 
 ROUTES = [
@@ -30,6 +32,10 @@ ROUTES = [
     ("GET", "/api/v1/certificates", None),
     ("POST", "/api/v1/certificates/abc/revoke", {}),
     ("GET", "/api/v1/audit", None),
+    ("DELETE", "/api/v1/databases/db-a?revoke=true", None),
+    ("DELETE", "/api/v1/subscriptions/1?with_databases=true&revoke=true", None),
+    ("GET", "/api/v1/boxes", None),
+    ("DELETE", "/api/v1/boxes/aaaaaaaaaaaaaaaa", None),
 ]
 
 
@@ -183,6 +189,18 @@ async def test_changes_with_a_token(site: tuple[Issuer, httpx.AsyncClient, str])
         ("POST", "/api/v1/certificates/zz/revoke", {}, 400, "hex"),
         ("POST", "/api/v1/certificates/abc/revoke", {}, 404, "abc"),
         ("POST", "/api/v1/certificates/abc/revoke", {"reason": "whim"}, 400, "reason"),
+        ("PATCH", "/api/v1/databases/db-a", {"max_boxes": -1}, 400, "max_boxes"),
+        ("PATCH", "/api/v1/databases/db-a", {"max_boxes": "5"}, 400, "max_boxes"),
+        ("DELETE", "/api/v1/databases/nope", None, 404, "nope"),
+        ("DELETE", "/api/v1/databases/db-a", None, 409, "valid certificate"),
+        ("DELETE", "/api/v1/databases/db-a?revoke=maybe", None, 400, "revoke"),
+        ("DELETE", "/api/v1/subscriptions/1", None, 409, "db-a"),
+        ("DELETE", "/api/v1/subscriptions/99", None, 404, "#99"),
+        ("DELETE", "/api/v1/subscriptions/1?with_databases=true", None, 409, "valid"),
+        ("GET", "/api/v1/boxes?database=nope", None, 404, "nope"),
+        ("GET", "/api/v1/boxes?limit=0", None, 400, "limit"),
+        ("DELETE", "/api/v1/boxes/box-1", None, 400, "label"),
+        ("DELETE", "/api/v1/boxes/aaaaaaaaaaaaaaaa", None, 404, "no box"),
     ],
 )
 async def test_bad_requests_are_4xx_with_a_reason(
@@ -225,6 +243,8 @@ async def test_the_openapi_document_is_valid_and_public(
         "/api/v1/certificates",
         "/api/v1/certificates/{serial}/revoke",
         "/api/v1/audit",
+        "/api/v1/boxes",
+        "/api/v1/boxes/{label}",
     }
     create = document["components"]["schemas"]["SubscriptionCreate"]
     assert create["additionalProperties"] is False and create["required"] == ["code"]
@@ -251,4 +271,59 @@ async def test_answers_match_the_document(site: tuple[Issuer, httpx.AsyncClient,
     check(await client.get("/api/v1/databases/db-a", headers=h), "DatabaseOut")
     check(await client.get("/api/v1/certificates", headers=h), "CertificateList")
     check(await client.get("/api/v1/audit", headers=h), "AuditList")
+    check(await client.get("/api/v1/boxes", headers=h), "BoxList")
+    (box,) = (await client.get("/api/v1/boxes", headers=h)).json()["boxes"]
+    check(await client.delete(f"/api/v1/boxes/{box['label']}", headers=h), "BoxForgotten")
+    check(await client.delete("/api/v1/databases/db-a", headers=h), "DatabaseRemoved")
+    check(await client.delete("/api/v1/subscriptions/1", headers=h), "SubscriptionRemoved")
     check(await client.get("/api/v1/subscriptions", headers={}), "ErrorOut")
+
+
+async def test_removals_and_the_box_cap(site: tuple[Issuer, httpx.AsyncClient, str]) -> None:
+    issuer, client, token = site
+    h = bearer(token)
+    capped = await client.patch("/api/v1/databases/DB-A", headers=h, json={"max_boxes": 1})
+    assert capped.status_code == 200 and capped.json()["max_boxes"] == 1
+    with pytest.raises(Refusal) as refused:  # the one box it has is its cap
+        await issuer.service.handle(box_request("db-a", "C-ADMIN-00000001"))
+    assert refused.value.code is RefusalCode.BOX_LIMIT_REACHED
+    unchanged = await client.patch("/api/v1/databases/db-a", headers=h, json={"kind": "staging"})
+    assert unchanged.json()["max_boxes"] == 1  # left out: left alone
+    reset = await client.patch(
+        "/api/v1/databases/db-a", headers=h, json={"kind": "production", "max_boxes": None}
+    )
+    assert reset.json()["max_boxes"] is None
+
+    (box,) = (await client.get("/api/v1/boxes?database=DB-A", headers=h)).json()["boxes"]
+    assert box["database"] == "db-a" and box["serial"] and box["valid_until"]
+    forgotten = await client.delete(
+        f"/api/v1/boxes/{box['label']}?keep_certificate=true", headers=h
+    )
+    assert forgotten.json() == {
+        "label": box["label"],
+        "database": "db-a",
+        "revoked": [],
+        "kept": [box["serial"]],
+    }
+    assert (await client.get("/api/v1/boxes", headers=h)).json()["boxes"] == []
+    removed = await client.delete(
+        "/api/v1/subscriptions/1?with_databases=true&revoke=true", headers=h
+    )
+    assert removed.status_code == 200, removed.text
+    body = removed.json()
+    assert body["databases"][0]["uuid"] == "db-a" and body["databases"][0]["revoked"] == [
+        box["serial"]
+    ]
+    assert (await client.get("/api/v1/databases/db-a", headers=h)).status_code == 404
+    assert issuer.service.audit is not None
+    issuer.service.audit.flush()
+    trail = (await client.get("/api/v1/audit", headers=h)).json()["entries"]
+    changes = [e["detail"] for e in trail if e["actor"] == "admin-api:billing"]
+    for expected in (
+        "database db-a: box cap 1",
+        "forgot box",
+        "removed database db-a",
+        "removed subscription #1",
+        "revoked serial",
+    ):
+        assert any(c.startswith(expected) for c in changes), expected

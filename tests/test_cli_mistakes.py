@@ -63,7 +63,14 @@ def test_a_second_server_on_a_taken_port(tmp_path: Path, taken_port: int) -> Non
 
 def test_a_database_that_is_down(tmp_path: Path, down_port: int) -> None:
     url = f"postgresql+psycopg://boxcert@127.0.0.1:{down_port}/boxcert"
-    for args in (("issuer", "database", "list"), ("issuer", "serve"), ("hub", "boxes")):
+    for args in (
+        ("issuer", "database", "list"),
+        ("issuer", "serve"),
+        ("hub", "boxes"),
+        ("issuer", "box", "list"),
+        ("issuer", "database", "remove", "--uuid", "u"),
+        ("issuer", "box", "forget", "--box", "a" * 16),  # revokes: builds the service
+    ):
         line = one_line(boxcert(*args, "--data", str(tmp_path / "d"), "--db", url), EXIT_FAILED)
         assert f"127.0.0.1:{down_port}" in line and "refused" in line.lower()
 

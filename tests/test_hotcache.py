@@ -25,7 +25,7 @@ from boxcert.issuer.events import CertificateGranted, RequestRefused
 from boxcert.issuer.hotcache import FORGET_AFTER, MISSING, REFRESH_EVERY, STALE_BOUND, HotCache
 from boxcert.issuer.models import IOT_BOX_LINE, Box, Database, SubscriptionState
 from boxcert.issuer.models import DatabaseKind as Kind
-from boxcert.issuer.store import accounts, boxes, certificates, changes, settings
+from boxcert.issuer.store import accounts, boxes, certificates, changes, removals, settings
 from boxcert.wire import CertificateRequest, RefusalCode
 from tests.helpers import cli, start_issuer
 from tests.issuer_support import (
@@ -122,6 +122,22 @@ def _removed(s: Session, _sub: int) -> None:
     s.execute(delete(Database).where(Database.uuid == DB))
 
 
+def _revoke_all(s: Session) -> None:
+    now = datetime.now(UTC)
+    for cert in certificates.unrevoked_of_database(s, DB, now):
+        certificates.mark_revoked(s, cert.id, now, "cessationOfOperation")
+
+
+def _removed_by_the_verb(s: Session, _sub: int) -> None:
+    _revoke_all(s)
+    removals.remove_database(s, DB, datetime.now(UTC))
+
+
+def _subscription_removed(s: Session, sub: int) -> None:
+    _removed_by_the_verb(s, sub)
+    removals.remove_subscription(s, sub)
+
+
 REFUSING: dict[str, tuple[Change, RefusalCode]] = {
     "subscription closed": (_close, RefusalCode.SUBSCRIPTION_NOT_IN_PROGRESS),
     "IoT line removed": (_no_line, RefusalCode.NO_IOT_BOX_LINE),
@@ -132,6 +148,14 @@ REFUSING: dict[str, tuple[Change, RefusalCode]] = {
         RefusalCode.CREDENTIALS_NOT_RECOGNIZED,
     ),
     "database removed": (_removed, RefusalCode.CREDENTIALS_NOT_RECOGNIZED),
+    "database removed by `database remove`": (
+        _removed_by_the_verb,
+        RefusalCode.CREDENTIALS_NOT_RECOGNIZED,
+    ),
+    "subscription removed with its database": (
+        _subscription_removed,
+        RefusalCode.CREDENTIALS_NOT_RECOGNIZED,
+    ),
 }
 
 
@@ -174,14 +198,21 @@ async def test_a_revoked_certificate_is_not_handed_out_again(tmp_path: Path, via
     assert renewed.x509_pem != first.x509_pem
 
 
+@pytest.mark.parametrize("forget", [False, True])
 @pytest.mark.parametrize("via", ["this issuer", "another process"])
-async def test_a_removed_box_registers_again(tmp_path: Path, via: str) -> None:
+async def test_a_removed_box_registers_again(tmp_path: Path, via: str, forget: bool) -> None:
     issuer, ticker, _ = hot(tmp_path)
     key = box_key()
     await issuer.service.handle(box_request(DB, CODE, key))
+    await issuer.service.handle(box_request(DB, CODE, key))  # from memory
     sessions = issuer.sessions if via == "this issuer" else another_process(issuer)
     with sessions.begin() as s:
-        s.execute(delete(Box))
+        if forget:  # `box forget --keep-certificate`
+            label = s.scalar(select(Box.label))
+            assert label is not None
+            removals.forget_box(s, label, datetime.now(UTC), keep_certificate=True)
+        else:
+            s.execute(delete(Box))
     if via == "another process":
         ticker.advance(STALE_BOUND)
     await issuer.service.handle(box_request(DB, CODE, key))

@@ -36,7 +36,7 @@ def test_subscriptions_and_databases(tmp_path: Path) -> None:
     assert run(data, "database", "set-kind", "--uuid", "u1", "--kind", "production")[0] == 0
     code, out = run(data, "database", "list", "--json")
     assert json.loads(out) == [
-        {"uuid": "u1", "kind": "production", "subscription_id": 1, "boxes": 0}
+        {"uuid": "u1", "kind": "production", "subscription_id": 1, "boxes": 0, "max_boxes": None}
     ]
     code, out = run(data, "database", "list")
     assert code == 0 and "u1" in out and "production" in out

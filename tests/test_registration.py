@@ -1,5 +1,6 @@
 """Box registration: the policy as a table, and the cap under real concurrency (threads on
-SQLite, two issuers on one PostgreSQL) — never more boxes than ``--max-boxes``."""
+SQLite, two issuers on one PostgreSQL) — never more boxes than ``--max-boxes`` or the
+database's own cap (``database set-max-boxes``), which applies to the next new box at once."""
 
 from __future__ import annotations
 
@@ -11,12 +12,22 @@ import pytest
 from sqlalchemy import func, select
 
 from boxcert.issuer.errors import Refusal
+from boxcert.issuer.hotcache import HotCache
 from boxcert.issuer.models import Box
-from boxcert.issuer.registration import Decision, Registrar, decide, refusal
-from boxcert.issuer.store import boxes
+from boxcert.issuer.registration import Decision, Registrar, box_cap, decide, refusal
+from boxcert.issuer.store import accounts, boxes
 from boxcert.issuer.store.rows import BoxRow
 from boxcert.wire import RefusalCode
-from tests.issuer_support import Clock, box_request, make_issuer, sessions_for, sqlite_url
+from tests.issuer_support import (
+    Clock,
+    Ticker,
+    box_key,
+    box_request,
+    make_issuer,
+    register,
+    sessions_for,
+    sqlite_url,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -53,6 +64,8 @@ def test_refusals() -> None:
 async def test_registrar_writes_only_when_needed(tmp_path: Path) -> None:
     clock = Clock(NOW)
     sessions = sessions_for(sqlite_url(tmp_path))
+    register(sessions, "db-1", "C-ONE-00000001", now=NOW)
+    register(sessions, "db-2", "C-TWO-00000002", now=NOW)
     registrar = Registrar(sessions, limit=2, clock=clock)
     await registrar.register("label000000000aa", "db-1", "first", None)
     with sessions.begin() as s:
@@ -77,13 +90,16 @@ async def test_registrar_writes_only_when_needed(tmp_path: Path) -> None:
 
 
 async def _race(
-    url: str, tmp_path: Path, db_uuid: str, boxes_wanted: int, cap: int
+    url: str, tmp_path: Path, db_uuid: str, boxes_wanted: int, cap: int, own: int | None = None
 ) -> tuple[int, int]:
     """``boxes_wanted`` new boxes of one database ask at once, through two issuers on the
-    same database; (grants, box rows of that database)."""
+    same database (with its own cap ``own``, if given); (grants, box rows of that database)."""
     first = make_issuer(tmp_path / "a", url=url, max_boxes_per_database=cap)
     second = make_issuer(tmp_path / "b", url=url, max_boxes_per_database=cap)
     first.register(db_uuid, f"CODE-{db_uuid}")
+    if own is not None:
+        with first.sessions.begin() as s:
+            accounts.set_database_max_boxes(s, db_uuid, own)
     services = [first.service, second.service]
 
     async def ask(i: int) -> bool:
@@ -112,3 +128,62 @@ async def test_cap_holds_under_concurrency_on_postgresql(tmp_path: Path, postgre
     for round_ in range(3):
         result = await _race(postgres_url, tmp_path, f"db-{round_}", 16, cap=3)
         assert result == (3, 3)
+
+
+@pytest.mark.parametrize("own", [5, 1])
+async def test_a_database_cap_holds_under_concurrency_on_sqlite(tmp_path: Path, own: int) -> None:
+    result = await _race(sqlite_url(tmp_path), tmp_path, "db-own", 16, cap=3, own=own)
+    assert result == (own, own)
+
+
+@pytest.mark.parametrize("own", [5, 1])
+async def test_a_database_cap_holds_under_concurrency_on_postgresql(
+    tmp_path: Path, postgres_url: str, own: int
+) -> None:
+    result = await _race(postgres_url, tmp_path, f"db-own-{own}", 16, cap=3, own=own)
+    assert result == (own, own)
+
+
+@pytest.mark.parametrize(
+    ("own", "default", "expected"), [(None, 100, 100), (5, 100, 5), (0, 100, 0), (500, 3, 500)]
+)
+def test_box_cap(own: int | None, default: int, expected: int) -> None:
+    assert box_cap(own, default) == expected
+
+
+def test_a_cap_of_zero_is_said_so() -> None:
+    refused = refusal(Decision.LIMIT_REACHED, 0)
+    assert refused is not None and "no new boxes" in refused.message
+
+
+async def test_a_changed_cap_applies_to_the_next_new_box_at_once(tmp_path: Path) -> None:
+    """The cap is read under the lock, never cached: a change made by another process counts
+    for the very next new box, with the hot cache's clock standing still."""
+    issuer = make_issuer(tmp_path, cache=HotCache(monotonic=Ticker()), max_boxes_per_database=9)
+    issuer.register("db-cap", "CODE-db-cap")
+    other = sessions_for(str(issuer.sessions.kw["bind"].url))
+    with other.begin() as s:
+        accounts.set_database_max_boxes(s, "db-cap", 1)
+    known = box_key()
+    await issuer.service.handle(box_request("db-cap", "CODE-db-cap", known))
+    with pytest.raises(Refusal) as refused:
+        await issuer.service.handle(box_request("db-cap", "CODE-db-cap"))
+    assert (
+        refused.value.code is RefusalCode.BOX_LIMIT_REACHED and "1 boxes" in refused.value.message
+    )
+    with other.begin() as s:
+        accounts.set_database_max_boxes(s, "db-cap", 0)
+    await issuer.service.handle(box_request("db-cap", "CODE-db-cap", known))  # known: served
+    with other.begin() as s:
+        accounts.set_database_max_boxes(s, "db-cap", None)  # the issuer's 9 again
+    await issuer.service.handle(box_request("db-cap", "CODE-db-cap"))
+
+
+async def test_a_removed_database_registers_no_box(tmp_path: Path) -> None:
+    sessions = sessions_for(sqlite_url(tmp_path))
+    registrar = Registrar(sessions, limit=2, clock=Clock(NOW))
+    with pytest.raises(Refusal) as refused:
+        await registrar.register("label000000000aa", "db-never", "x", None)
+    assert refused.value.code is RefusalCode.CREDENTIALS_NOT_RECOGNIZED
+    with sessions.begin() as s:
+        assert boxes.get_box(s, "label000000000aa") is None

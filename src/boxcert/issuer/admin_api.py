@@ -5,7 +5,8 @@ and nothing else runs — no body is read, no path is looked up. Bodies and quer
 validated by the pydantic models of :mod:`.admin_schema` (the same models the OpenAPI
 document is generated from); a mismatch is a 400 naming the field. Each change runs in one
 transaction and is announced as :class:`~.events.AdminChanged` (so it is in the audit log,
-with the token's name as the actor). Contract codes are accepted, never returned.
+with the token's name as the actor); removals (:mod:`.removal`) write their entry in their own
+transaction. Contract codes are accepted, never returned.
 
 Why pydantic on Starlette rather than FastAPI: the box's hot path stays a plain Starlette app,
 errors keep our one JSON shape (:mod:`boxcert.wire.errors`) and authentication comes strictly
@@ -28,20 +29,23 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import boxcert
+from boxcert import naming
 from boxcert.issuer import admin_schema as schema
 from boxcert.issuer import tokens, views
 from boxcert.issuer.db import run_in_session
 from boxcert.issuer.errors import (
     AlreadyExists,
     CertificateAuthorityError,
+    InUse,
     InvalidValue,
     LockTimeout,
     NotFound,
 )
 from boxcert.issuer.events import AdminChanged
 from boxcert.issuer.models import DatabaseKind, SubscriptionState
+from boxcert.issuer.removal import DatabaseRemoval, Remover
 from boxcert.issuer.service import IssuerService
-from boxcert.issuer.store import accounts, audit, certificates
+from boxcert.issuer.store import accounts, audit, certificates, removals
 from boxcert.issuer.store.rows import StoredCertificate
 from boxcert.wire import ErrorBody, HttpErrorCode, canonical_uuid
 from boxcert.wire.standing import normalize_serial
@@ -114,6 +118,30 @@ def _certificate_json(c: StoredCertificate) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
+def _removed_json(done: DatabaseRemoval) -> dict[str, Any]:
+    gone = done.removed
+    return schema.DatabaseRemoved(
+        uuid=gone.uuid,
+        subscription_id=gone.subscription_id,
+        boxes=gone.boxes,
+        installations=gone.installations,
+        revoked=list(done.revoked),
+    ).model_dump(mode="json")
+
+
+def _box_json(listed: removals.BoxListing) -> dict[str, Any]:
+    box, cert = listed.box, listed.certificate
+    return schema.BoxOut(
+        label=box.label,
+        database=box.db_uuid,
+        identifier=box.identifier,
+        first_seen=box.first_seen,
+        last_seen=box.last_seen,
+        serial=cert.serial_hex if cert else None,
+        valid_until=cert.not_after if cert else None,
+    ).model_dump(mode="json")
+
+
 def create_admin_api(service: IssuerService) -> Starlette:
     grace = service.settings.revoke_grace
     clock = service.clock
@@ -133,8 +161,10 @@ def create_admin_api(service: IssuerService) -> Starlette:
                 return _error(refused.status, str(refused))
             except NotFound as err:
                 return _error(404, str(err))
-            except AlreadyExists as err:
+            except (AlreadyExists, InUse) as err:
                 return _error(409, str(err))
+            except (CertificateAuthorityError, LockTimeout) as err:
+                return _error(503, f"the CA could not revoke now, nothing was removed: {err}")
             except (InvalidValue, WireError) as err:
                 return _error(400, str(err))
             except ClientDisconnect:
@@ -255,6 +285,8 @@ def create_admin_api(service: IssuerService) -> Starlette:
                 accounts.set_database_kind(session, uuid, DatabaseKind(body.kind))
             if body.subscription_id is not None:
                 accounts.set_database_subscription(session, uuid, body.subscription_id)
+            if "max_boxes" in body.model_fields_set:
+                accounts.set_database_max_boxes(session, uuid, body.max_boxes)
             return views.database_view(session, uuid, grace).to_json()
 
         after = await run_in_session(service.sessions, run)
@@ -263,6 +295,9 @@ def create_admin_api(service: IssuerService) -> Starlette:
             changes.append(f"kind {body.kind.value}")
         if body.subscription_id is not None:
             changes.append(f"subscription #{body.subscription_id}")
+        if "max_boxes" in body.model_fields_set:
+            cap = body.max_boxes
+            changes.append(f"box cap {cap if cap is not None else 'of the issuer'}")
         if changes:
             announce(
                 actor,
@@ -271,6 +306,60 @@ def create_admin_api(service: IssuerService) -> Starlette:
                 sub=body.subscription_id,
             )
         return JSONResponse(after)
+
+    # --- removals and boxes (boxcert.issuer.removal; audited in their transactions) -----------
+
+    def remover(actor: str) -> Remover:
+        return Remover(service.sessions, clock, service.revoker, actor=actor)
+
+    async def remove_database(request: Request, actor: str) -> Response:
+        uuid = canonical_uuid(request.path_params["uuid"])
+        query = _query(request, schema.DatabaseRemoveQuery)
+        done = await remover(actor).remove_database(uuid, revoke=query.revoke)
+        return JSONResponse(_removed_json(done))
+
+    async def remove_subscription(request: Request, actor: str) -> Response:
+        sub_id = _sub_id(request)
+        query = _query(request, schema.SubscriptionRemoveQuery)
+        done = await remover(actor).remove_subscription(
+            sub_id, with_databases=query.with_databases, revoke=query.revoke
+        )
+        gone = done.removed
+        return JSONResponse(
+            schema.SubscriptionRemoved(
+                id=gone.id,
+                lines=gone.lines,
+                accounts=gone.accounts,
+                databases=[schema.DatabaseRemoved(**_removed_json(d)) for d in done.databases],
+            ).model_dump(mode="json")
+        )
+
+    async def list_boxes(request: Request, actor: str) -> Response:
+        query = _query(request, schema.BoxQuery)
+        db = canonical_uuid(query.database) if query.database else None
+
+        def run(session: Session) -> list[dict[str, Any]]:
+            if db is not None:
+                accounts.get_database(session, db)  # NotFound
+            found = removals.list_boxes(session, db, clock())[: query.limit]
+            return [_box_json(b) for b in found]
+
+        return JSONResponse({"boxes": await run_in_session(service.sessions, run)})
+
+    async def forget_box(request: Request, actor: str) -> Response:
+        label = request.path_params["label"]
+        if not naming.is_label(label):
+            raise _Refused(400, "a box label is 16 characters a-z and 2-7 (see /api/v1/boxes)")
+        query = _query(request, schema.BoxForgetQuery)
+        done = await remover(actor).forget_box(label, keep_certificate=query.keep_certificate)
+        return JSONResponse(
+            schema.BoxForgotten(
+                label=done.forgotten.box.label,
+                database=done.forgotten.box.db_uuid,
+                revoked=list(done.revoked),
+                kept=[c.serial_hex for c in done.forgotten.kept],
+            ).model_dump(mode="json")
+        )
 
     # --- certificates and the audit log ------------------------------------------------------
 
@@ -317,10 +406,14 @@ def create_admin_api(service: IssuerService) -> Starlette:
         Route(f"{p}/subscriptions", guarded(create_subscription), methods=["POST"]),
         Route(f"{p}/subscriptions/{{id}}", guarded(read_subscription), methods=["GET"]),
         Route(f"{p}/subscriptions/{{id}}", guarded(update_subscription), methods=["PATCH"]),
+        Route(f"{p}/subscriptions/{{id}}", guarded(remove_subscription), methods=["DELETE"]),
         Route(f"{p}/databases", guarded(list_databases), methods=["GET"]),
         Route(f"{p}/databases", guarded(create_database), methods=["POST"]),
         Route(f"{p}/databases/{{uuid}}", guarded(read_database), methods=["GET"]),
         Route(f"{p}/databases/{{uuid}}", guarded(update_database), methods=["PATCH"]),
+        Route(f"{p}/databases/{{uuid}}", guarded(remove_database), methods=["DELETE"]),
+        Route(f"{p}/boxes", guarded(list_boxes), methods=["GET"]),
+        Route(f"{p}/boxes/{{label}}", guarded(forget_box), methods=["DELETE"]),
         Route(f"{p}/certificates", guarded(list_certificates), methods=["GET"]),
         Route(f"{p}/certificates/{{serial}}/revoke", guarded(revoke), methods=["POST"]),
         Route(f"{p}/audit", guarded(read_audit), methods=["GET"]),

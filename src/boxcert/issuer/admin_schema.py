@@ -64,8 +64,46 @@ class DatabaseCreate(_In):
 
 
 class DatabaseUpdate(_In):
+    """Fields to change. ``max_boxes`` given as null gives the database the issuer's
+    ``--max-boxes`` again; left out, the cap stays as it is."""
+
     kind: DatabaseKind | None = None
     subscription_id: int | None = Field(default=None, ge=1)
+    max_boxes: int | None = Field(
+        default=None,
+        ge=0,
+        le=10**9,
+        description="Boxes allowed (0: no new box); null: the issuer's --max-boxes.",
+    )
+
+
+class DatabaseRemoveQuery(_In):
+    revoke: bool = Field(
+        default=False,
+        description="Revoke its valid certificates first (cessationOfOperation); without "
+        "it, a database with valid certificates is not removed (409).",
+    )
+
+
+class SubscriptionRemoveQuery(_In):
+    with_databases: bool = Field(
+        default=False,
+        description="Remove its databases too; without it, a subscription with databases is "
+        "not removed (409).",
+    )
+    revoke: bool = Field(default=False, description="With with_databases: revoke first.")
+
+
+class BoxQuery(_In):
+    database: Uuid | None = None
+    limit: int = Field(default=1000, ge=1, le=100_000)
+
+
+class BoxForgetQuery(_In):
+    keep_certificate: bool = Field(
+        default=False,
+        description="Leave its valid certificate valid (else revoked: cessationOfOperation).",
+    )
 
 
 class RevokeRequest(_In):
@@ -105,6 +143,7 @@ class DatabaseOut(BaseModel):
     kind: DatabaseKind
     subscription_id: int
     boxes: int
+    max_boxes: int | None = Field(description="Its own box cap; null: the issuer's --max-boxes.")
     duplicate_since: datetime | None
     eligible: bool
     reason: Reason | None = Field(description="Why it is not eligible, and the refusal code.")
@@ -126,6 +165,42 @@ class CertificateOut(BaseModel):
     revoked_at: datetime | None
     revocation_reason: str | None
     revocation_code: str | None
+
+
+class BoxOut(BaseModel):
+    label: str = Field(description="The box's label: its certificate is for *.label.zone.")
+    database: str
+    identifier: str = Field(description="What the box calls itself in its requests.")
+    first_seen: datetime
+    last_seen: datetime
+    serial: str | None = Field(description="Its newest valid certificate, if any.")
+    valid_until: datetime | None
+
+
+class BoxList(BaseModel):
+    boxes: list[BoxOut]
+
+
+class DatabaseRemoved(BaseModel):
+    uuid: str
+    subscription_id: int
+    boxes: int = Field(description="Box registrations removed with it.")
+    installations: int = Field(description="Hub installations' reports removed with it.")
+    revoked: list[str] = Field(description="Serials revoked first.")
+
+
+class SubscriptionRemoved(BaseModel):
+    id: int
+    lines: int
+    accounts: int = Field(description="Portal accounts that no longer see it.")
+    databases: list[DatabaseRemoved]
+
+
+class BoxForgotten(BaseModel):
+    label: str
+    database: str
+    revoked: list[str]
+    kept: list[str] = Field(description="Serials left valid (keep_certificate).")
 
 
 class AuditOut(BaseModel):
@@ -180,6 +255,11 @@ _OUTPUTS: list[type[BaseModel]] = [
     CertificateList,
     AuditOut,
     AuditList,
+    BoxOut,
+    BoxList,
+    DatabaseRemoved,
+    SubscriptionRemoved,
+    BoxForgotten,
     ErrorOut,
 ]
 
@@ -196,9 +276,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
     texts = {
         400: "The request does not match this document; the message names the field.",
         401: "No valid token: nothing else is said.",
-        404: "No such subscription, database or certificate.",
-        409: "It exists already.",
+        404: "No such subscription, database, box or certificate.",
+        409: "It exists already, or it is still in use (the message says by what).",
         413: "The body is too large.",
+        503: "The CA could not revoke now; nothing was removed.",
     }
     return {str(s): {"description": texts[s], "content": _json(ErrorOut)} for s in statuses}
 
@@ -248,6 +329,7 @@ def openapi_document(version: str) -> dict[str, Any]:
     )
     sub_id = _path_param("id", {"type": "integer", "minimum": 1})
     uuid = _path_param("uuid", {"type": "string", "maxLength": 64})
+    label = _path_param("label", {"type": "string", "pattern": "^[a-z2-7]{16}$"})
     serial = _path_param("serial", {"type": "string", "pattern": "^[0-9a-fA-F]{1,40}$"})
     p = API_PREFIX
     paths: dict[str, Any] = {
@@ -270,6 +352,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                 errors=(400, 401, 404, 413),
                 path=sub_id,
             ),
+            "delete": _op(
+                "Remove a subscription (with_databases: and its databases)",
+                SubscriptionRemoved,
+                errors=(400, 401, 404, 409, 503),
+                query=SubscriptionRemoveQuery,
+                path=sub_id,
+            ),
         },
         f"{p}/databases": {
             "get": _op("List databases", DatabaseList),
@@ -284,11 +373,29 @@ def openapi_document(version: str) -> dict[str, Any]:
         f"{p}/databases/{{uuid}}": {
             "get": _op("Read a database", DatabaseOut, errors=(400, 401, 404), path=uuid),
             "patch": _op(
-                "Change a database's kind or subscription",
+                "Change a database's kind, subscription or box cap",
                 DatabaseOut,
                 body=DatabaseUpdate,
                 errors=(400, 401, 404, 413),
                 path=uuid,
+            ),
+            "delete": _op(
+                "Remove a database with its boxes (certificates and audit entries stay)",
+                DatabaseRemoved,
+                errors=(400, 401, 404, 409, 503),
+                query=DatabaseRemoveQuery,
+                path=uuid,
+            ),
+        },
+        f"{p}/boxes": {"get": _op("List boxes", BoxList, query=BoxQuery)},
+        f"{p}/boxes/{{label}}": {
+            "delete": _op(
+                "Forget a box (its place under the cap is free); its certificate is revoked "
+                "unless keep_certificate",
+                BoxForgotten,
+                errors=(400, 401, 404, 409, 503),
+                query=BoxForgetQuery,
+                path=label,
             ),
         },
         f"{p}/certificates": {

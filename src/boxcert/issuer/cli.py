@@ -14,16 +14,16 @@ from typing import Any, TypeVar
 import click
 from cryptography import x509
 
-from boxcert import httpserver, logsetup, naming
-from boxcert.hostport import parse_host_port, resolve_host_port
+from boxcert import httpserver, logsetup
+from boxcert.hostport import parse_host_port
 from boxcert.httpserver import HttpServerError, Timeouts, tls_context
 from boxcert.issuer.admin_schema import RevocationReason
-from boxcert.issuer.ca.acme import AcmeOptions
 from boxcert.issuer.cli_access import account_group, audit_command, token_group
 from boxcert.issuer.cli_admin import data_options, database_group, subscription_group
+from boxcert.issuer.cli_ca import build, ca_options, existing_service, issuer_options
+from boxcert.issuer.cli_removal import box_group
 from boxcert.issuer.errors import IssuerError
-from boxcert.issuer.server import IssuerOptions, Rfc2136Options, build_service, serve
-from boxcert.issuer.service import IssuerService
+from boxcert.issuer.server import serve
 from boxcert.issuer.workers import WorkerError, WorkerSpec, default_workers, serve_in_workers
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,141 +38,6 @@ def show_service_log() -> None:
 @click.group("issuer")
 def issuer_group() -> None:
     """The vendor's certificate service."""
-
-
-def ca_options(fn: F) -> F:
-    """Options that choose and configure the CA backend; shared by serve and revoke."""
-    for option in reversed(
-        [
-            click.option("--zone", default=naming.DEFAULT_ZONE, show_default=True),
-            click.option(
-                "--ca",
-                "ca_name",
-                type=click.Choice(["local", "acme"]),
-                default="local",
-                show_default=True,
-            ),
-            click.option("--acme-directory", metavar="URL", help="ACME directory URL (--ca acme)."),
-            click.option(
-                "--acme-ca-bundle",
-                type=click.Path(dir_okay=False, exists=True),
-                help="PEM bundle verifying the ACME server's TLS (default: system store).",
-            ),
-            click.option("--acme-email", metavar="EMAIL", help="Contact for the ACME account."),
-            click.option(
-                "--dns-server",
-                "dns_servers",
-                multiple=True,
-                metavar="HOST:PORT",
-                help="Our authoritative DNS server(s); DNS-01 waits until each serves "
-                "the challenge. Repeatable.",
-            ),
-            click.option(
-                "--dns-wait",
-                default=60.0,
-                show_default=True,
-                type=click.FloatRange(0.5),
-                help="Seconds to wait for our DNS servers to serve a challenge.",
-            ),
-            click.option(
-                "--leaf-days",
-                default=90,
-                show_default=True,
-                type=click.IntRange(1, 398),
-                help="Lifetime of local CA certificates.",
-            ),
-            click.option(
-                "--max-boxes",
-                default=100,
-                show_default=True,
-                type=click.IntRange(1),
-                help="Boxes (keys) allowed per database.",
-            ),
-            click.option(
-                "--weekly-cap",
-                default=45,
-                show_default=True,
-                type=click.IntRange(0),
-                help="ACME certificates per registered domain per 7 days (0: no cap); "
-                "keep it under the CA's own limit.",
-            ),
-            click.option(
-                "--zone-is-public-suffix",
-                is_flag=True,
-                help="The zone is on the Public Suffix List: limits count per label.",
-            ),
-            click.option(
-                "--txt-store",
-                type=click.Choice(["sql", "rfc2136"]),
-                default="sql",
-                show_default=True,
-                help="Where DNS-01 values go: our database (read by `boxcert dns serve`), or "
-                "the zone's own DNS server by RFC 2136 dynamic updates.",
-            ),
-            click.option(
-                "--txt-server",
-                metavar="HOST:PORT",
-                help="The zone's primary DNS server, for --txt-store rfc2136.",
-            ),
-            click.option(
-                "--tsig-key",
-                type=click.Path(dir_okay=False, path_type=Path),
-                help="BIND key file (tsig-keygen) allowed to update the zone, for --txt-store "
-                "rfc2136.",
-            ),
-        ]
-    ):
-        fn = option(fn)
-    return fn
-
-
-def issuer_options(data_dir: Path, db_url: str | None, **kw: Any) -> IssuerOptions:
-    if kw["ca_name"] == "acme" and not kw["acme_directory"]:
-        raise click.UsageError("--ca acme needs --acme-directory URL")
-    txt = None
-    if kw["txt_store"] == "rfc2136":
-        txt = _rfc2136_options(kw["txt_server"], kw["tsig_key"])
-    acme = None
-    if kw["acme_directory"]:
-        try:
-            servers = tuple(resolve_host_port(s, 53) for s in kw["dns_servers"])
-        except ValueError as err:
-            raise click.BadParameter(str(err), param_hint="--dns-server") from err
-        acme = AcmeOptions(
-            directory_url=kw["acme_directory"],
-            ca_bundle=kw["acme_ca_bundle"],
-            email=kw["acme_email"],
-            dns_servers=servers,
-            propagation_timeout=kw["dns_wait"],
-        )
-    return IssuerOptions(
-        data_dir=data_dir,
-        db_url=db_url,
-        zone=kw["zone"],
-        ca=kw["ca_name"],
-        leaf_lifetime=timedelta(days=kw["leaf_days"]),
-        max_boxes_per_database=kw["max_boxes"],
-        weekly_cap_per_domain=kw["weekly_cap"],
-        zone_is_public_suffix=kw["zone_is_public_suffix"],
-        acme=acme,
-        txt=txt,
-    )
-
-
-def _rfc2136_options(server: str | None, key_file: Path | None) -> Rfc2136Options:
-    from boxcert.issuer.ca.rfc2136 import load_tsig_key
-
-    if not server or key_file is None:
-        raise click.UsageError("--txt-store rfc2136 needs --txt-server HOST:PORT and --tsig-key")
-    try:
-        address = resolve_host_port(server, 53)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--txt-server") from err
-    try:
-        key = load_tsig_key(key_file)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--tsig-key") from err
-    return Rfc2136Options(address, key)
 
 
 _DURATION = re.compile(r"^\s*(\d{1,7})\s*([smhd])\s*$")
@@ -194,13 +59,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _build(options: IssuerOptions) -> IssuerService:
-    try:
-        return build_service(options)
-    except (ValueError, OSError, IssuerError) as err:
-        raise click.ClickException(str(err)) from err
 
 
 @issuer_group.command("serve")
@@ -300,7 +158,7 @@ def serve_command(
     options = issuer_options(data_dir, db_url, **kw)
     options.revoke_grace, options.lifecycle_interval = grace, lifecycle_interval
     options.public_url = public_url
-    service = _build(options)  # also prepares what workers share: schema, CA files, secrets
+    service = build(options)  # also prepares what workers share: schema, CA files, secrets
     count = workers or default_workers()
     timeouts = Timeouts(header=header_timeout, body=body_timeout)
     shown = f"zone {service.settings.zone}, CA {service.ca.name}"
@@ -357,13 +215,7 @@ def serve_command(
 @ca_options
 def revoke_command(data_dir: Path, db_url: str | None, domain: str, reason: str, **kw: Any) -> None:
     """Revoke every valid certificate that covers DOMAIN, at the CA and in our store."""
-    from dataclasses import replace
-
-    from boxcert.issuer.db import SQLITE_FILE
-
-    if db_url is None and not (data_dir / SQLITE_FILE).exists():
-        raise click.ClickException(f"there is no issuer data in {data_dir} (is --data right?)")
-    service = _build(replace(issuer_options(data_dir, db_url, **kw), create_ca=False))
+    service = existing_service(data_dir, db_url, **kw)
     try:
         result = asyncio.run(
             service.revoker.revoke_domain(domain, x509.ReasonFlags(reason), actor="cli")
@@ -398,6 +250,7 @@ def ca_bundle_command(data_dir: Path, db_url: str | None, zone: str | None) -> N
 
 issuer_group.add_command(database_group)
 issuer_group.add_command(subscription_group)
+issuer_group.add_command(box_group)
 issuer_group.add_command(account_group)
 issuer_group.add_command(token_group)
 issuer_group.add_command(audit_command)

@@ -76,7 +76,7 @@ def record(session: Session, what: str, *, db: str | None = None, sub: int | Non
     )
 
 
-def _print_rows(rows: list[dict[str, object]], as_json: bool, columns: list[str]) -> None:
+def print_rows(rows: list[dict[str, object]], as_json: bool, columns: list[str]) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -93,7 +93,7 @@ def _cell(value: object) -> str:
     return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def _subscription_id(
+def find_subscription_id(
     session: Session, codes: ContractCodes, code: str | None, sub_id: int | None
 ) -> int:
     if (code is None) == (sub_id is None):
@@ -133,7 +133,7 @@ def database_add(
 ) -> None:
     """Register a database under a subscription."""
     with admin_session(data_dir, db_url) as (s, codes):
-        target = _subscription_id(s, codes, code, sub_id)
+        target = find_subscription_id(s, codes, code, sub_id)
         row = accounts.add_database(s, uuid, DatabaseKind(kind), target, system_clock())
         record(s, f"registered database {row.uuid} ({row.kind})", db=row.uuid, sub=target)
     click.echo(f"database {row.uuid} added ({row.kind}, subscription #{row.subscription_id})")
@@ -196,20 +196,30 @@ def database_installations(data_dir: Path, db_url: str | None, uuid: str, as_jso
         }
         for r in rows
     ]
-    _print_rows(table, as_json, ["fingerprint", "first_seen", "last_seen", "verdict"])
+    print_rows(table, as_json, ["fingerprint", "first_seen", "last_seen", "verdict"])
 
 
 @database_group.command("list")
 @data_options
 @click.option("--json", "as_json", is_flag=True)
 def database_list(data_dir: Path, db_url: str | None, as_json: bool) -> None:
+    """Databases with their boxes and box cap (default: the issuer's --max-boxes)."""
     with admin_session(data_dir, db_url) as (s, _):
         rows = accounts.list_databases(s)
     table: list[dict[str, object]] = [
-        {"uuid": r.uuid, "kind": r.kind, "subscription_id": r.subscription_id, "boxes": r.boxes}
+        {
+            "uuid": r.uuid,
+            "kind": r.kind,
+            "subscription_id": r.subscription_id,
+            "boxes": r.boxes,
+            "max_boxes": r.max_boxes,
+        }
         for r in rows
     ]
-    _print_rows(table, as_json, ["uuid", "kind", "subscription_id", "boxes"])
+    if not as_json:
+        for row in table:  # None: the issuer's --max-boxes
+            row["max_boxes"] = "default" if row["max_boxes"] is None else row["max_boxes"]
+    print_rows(table, as_json, ["uuid", "kind", "subscription_id", "boxes", "max_boxes"])
 
 
 # --- subscriptions --------------------------------------------------------------------------
@@ -251,20 +261,20 @@ def subscription_add(
     )
 
 
-def _which(fn: Callable[..., None]) -> Callable[..., None]:
+def which_subscription(fn: Callable[..., None]) -> Callable[..., None]:
     fn = click.option("--id", "sub_id", type=int, help="The subscription's id.")(fn)
     return click.option("--code", metavar="CODE", help="The subscription's contract code.")(fn)
 
 
 @subscription_group.command("set-state")
 @data_options
-@_which
+@which_subscription
 @click.option("--state", type=_states(), required=True)
 def subscription_set_state(
     data_dir: Path, db_url: str | None, code: str | None, sub_id: int | None, state: str
 ) -> None:
     with admin_session(data_dir, db_url) as (s, codes):
-        target = _subscription_id(s, codes, code, sub_id)
+        target = find_subscription_id(s, codes, code, sub_id)
         accounts.set_subscription_state(s, target, SubscriptionState(state))
         record(s, f"subscription #{target}: state {state}", sub=target)
     click.echo(f"subscription #{target} is now {state}")
@@ -272,13 +282,13 @@ def subscription_set_state(
 
 @subscription_group.command("add-line")
 @data_options
-@_which
+@which_subscription
 @click.option("--line", required=True, metavar="NAME")
 def subscription_add_line(
     data_dir: Path, db_url: str | None, code: str | None, sub_id: int | None, line: str
 ) -> None:
     with admin_session(data_dir, db_url) as (s, codes):
-        target = _subscription_id(s, codes, code, sub_id)
+        target = find_subscription_id(s, codes, code, sub_id)
         accounts.add_subscription_line(s, target, line)
         record(s, f"subscription #{target}: line {line!r} added", sub=target)
     click.echo(f"line {line!r} added to subscription #{target}")
@@ -295,4 +305,4 @@ def subscription_list(data_dir: Path, db_url: str | None, as_json: bool) -> None
         {"id": r.id, "code_hint": r.code_hint, "state": r.state, "lines": list(r.lines)}
         for r in rows
     ]
-    _print_rows(table, as_json, ["id", "code_hint", "state", "lines"])
+    print_rows(table, as_json, ["id", "code_hint", "state", "lines"])

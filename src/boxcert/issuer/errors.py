@@ -9,7 +9,9 @@ IssuerError
 └── StoreError          an administrative change the store refuses
     ├── NotFound
     ├── AlreadyExists
-    └── InvalidValue
+    ├── InvalidValue
+    └── InUse           a removal refused while something still depends on it
+        └── StillValid  ... valid certificates of what would be removed
 """
 
 from __future__ import annotations
@@ -64,3 +66,16 @@ class AlreadyExists(StoreError):
 
 class InvalidValue(StoreError):
     pass
+
+
+class InUse(StoreError):
+    """A removal refused while something still depends on what it would remove."""
+
+
+class StillValid(InUse):
+    """What would be removed still has certificates that are neither revoked nor expired."""
+
+    def __init__(self, message: str, serials: tuple[str, ...], names: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.serials = serials
+        self.names = names  # the base name (label.zone) of each, for `issuer revoke --domain`

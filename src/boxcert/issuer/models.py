@@ -82,6 +82,8 @@ class Database(Base):
     # Set when hubs of two installations reported this uuid within 30 days (not eligible
     # until the vendor keeps one of them); see boxcert.issuer.duplicates.
     duplicate_since: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Boxes (keys) allowed for this database; None: the issuer's --max-boxes (migration 0007).
+    max_boxes: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Box(Base):

@@ -1,13 +1,16 @@
 """Box registration: a box (one key, one label) belongs to the database it first asked for.
 
-Policy (:func:`decide`, pure): a known box of this database is served; a known box of another
-database is refused (a replayed CSR never moves a box); a new box is registered while the
-database has fewer than ``--max-boxes``.
+Policy (:func:`decide`, :func:`box_cap`, pure): a known box of this database is served; a
+known box of another database is refused (a replayed CSR never moves a box); a new box is
+registered while the database has fewer boxes than its cap — its own
+(``database set-max-boxes``) or else the issuer's ``--max-boxes``.
 
 Mechanism (:class:`Registrar`): a box seen recently needs no write. Otherwise one transaction
 reads the box, and for a new one takes the database's row lock
-(:func:`~boxcert.issuer.store.accounts.lock_database`) before counting and inserting, so
-concurrent first requests (on one issuer or several) can never exceed the cap.
+(:func:`~boxcert.issuer.store.accounts.lock_database`, which reads the database's own cap in
+the same statement) before counting and inserting, so concurrent first requests (on one
+issuer or several) can never exceed the cap, and a changed cap applies to the next new box
+at once. A database removed meanwhile registers nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.clock import Clock
+from boxcert.issuer import eligibility
 from boxcert.issuer.db import run_in_session
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.store import accounts, boxes
@@ -33,6 +37,12 @@ class Decision(enum.Enum):
     NEW = "new"
     ANOTHER_DATABASE = "another_database"
     LIMIT_REACHED = "limit_reached"
+    NO_DATABASE = "no_database"  # removed since its eligibility was checked
+
+
+def box_cap(own: int | None, default: int) -> int:
+    """The cap a database's new boxes count against: its own, else the issuer's."""
+    return default if own is None else own
 
 
 def decide(box: BoxRow | None, db_uuid: str, boxes_of_database: int, limit: int) -> Decision:
@@ -43,11 +53,20 @@ def decide(box: BoxRow | None, db_uuid: str, boxes_of_database: int, limit: int)
 
 
 def refusal(decision: Decision, limit: int) -> Refusal | None:
+    if decision is Decision.NO_DATABASE:
+        verdict = eligibility.check(None, "", code_sent=False)
+        assert verdict.code is not None
+        return Refusal(verdict.code, verdict.message)
     if decision is Decision.ANOTHER_DATABASE:
         return Refusal(
             RefusalCode.BOX_OF_ANOTHER_DATABASE,
             "This box's key is registered to another database. A box serves one database; "
             "give the box a new key to use it with this one.",
+        )
+    if decision is Decision.LIMIT_REACHED and limit == 0:
+        return Refusal(
+            RefusalCode.BOX_LIMIT_REACHED,
+            "The vendor allows this database no new boxes. Ask the vendor to raise its limit.",
         )
     if decision is Decision.LIMIT_REACHED:
         return Refusal(
@@ -75,28 +94,33 @@ class Registrar:
                 self._raise(known)
                 return  # known and recently seen: no write on the hot path
 
-        def register(session: Session) -> Decision:
+        def register(session: Session) -> tuple[Decision, int]:
             # ``seen`` None: the caller's read just found no box; take the lock straight away.
             box = boxes.get_box(session, label) if seen is not None else None
+            limit = self.limit
             if box is None:
-                accounts.lock_database(session, db_uuid)  # counts and inserts one at a time
+                # Counts and inserts one at a time, under the cap read with the lock.
+                locked = accounts.lock_database(session, db_uuid)
+                if locked is None:
+                    return Decision.NO_DATABASE, limit
+                limit = box_cap(locked.max_boxes, self.limit)
                 box = boxes.get_box(session, label)  # inserted while we waited?
             count = boxes.count_boxes(session, db_uuid) if box is None else 0
-            decision = decide(box, db_uuid, count, self.limit)
+            decision = decide(box, db_uuid, count, limit)
             if decision is Decision.NEW:
                 boxes.add_box(session, label, db_uuid, identifier, now)
             elif decision is Decision.KNOWN:
                 boxes.touch_box(session, label, db_uuid, identifier, now)
-            return decision
+            return decision, limit
 
         try:
-            decision = await run_in_session(self.sessions, register)
+            decision, limit = await run_in_session(self.sessions, register)
         except IntegrityError:
             # The same box's first requests raced on two issuers; the row exists now.
-            decision = await run_in_session(self.sessions, register)
-        self._raise(decision)
+            decision, limit = await run_in_session(self.sessions, register)
+        self._raise(decision, limit)
 
-    def _raise(self, decision: Decision) -> None:
-        refused = refusal(decision, self.limit)
+    def _raise(self, decision: Decision, limit: int | None = None) -> None:
+        refused = refusal(decision, self.limit if limit is None else limit)
         if refused is not None:
             raise refused

@@ -60,6 +60,7 @@ class DatabaseView:
             "kind": self.row.kind,
             "subscription_id": self.row.subscription_id,
             "boxes": self.row.boxes,
+            "max_boxes": self.row.max_boxes,
             "duplicate_since": _iso(self.row.duplicate_since),
             "eligible": self.eligible,
             "reason": reason,

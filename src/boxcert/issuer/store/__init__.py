@@ -13,6 +13,8 @@ builds or mutates a model.
 - :mod:`.settings` — per-installation secrets (database-label key, contract-code key, the
   portal's CSRF key).
 - :mod:`.lapses` — entitlement lapses; :mod:`.sightings` — hub installations per database.
+- :mod:`.removals` — removing a database, a subscription or a box (what goes, what stays),
+  and the box listing.
 - :mod:`.audit` — the audit log; :mod:`.tokens` — admin API tokens; :mod:`.portal` — portal
   accounts and sessions.
 """

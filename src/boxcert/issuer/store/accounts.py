@@ -9,6 +9,7 @@ its id, and no code is ever read back.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -74,8 +75,16 @@ _LOCK = (
     update(Database)
     .where(Database.uuid == bindparam("lock_uuid"))
     .values(kind=Database.kind)
+    .returning(Database.max_boxes)
     .execution_options(**{changes.LOCK_ONLY: True})
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LockedDatabase:
+    """A database whose row this transaction holds, with what registration reads under it."""
+
+    max_boxes: int | None  # its own box cap; None: the issuer's --max-boxes
 
 
 def _grouped(rows: Sequence[Any]) -> list[DatabaseFacts]:
@@ -97,11 +106,20 @@ def _grouped(rows: Sequence[Any]) -> list[DatabaseFacts]:
     ]
 
 
-def lock_database(session: Session, db_uuid: str) -> bool:
+def lock_database(session: Session, db_uuid: str) -> LockedDatabase | None:
     """Hold the database's row until the transaction ends, so registrations for one database
-    run one at a time (PostgreSQL: a row lock; SQLite: the write lock). False if it is gone."""
-    result: Any = core.connection(session).execute(_LOCK, {"lock_uuid": db_uuid})
-    return bool(result.rowcount > 0)
+    run one at a time (PostgreSQL: a row lock; SQLite: the write lock), and read its box cap
+    in the same statement. None if it is gone."""
+    row = core.connection(session).execute(_LOCK, {"lock_uuid": db_uuid}).first()
+    return LockedDatabase(row[0]) if row is not None else None
+
+
+def set_database_max_boxes(session: Session, uuid: str, max_boxes: int | None) -> None:
+    """Give a database its own box cap (None: the issuer's ``--max-boxes`` again). Boxes
+    already registered stay, even above a lowered cap; only new ones are counted against it."""
+    if max_boxes is not None and max_boxes < 0:
+        raise InvalidValue("a box cap is 0 or more")
+    _database(session, uuid).max_boxes = max_boxes
 
 
 # --- subscriptions --------------------------------------------------------------------------
@@ -228,6 +246,7 @@ def _database_row(session: Session, database: Database) -> DatabaseRow:
         boxes or 0,
         database.created_at,
         database.duplicate_since,
+        database.max_boxes,
     )
 
 
@@ -311,6 +330,7 @@ def list_databases(session: Session) -> list[DatabaseRow]:
             counts.get(d.uuid, 0),
             d.created_at,
             d.duplicate_since,
+            d.max_boxes,
         )
         for d in rows
     ]

@@ -44,7 +44,7 @@ _CURRENT_SINCE = (
 )
 
 
-def _row(c: Certificate) -> StoredCertificate:
+def row_of(c: Certificate) -> StoredCertificate:
     return StoredCertificate(
         id=c.id,
         holder_label=c.holder_label,
@@ -186,7 +186,9 @@ def certificates_for_domain(session: Session, domain: str) -> list[StoredCertifi
         )
         .order_by(Certificate.id)
     ).all()
-    return [_row(c) for c in rows if domain in c.names.split() or f"*.{domain}" in c.names.split()]
+    return [
+        row_of(c) for c in rows if domain in c.names.split() or f"*.{domain}" in c.names.split()
+    ]
 
 
 def mark_revoked(
@@ -210,7 +212,7 @@ def mark_revoked(
 
 def get_certificate(session: Session, certificate_id: int) -> StoredCertificate | None:
     cert = session.get(Certificate, certificate_id)
-    return _row(cert) if cert is not None else None
+    return row_of(cert) if cert is not None else None
 
 
 def by_serial(session: Session, serial_hex: str) -> list[StoredCertificate]:
@@ -218,7 +220,7 @@ def by_serial(session: Session, serial_hex: str) -> list[StoredCertificate]:
     rows = session.scalars(
         select(Certificate).where(Certificate.serial_hex == serial_hex).order_by(Certificate.id)
     ).all()
-    return [_row(c) for c in rows]
+    return [row_of(c) for c in rows]
 
 
 def unrevoked_of_database(session: Session, db_uuid: str, now: datetime) -> list[StoredCertificate]:
@@ -232,7 +234,7 @@ def unrevoked_of_database(session: Session, db_uuid: str, now: datetime) -> list
         )
         .order_by(Certificate.id)
     ).all()
-    return [_row(c) for c in rows]
+    return [row_of(c) for c in rows]
 
 
 def of_database(session: Session, db_uuid: str, limit: int = 500) -> list[StoredCertificate]:
@@ -243,7 +245,7 @@ def of_database(session: Session, db_uuid: str, limit: int = 500) -> list[Stored
         .order_by(Certificate.issued_at.desc(), Certificate.id.desc())
         .limit(limit)
     ).all()
-    return [_row(c) for c in rows]
+    return [row_of(c) for c in rows]
 
 
 def listing(
@@ -261,7 +263,7 @@ def listing(
             Certificate.revoked_at.is_not(None) if revoked else Certificate.revoked_at.is_(None)
         )
     rows = session.scalars(query.order_by(Certificate.id.desc()).limit(limit)).all()
-    return [_row(c) for c in rows]
+    return [row_of(c) for c in rows]
 
 
 def revoked_for_crl(
@@ -300,4 +302,4 @@ def standing_facts(
     if row is None:
         return None
     digest, cert = row
-    return digest, (_row(cert) if cert is not None else None)
+    return digest, (row_of(cert) if cert is not None else None)

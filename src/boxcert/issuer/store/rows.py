@@ -23,6 +23,7 @@ class DatabaseRow:
     boxes: int
     created_at: datetime
     duplicate_since: datetime | None = None
+    max_boxes: int | None = None  # its own box cap; None: the issuer's --max-boxes
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,175 @@
+"""Removing databases, subscriptions and boxes (issuer/removal.py on store/removals.py), on a
+real service and database: what is refused and why, what goes, what stays (certificates for
+the CRL, audit entries), and that the requests that follow see it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from boxcert import naming
+from boxcert.issuer.errors import InUse, NotFound, Refusal, StillValid
+from boxcert.issuer.models import Box, Certificate, Database, HubSighting, Subscription
+from boxcert.issuer.removal import Remover, box_label_of
+from boxcert.issuer.store import audit, certificates, removals
+from boxcert.wire import CertificateRequest, RefusalCode
+from tests.issuer_support import Issuer, box_key, box_request, make_issuer, names_of
+
+DB, CODE = "db-gone", "C-GONE-00000001"
+
+
+def remover(issuer: Issuer) -> Remover:
+    return Remover(issuer.sessions, issuer.clock, issuer.service.revoker, actor="test")
+
+
+def count(issuer: Issuer, table: type[object], *where: object) -> int:
+    with issuer.sessions.begin() as s:
+        return s.scalar(select(func.count()).select_from(table).where(*where)) or 0  # type: ignore[arg-type]
+
+
+def audited(issuer: Issuer) -> list[str]:
+    issuer.service.close()  # the queued entries (revocations) are written
+    with issuer.sessions.begin() as s:
+        return [e.detail for e in audit.entries(s, limit=100)]
+
+
+@pytest.fixture
+def issuer(tmp_path: Path) -> Issuer:
+    made = make_issuer(tmp_path, max_boxes_per_database=1)
+    made.register(DB, CODE)
+    return made
+
+
+async def test_a_database_with_valid_certificates_is_not_removed(issuer: Issuer) -> None:
+    key = box_key()
+    await issuer.service.handle(box_request(DB, CODE, key))
+    await issuer.service.handle(CertificateRequest(DB, CODE))  # the database's own key
+    with pytest.raises(StillValid) as refused:
+        await remover(issuer).remove_database(DB.upper())
+    assert "2 valid certificate(s)" in str(refused.value)
+    assert names_of(key)[1] in refused.value.names
+    assert count(issuer, Database) == 1 and count(issuer, Box) == 1
+
+
+async def test_revoke_then_remove(issuer: Issuer) -> None:
+    key = box_key()
+    await issuer.service.handle(box_request(DB, CODE, key))
+    with issuer.sessions.begin() as s:
+        removals_before = certificates.unrevoked_of_database(s, DB, issuer.clock())
+    done = await remover(issuer).remove_database(DB, revoke=True)
+    assert done.revoked == tuple(c.serial_hex for c in removals_before)
+    assert done.removed.boxes == 1 and done.removed.uuid == DB
+    assert count(issuer, Database) == 0 and count(issuer, Box) == 0
+    assert count(issuer, Subscription) == 1  # its subscription stays
+    with issuer.sessions.begin() as s:  # the certificates stay, revoked: the CRL lists them
+        (cert,) = certificates.of_database(s, DB)
+    assert cert.revoked_at is not None and cert.revocation_reason == "cessationOfOperation"
+    with pytest.raises(Refusal) as refused:
+        await issuer.service.handle(box_request(DB, CODE, key))
+    assert refused.value.code is RefusalCode.CREDENTIALS_NOT_RECOGNIZED
+    details = audited(issuer)
+    assert any(d.startswith(f"removed database {DB} (subscription #") for d in details)
+    assert any(d.startswith(f"revoked serial {cert.serial_hex}") for d in details)
+
+
+async def test_what_goes_with_a_database(issuer: Issuer) -> None:
+    with issuer.sessions.begin() as s:
+        s.add(
+            HubSighting(
+                db_uuid=DB,
+                fingerprint="f" * 16,
+                first_seen=issuer.clock(),
+                last_seen=issuer.clock(),
+                last_reported_at=issuer.clock(),
+                verdict="reported",
+            )
+        )
+    done = await remover(issuer).remove_database(DB)  # nothing valid: no CA needed
+    assert done.removed.installations == 1 and count(issuer, HubSighting) == 0
+    with pytest.raises(NotFound):
+        await remover(issuer).remove_database(DB)
+
+
+async def test_a_subscription_with_databases_is_not_removed(issuer: Issuer) -> None:
+    await issuer.service.handle(box_request(DB, CODE))
+    with issuer.sessions.begin() as s:
+        sub_id = s.scalar(select(Subscription.id))
+    assert sub_id is not None
+    with pytest.raises(InUse) as refused:
+        await remover(issuer).remove_subscription(sub_id)
+    assert DB in str(refused.value) and not isinstance(refused.value, StillValid)
+    with pytest.raises(StillValid):  # its database has a valid certificate
+        await remover(issuer).remove_subscription(sub_id, with_databases=True)
+    done = await remover(issuer).remove_subscription(sub_id, with_databases=True, revoke=True)
+    assert [d.removed.uuid for d in done.databases] == [DB] and done.removed.lines == 1
+    assert count(issuer, Subscription) == 0 and count(issuer, Database) == 0
+    with pytest.raises(Refusal) as refused_box:
+        await issuer.service.handle(box_request(DB, CODE))
+    assert refused_box.value.code is RefusalCode.CREDENTIALS_NOT_RECOGNIZED
+    with pytest.raises(NotFound):
+        await remover(issuer).remove_subscription(sub_id)
+
+
+async def test_forgetting_a_box_frees_its_place(issuer: Issuer) -> None:
+    first, second = box_key(), box_key()
+    await issuer.service.handle(box_request(DB, CODE, first))
+    with pytest.raises(Refusal) as full:
+        await issuer.service.handle(box_request(DB, CODE, second))  # the cap is 1
+    assert full.value.code is RefusalCode.BOX_LIMIT_REACHED
+    label = box_label_of(names_of(first)[1])
+    done = await remover(issuer).forget_box(label)
+    assert len(done.revoked) == 1 and done.forgotten.kept == ()
+    assert count(issuer, Certificate, Certificate.revoked_at.is_not(None)) == 1
+    await issuer.service.handle(box_request(DB, CODE, second))  # its place is free
+    with pytest.raises(NotFound):
+        await remover(issuer).forget_box(label)
+    assert any(d.startswith(f"forgot box {label} of database {DB}") for d in audited(issuer))
+
+
+async def test_forgetting_a_box_can_keep_its_certificate(issuer: Issuer) -> None:
+    key = box_key()
+    granted = await issuer.service.handle(box_request(DB, CODE, key))
+    label = box_label_of(names_of(key)[1])
+    with pytest.raises(StillValid), issuer.sessions.begin() as s:  # never silently
+        removals.forget_box(s, label, issuer.clock())
+    done = await remover(issuer).forget_box(label, keep_certificate=True)
+    assert done.revoked == () and len(done.forgotten.kept) == 1
+    assert count(issuer, Box) == 0
+    again = await issuer.service.handle(box_request(DB, CODE, key))  # registers anew
+    assert again.x509_pem == granted.x509_pem and count(issuer, Box) == 1
+
+
+async def test_boxes_are_listed_with_their_valid_certificate(issuer: Issuer) -> None:
+    key = box_key()
+    await issuer.service.handle(box_request(DB, CODE, key))
+    with issuer.sessions.begin() as s:
+        (listed,) = removals.list_boxes(s, DB, issuer.clock())
+        assert removals.list_boxes(s, "other-db", issuer.clock()) == []
+    assert listed.box.label == box_label_of(names_of(key)[1])
+    assert listed.certificate is not None and listed.certificate.names == names_of(key)
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("abcdefghijklmnop", "abcdefghijklmnop"),
+        ("  ABCDEFGHIJKLMNOP ", "abcdefghijklmnop"),
+        ("abcdefghijklmnop.iot.boxcert.test", "abcdefghijklmnop"),
+        ("*.abcdefghijklmnop.iot.boxcert.test", "abcdefghijklmnop"),
+        ("https://192-168-1-5.abcdefghijklmnop.iot.boxcert.test:8443/x", "abcdefghijklmnop"),
+    ],
+)
+def test_a_box_is_named_by_its_label_or_a_name(text: str, label: str) -> None:
+    assert box_label_of(text) == label
+
+
+@pytest.mark.parametrize("text", ["", "box-1", "abcdefghijklmno", "abcdefghijklmnop1", "0" * 16])
+def test_what_names_no_box(text: str) -> None:
+    with pytest.raises(ValueError):
+        box_label_of(text)
+
+
+def test_labels_are_what_naming_makes() -> None:
+    assert naming.is_label(box_label_of(names_of(box_key())[0]))
