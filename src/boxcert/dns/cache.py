@@ -40,6 +40,7 @@ from boxcert.dns.screen import HEADER_SIZE, question_end
 
 RESPONSE_CACHE_SECONDS = 1.0
 RESPONSE_CACHE_SIZE = 10000
+_OTHER = counters.QTYPE_OTHER_OFFSET
 
 
 def cacheable(query: dns.message.Message, response: dns.message.Message) -> bool:
@@ -148,20 +149,24 @@ class ResponseCache:
         reply: bytes,
         fresh_until: float = float("inf"),
         name_end: int | None = None,
+        offset: int | None = None,
     ) -> None:
         """Keep ``reply``, the response to the query ``wire``, for queries like it.
 
         ``name_end``: where the question name ends, when the caller built ``reply`` with that
         question echoed (the fast path); else it is found and the echo checked here.
+        ``offset``: the answer's counter offset (:data:`.counters.QTYPE_OFFSET` plus the rcode
+        index), when the caller worked it out already.
         """
         if name_end is None:
             name_end = question_end(wire)
             if name_end is None or reply[HEADER_SIZE:name_end] != wire[HEADER_SIZE:name_end]:
                 return  # no question echoed (a bare error): nothing to key it on
         name = wire[HEADER_SIZE:name_end]
-        qtype = counters.qtype_of_wire(wire[name_end : name_end + 2])
-        rcode = counters.RCODE_OF_HEADER[reply[3] & 0x0F]
-        slot = self._base + qtype * len(counters.RCODES) + rcode
+        if offset is None:
+            qtype = counters.QTYPE_OFFSET.get(wire[name_end : name_end + 2], _OTHER)
+            offset = qtype + counters.RCODE_OF_HEADER[reply[3] & 0x0F]
+        slot = self._base + offset
         folded = name.lower()
         if folded == name:
             self.put(wire[2:], reply[2:], fresh_until, slot)

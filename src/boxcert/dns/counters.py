@@ -73,6 +73,10 @@ _RCODE_OF = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 16: 6}
 RCODE_OTHER = 7
 RCODE_OF_HEADER = tuple(_RCODE_OF.get(n, RCODE_OTHER) for n in range(16))  # by the low 4 bits
 FORMERR, SERVFAIL = 1, 2
+# For the fast path and the cache: the offset within a (protocol, path) block, by the question's
+# type bytes, before adding the header's rcode index (a dict lookup, no function call).
+QTYPE_OFFSET = {wire: index * len(RCODES) for wire, index in _QTYPE_OF_WIRE.items()}
+QTYPE_OTHER_OFFSET = QTYPE_OTHER * len(RCODES)
 
 
 class CountRow(Protocol):

@@ -69,6 +69,8 @@ MAX_PENDING_UDP = 1024  # UDP queries waiting for the database; beyond this they
 _NO_TXT = Snapshot()  # for queries that read no TXT value
 _SCREEN_RCODE = {Verdict.FORMERR: dns.rcode.FORMERR, Verdict.NOTIMP: dns.rcode.NOTIMP}
 Parser = Callable[[bytes], dns.message.Message]
+_QTYPE_OFFSET, _OTHER = counters.QTYPE_OFFSET, counters.QTYPE_OTHER_OFFSET
+_RCODE = counters.RCODE_OF_HEADER
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,10 +260,10 @@ class DnsServer:
         if fast is None or fast is WAIT_FOR_TXT:
             return fast
         reply, keep_until, name_end = fast
-        (self.udp_cache if udp else self.tcp_cache).store(wire, reply, keep_until, name_end)
-        qtype = counters.qtype_of_wire(wire[name_end : name_end + 2])
-        rcode = counters.RCODE_OF_HEADER[reply[3] & 0x0F]
-        self.counts[self._fast_base[udp] + qtype * len(counters.RCODES) + rcode] += 1
+        offset = _QTYPE_OFFSET.get(wire[name_end : name_end + 2], _OTHER) + _RCODE[reply[3] & 15]
+        cache = self.udp_cache if udp else self.tcp_cache
+        cache.store(wire, reply, keep_until, name_end, offset)
+        self.counts[self._fast_base[udp] + offset] += 1
         return reply
 
     def _snapshot_now(self) -> Snapshot | None:
