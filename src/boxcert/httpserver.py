@@ -254,9 +254,9 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     process would die before the callers' ``finally`` blocks ran (the access log's last lines
     would be lost).
     """
-    if threading.current_thread() is threading.main_thread():
-        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    main = threading.current_thread() is threading.main_thread()
+    if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         import uvloop
     except ImportError:
