@@ -254,8 +254,8 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     process would die before the callers' ``finally`` blocks ran (the access log's last lines
     would be lost).
     """
-    main = threading.current_thread() is threading.main_thread()
-    if main and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         import uvloop
