@@ -1,53 +1,18 @@
-"""The access log (issuer/access.py): one line per request in the service's log format, with
-the exchange's outcome, and no secret — run through a real ``issuer serve`` with a contract
+"""The issuer's access log (issuer/access.py, around boxcert/accesslog.py): one line per request,
+with the exchange's outcome, and no secret — run through a real ``issuer serve`` with a contract
 code, a CSR, an admin token and a portal password on the wire; ``--no-access-log`` is quiet."""
 
 from __future__ import annotations
 
-import io
-import json
-import re
 from pathlib import Path
 
 import httpx
 
-from boxcert.issuer.access import AccessLogWriter
 from tests.helpers import cli, start_issuer
 from tests.issuer_support import body, box_csr
 
 DB, CODE = "db-access-log", "C-SECRET-CODE-7f3a9c21"
 PASSWORD = "correct horse battery staple 41"
-
-
-def test_text_lines_are_logging_lines() -> None:
-    stream = io.StringIO()
-    writer = AccessLogWriter(stream, "text", flush_every=60)
-    writer.write('127.0.0.1 "POST /iot/x509" 200 10 0.5ms granted')
-    assert stream.getvalue() == ""  # batched
-    writer.close()
-    line = stream.getvalue()
-    pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO boxcert\.access: 127\.0\.0\.1 "
-    assert re.fullmatch(pattern + r'"POST /iot/x509" 200 10 0\.5ms granted\n', line)
-
-
-def test_json_lines() -> None:
-    stream = io.StringIO()
-    writer = AccessLogWriter(stream, "json", flush_every=60)
-    writer.write('::1 "GET /healthz" 200 5 0.1ms')
-    writer.close()
-    entry = json.loads(stream.getvalue())
-    assert entry["level"] == "info" and entry["logger"] == "boxcert.access"
-    assert entry["message"] == '::1 "GET /healthz" 200 5 0.1ms'
-    assert entry["time"].endswith("+00:00")
-
-
-def test_a_full_batch_is_written_at_once() -> None:
-    stream = io.StringIO()
-    writer = AccessLogWriter(stream, flush_every=60, max_batch=3)
-    for n in range(3):
-        writer.write(f"line {n}")
-    assert stream.getvalue().count("\n") == 3
-    writer.close()
 
 
 def test_no_secret_in_the_access_log(tmp_path: Path) -> None:

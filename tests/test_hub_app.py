@@ -313,7 +313,7 @@ def test_forgetting_a_box_stops_its_secret(stack: Stack) -> None:
 
 def test_health_says_little(stack: Stack) -> None:
     answer = httpx.get(stack.hub.url + "/healthz", timeout=30)
-    assert answer.json() == {"status": "ok", "configured": True}
+    assert answer.json() == {"status": "ok", "configured": True, "checks": {"database": "ok"}}
     assert answer.headers["x-frame-options"] == "DENY"
 
 

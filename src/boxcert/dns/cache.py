@@ -19,6 +19,10 @@ Entries live at most ``seconds`` (one, like a TXT snapshot), and never past the 
 TXT values they were built from, so a value the issuer publishes shows within about a second.
 The size is bounded, least recently used first out, so a flood of distinct names costs memory
 once and then only evicts.
+
+Each entry keeps the slot of :mod:`.counters` its answers are counted in (the protocol, the
+query's type and the answer's code never change for the same key), so a hit is counted with
+one addition and nothing is read from the bytes for it.
 """
 
 from __future__ import annotations
@@ -30,10 +34,13 @@ from collections.abc import Callable
 import dns.message
 import dns.rcode
 
+from boxcert.dns import counters
+from boxcert.dns.counters import AnsweredBy, CountRow, Transport
 from boxcert.dns.screen import HEADER_SIZE, question_end
 
 RESPONSE_CACHE_SECONDS = 1.0
 RESPONSE_CACHE_SIZE = 10000
+_OTHER = counters.QTYPE_OTHER_OFFSET
 
 
 def cacheable(query: dns.message.Message, response: dns.message.Message) -> bool:
@@ -56,18 +63,26 @@ def cacheable(query: dns.message.Message, response: dns.message.Message) -> bool
 
 class ResponseCache:
     """Response bytes without their ID, by query bytes without their ID. Not thread-safe:
-    the transport uses it from its event loop only."""
+    the transport uses it from its event loop only. Hits are counted in ``counts`` (a
+    :mod:`.counters` row) as answers from the cache over ``transport``."""
 
     def __init__(
         self,
         size: int = RESPONSE_CACHE_SIZE,
         seconds: float = RESPONSE_CACHE_SECONDS,
         monotonic: Callable[[], float] = time.monotonic,
+        counts: CountRow | None = None,
+        transport: Transport = Transport.UDP,
     ) -> None:
         self._size = size
         self._seconds = seconds
         self._monotonic = monotonic
-        self._entries: OrderedDict[bytes, tuple[bytes, float]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[bytes, float, int]] = OrderedDict()
+        self._counts: CountRow = counts if counts is not None else [0] * counters.ROW
+        self._base = counters.base(transport, AnsweredBy.CACHE)
+        self._unknown = counters.answer_slot(
+            transport, AnsweredBy.CACHE, counters.QTYPE_OTHER, counters.RCODE_OTHER
+        )
         self.hits = 0
         self.misses = 0
 
@@ -81,13 +96,17 @@ class ResponseCache:
             if entry[1] > self._monotonic():
                 self._entries.move_to_end(key)
                 self.hits += 1
+                self._counts[entry[2]] += 1
                 return entry[0]
             del self._entries[key]
         self.misses += 1
         return None
 
-    def put(self, key: bytes, body: bytes, fresh_until: float = float("inf")) -> None:
-        """Keep ``body`` for ``key`` until ``seconds`` from now or ``fresh_until``, earlier."""
+    def put(
+        self, key: bytes, body: bytes, fresh_until: float = float("inf"), slot: int | None = None
+    ) -> None:
+        """Keep ``body`` for ``key`` until ``seconds`` from now or ``fresh_until``, earlier;
+        its hits are counted in ``slot`` (:meth:`store` works it out)."""
         if self._size <= 0 or self._seconds <= 0:
             return
         now = self._monotonic()
@@ -97,7 +116,7 @@ class ResponseCache:
         entries = self._entries
         if key in entries:
             entries.move_to_end(key)
-        entries[key] = (body, expires)
+        entries[key] = (body, expires, self._unknown if slot is None else slot)
         if len(entries) > self._size:
             entries.popitem(last=False)
 
@@ -130,23 +149,31 @@ class ResponseCache:
         reply: bytes,
         fresh_until: float = float("inf"),
         name_end: int | None = None,
+        offset: int | None = None,
     ) -> None:
         """Keep ``reply``, the response to the query ``wire``, for queries like it.
 
         ``name_end``: where the question name ends, when the caller built ``reply`` with that
         question echoed (the fast path); else it is found and the echo checked here.
+        ``offset``: the answer's counter offset (:data:`.counters.QTYPE_OFFSET` plus the rcode
+        index), when the caller worked it out already.
         """
         if name_end is None:
             name_end = question_end(wire)
             if name_end is None or reply[HEADER_SIZE:name_end] != wire[HEADER_SIZE:name_end]:
                 return  # no question echoed (a bare error): nothing to key it on
         name = wire[HEADER_SIZE:name_end]
+        if offset is None:
+            qtype = counters.QTYPE_OFFSET.get(wire[name_end : name_end + 2], _OTHER)
+            offset = qtype + counters.RCODE_OF_HEADER[reply[3] & 0x0F]
+        slot = self._base + offset
         folded = name.lower()
         if folded == name:
-            self.put(wire[2:], reply[2:], fresh_until)
+            self.put(wire[2:], reply[2:], fresh_until, slot)
         else:
             self.put(
                 wire[2:HEADER_SIZE] + folded + wire[name_end:],
                 reply[2:HEADER_SIZE] + folded + reply[name_end:],
                 fresh_until,
+                slot,
             )

@@ -1,4 +1,5 @@
-"""``boxcert dns …``: run the IoT zone's authoritative DNS server."""
+"""``boxcert dns …``: run the IoT zone's authoritative DNS server (and, when asked, its
+``/metrics`` and ``/healthz`` listener, :mod:`boxcert.dns.metrics`)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ from collections.abc import Callable
 
 import click
 
-from boxcert import naming
+from boxcert import httpserver, naming
 from boxcert.dns.answer import ZoneConfig
+from boxcert.dns.counters import CountTable
+from boxcert.dns.metrics import create_metrics_app
 from boxcert.dns.server import DnsServer, serve
-from boxcert.dns.workers import WorkerError, WorkerGroup, WorkerSpec
+from boxcert.dns.workers import WorkerError, WorkerGroup, WorkerSpec, count_table
 from boxcert.dns.zonedata import SqlZoneData
 from boxcert.hostport import parse_host_port
+from boxcert.httpserver import HttpServerError
 from boxcert.storage.engine import StorageError, open_engine, session_factory
 
 
@@ -35,6 +39,7 @@ def _show(host: str, port: int) -> str:
 
 async def _serve(
     spec: WorkerSpec,
+    index: int,
     port: int,
     on_ready: Callable[[str, int], None],
     stop: asyncio.Event,
@@ -45,19 +50,42 @@ async def _serve(
     # questions get SERVFAIL until an issuer creates it.
     # A snapshot read that hangs would freeze every challenge: bound it (PostgreSQL).
     engine = open_engine(spec.db_url, statement_timeout_ms=2000)
+    table = CountTable.attach(spec.counts_file) if spec.counts_file else CountTable.anonymous()
+    listening: asyncio.Task[None] | None = None
     try:
         data = SqlZoneData(session_factory(engine))
-        server = DnsServer(spec.zone, data, spec.host, port, reuse_port=reuse_port)
+        if spec.metrics_listen is not None and index == 0:
+            # Bound first: a metrics port in use stops the start with one line.
+            sock = httpserver.bind(*spec.metrics_listen)
+            app = create_metrics_app(spec.zone.zone, table.totals, data)
+            listening = asyncio.create_task(
+                httpserver.serve(app, "", 0, sock=sock, stop=stop, on_ready=_metrics_line)
+            )
+        server = DnsServer(
+            spec.zone, data, spec.host, port, reuse_port=reuse_port, counts=table.row(index)
+        )
         await serve(server, stop, on_ready=on_ready)
     finally:
+        if listening is not None:
+            stop.set()
+            await listening
         engine.dispose()
 
 
+def _metrics_line(url: str) -> None:
+    click.echo(f"dns: metrics and health on {url}/metrics, {url}/healthz")
+    sys.stdout.flush()
+
+
 async def serve_worker(
-    spec: WorkerSpec, port: int, on_ready: Callable[[str, int], None], stop: asyncio.Event
+    spec: WorkerSpec,
+    index: int,
+    port: int,
+    on_ready: Callable[[str, int], None],
+    stop: asyncio.Event,
 ) -> None:
     """One worker of ``--workers N``: the server on a port the others share."""
-    await _serve(spec, port, on_ready, stop, reuse_port=True)
+    await _serve(spec, index, port, on_ready, stop, reuse_port=True)
 
 
 @click.group("dns")
@@ -108,6 +136,13 @@ def dns_group() -> None:
     show_default=True,
     help="Server processes sharing the port (SO_REUSEPORT); one per core to use.",
 )
+@click.option(
+    "--metrics-listen",
+    default=None,
+    metavar="HOST:PORT",
+    callback=lambda ctx, param, text: None if text is None else _host_port(ctx, param, text),
+    help="Also serve /metrics and /healthz over HTTP here (e.g. 127.0.0.1:9153). Default: off.",
+)
 def serve_command(
     zone: str,
     db_url: str,
@@ -116,6 +151,7 @@ def serve_command(
     ns_addresses: tuple[str, ...],
     allow_public: bool,
     workers: int,
+    metrics_listen: tuple[str, int] | None,
 ) -> None:
     """Answer A/AAAA for IP-in-name hosts and TXT for ACME DNS-01, until SIGINT/SIGTERM."""
     host, port = listen
@@ -129,7 +165,8 @@ def serve_command(
         open_engine(db_url).dispose()  # a bad URL or a missing driver: said here, once
     except (ValueError, StorageError) as err:
         raise click.ClickException(str(err)) from err
-    spec = WorkerSpec(config, db_url, host, logging.getLogger().getEffectiveLevel())
+    level = logging.getLogger().getEffectiveLevel()
+    spec = WorkerSpec(config, db_url, host, level, metrics_listen=metrics_listen)
     if workers == 1:
         _serve_here(spec, port)
     else:
@@ -149,10 +186,12 @@ def _serve_here(spec: WorkerSpec, port: int) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await _serve(spec, port, lambda _h, bound: _ready_line(spec, bound, 1), stop)
+        await _serve(spec, 0, port, lambda _h, bound: _ready_line(spec, bound, 1), stop)
 
     try:
         asyncio.run(run())
+    except HttpServerError as err:
+        raise click.ClickException(str(err)) from err
     except OSError as err:
         raise click.ClickException(f"cannot listen on {_show(spec.host, port)}: {err}") from err
 
@@ -167,17 +206,19 @@ def _serve_in_workers(spec: WorkerSpec, port: int, workers: int) -> None:
         sig: signal.signal(sig, lambda signum, _frame: stopping.append(signum))
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
-    group = WorkerGroup(spec, port, workers, serve_worker)
     try:
-        try:
-            bound = group.start()
-        except WorkerError as err:
-            raise click.ClickException(f"cannot serve on {_show(spec.host, port)}: {err}") from err
-        _ready_line(spec, bound, workers)
-        try:
-            group.supervise(lambda: bool(stopping), wake_read)
-        except WorkerError as err:
-            raise click.ClickException(str(err)) from err
+        with count_table(spec, workers) as counted:
+            group = WorkerGroup(counted, port, workers, serve_worker)
+            try:
+                bound = group.start()
+            except WorkerError as err:
+                where = _show(spec.host, port)
+                raise click.ClickException(f"cannot serve on {where}: {err}") from err
+            _ready_line(spec, bound, workers)
+            try:
+                group.supervise(lambda: bool(stopping), wake_read)
+            except WorkerError as err:
+                raise click.ClickException(str(err)) from err
     finally:
         signal.set_wakeup_fd(previous_fd)
         for sig, handler in previous.items():

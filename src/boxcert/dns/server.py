@@ -18,6 +18,10 @@ TCP connections are bounded in all and per client (:mod:`boxcert.dns.tcpslots`).
 ``reuse_port`` several processes serve one port (SO_REUSEPORT; the kernel spreads clients
 across them), each with its own caches and snapshots.
 
+Every query is counted once, where it ends (:mod:`boxcert.dns.counters`): answered by the
+cache, the fast path, the screen or the reference, or dropped; into ``counts``, a row of plain
+integers, so counting costs the hot path one addition.
+
 TXT values come from a snapshot of the issuer's ``txt_records`` table
 (:mod:`boxcert.dns.zonedata`), read at most once a second whatever the queries ask. A TXT
 question that finds the snapshot stale waits for the one read in a worker thread, shared by every
@@ -37,8 +41,10 @@ import dns.flags
 import dns.message
 import dns.rcode
 
+from boxcert.dns import counters
 from boxcert.dns.answer import EDNS_PAYLOAD, ZoneConfig, answer, encode, txt_name
 from boxcert.dns.cache import RESPONSE_CACHE_SECONDS, RESPONSE_CACHE_SIZE, ResponseCache, cacheable
+from boxcert.dns.counters import AnsweredBy, CountRow, Drop, Transport
 from boxcert.dns.fast import TCP_MAX, WAIT_FOR_TXT, FastAnswers, Wait
 from boxcert.dns.screen import Verdict, screen
 from boxcert.dns.tcp import serve_connection
@@ -63,6 +69,8 @@ MAX_PENDING_UDP = 1024  # UDP queries waiting for the database; beyond this they
 _NO_TXT = Snapshot()  # for queries that read no TXT value
 _SCREEN_RCODE = {Verdict.FORMERR: dns.rcode.FORMERR, Verdict.NOTIMP: dns.rcode.NOTIMP}
 Parser = Callable[[bytes], dns.message.Message]
+_QTYPE_OFFSET, _OTHER = counters.QTYPE_OFFSET, counters.QTYPE_OTHER_OFFSET
+_RCODE = counters.RCODE_OF_HEADER
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,7 @@ class DnsServer:
     the clock of both the snapshots' freshness and the response cache (tests pass a fake one).
     ``parse`` is the reference parser (tests count its calls); ``fast_path`` off sends every
     query that passes the screen to it. ``reuse_port`` lets other processes bind the same port.
+    ``counts``: the :mod:`.counters` row this server counts in (its own when not given).
     """
 
     def __init__(
@@ -114,8 +123,14 @@ class DnsServer:
         parse: Parser = dns.message.from_wire,
         fast_path: bool = True,
         reuse_port: bool = False,
+        counts: CountRow | None = None,
     ) -> None:
         self.zone = zone
+        self.counts: CountRow = counts if counts is not None else [0] * counters.ROW
+        self._fast_base = (
+            counters.base(Transport.TCP, AnsweredBy.FAST),
+            counters.base(Transport.UDP, AnsweredBy.FAST),
+        )
         self.host = host
         self.port = port
         self.txt = TxtSnapshots(data, refresh_seconds, monotonic, txt_max_wait)
@@ -125,8 +140,12 @@ class DnsServer:
         self._fast = FastAnswers(zone) if fast_path else None
         self._reuse_port = reuse_port
         # Separate caches: the same query bytes get a truncated answer over UDP only.
-        self.udp_cache = ResponseCache(response_cache_size, response_cache_seconds, monotonic)
-        self.tcp_cache = ResponseCache(response_cache_size, response_cache_seconds, monotonic)
+        self.udp_cache = ResponseCache(
+            response_cache_size, response_cache_seconds, monotonic, self.counts, Transport.UDP
+        )
+        self.tcp_cache = ResponseCache(
+            response_cache_size, response_cache_seconds, monotonic, self.counts, Transport.TCP
+        )
         self._udp: UdpEndpoint | None = None
         self._tcp: asyncio.Server | None = None
         self._waiting: list[tuple[_Pending, tuple[str, int], UdpEndpoint]] = []
@@ -140,7 +159,12 @@ class DnsServer:
         """Bind UDP and TCP; returns the bound (host, port), useful with port 0."""
         for _attempt in range(20):
             udp = await bind_udp(
-                self.host, self.port, self.udp_cache.lookup, self._on_udp_miss, self._reuse_port
+                self.host,
+                self.port,
+                self.udp_cache.lookup,
+                self._on_udp_miss,
+                self._reuse_port,
+                self.counts,
             )
             try:
                 self._tcp = await asyncio.start_server(
@@ -204,8 +228,23 @@ class DnsServer:
         verdict = screen(wire)
         if verdict is not Verdict.ANSWER:
             rcode = _SCREEN_RCODE.get(verdict)
-            return None if rcode is None else _header_reply(wire, rcode)
+            if rcode is None:
+                self.counts[counters.drop_slot(Drop.GARBAGE)] += 1
+                return None
+            self._count(udp, AnsweredBy.SCREEN, counters.QTYPE_OTHER, rcode)
+            return _header_reply(wire, rcode)
         return self._reference(wire, udp, None, waited=False)
+
+    def _count(self, udp: bool, by: AnsweredBy, qtype: int, rcode: int) -> None:
+        """One answer made by ``by`` (not the fast path's: it counts inline)."""
+        transport = Transport.UDP if udp else Transport.TCP
+        self.counts[counters.answer_slot(transport, by, qtype, counters.rcode_of(rcode))] += 1
+
+    @staticmethod
+    def _qtype(query: dns.message.Message) -> int:
+        if not query.question:
+            return counters.QTYPE_OTHER
+        return counters.qtype_of_rdtype(query.question[0].rdtype)
 
     def _fast_reply(
         self, wire: bytes, udp: bool, txt: Callable[[], Snapshot | None]
@@ -221,7 +260,10 @@ class DnsServer:
         if fast is None or fast is WAIT_FOR_TXT:
             return fast
         reply, keep_until, name_end = fast
-        (self.udp_cache if udp else self.tcp_cache).store(wire, reply, keep_until, name_end)
+        offset = _QTYPE_OFFSET.get(wire[name_end : name_end + 2], _OTHER) + _RCODE[reply[3] & 15]
+        cache = self.udp_cache if udp else self.tcp_cache
+        cache.store(wire, reply, keep_until, name_end, offset)
+        self.counts[self._fast_base[udp] + offset] += 1
         return reply
 
     def _snapshot_now(self) -> Snapshot | None:
@@ -240,19 +282,20 @@ class DnsServer:
         try:
             query = self._parse_message(wire)
         except Exception:
+            self._count(udp, AnsweredBy.FULL, counters.QTYPE_OTHER, dns.rcode.FORMERR)
             return _header_reply(wire, dns.rcode.FORMERR)  # never cached: not an answer
         max_size = _udp_limit(query) if udp else TCP_MAX
         if snapshot is None:
             try:
                 snapshot = _NO_TXT if txt_name(query, self.zone) is None else self.txt.current()
             except NoTxtData:
-                return self._servfail(query, wire, max_size)  # the snapshots log why
+                return self._servfail(query, wire, max_size, udp)  # the snapshots log why
             except Exception:
                 self._log_error("cannot classify a query")
-                return self._servfail(query, wire, max_size)
+                return self._servfail(query, wire, max_size, udp)
             if snapshot is None:
                 if waited:
-                    return self._servfail(query, wire, max_size)
+                    return self._servfail(query, wire, max_size, udp)
                 return _Pending(wire, udp)
         return self._finish(query, wire, snapshot, max_size, udp)
 
@@ -285,13 +328,17 @@ class DnsServer:
             reply = encode(response, max_size)
         except Exception:
             self._log_error("cannot answer a query")
-            return self._servfail(query, wire, max_size)
+            return self._servfail(query, wire, max_size, udp)
+        self._count(udp, AnsweredBy.FULL, self._qtype(query), response.rcode())
         if cacheable(query, response):
             # An answer from TXT values goes stale with them (stale snapshots: not kept at all).
             (self.udp_cache if udp else self.tcp_cache).store(wire, reply, snapshot.fresh_until)
         return reply
 
-    def _servfail(self, query: dns.message.Message, wire: bytes, max_size: int) -> bytes | None:
+    def _servfail(
+        self, query: dns.message.Message, wire: bytes, max_size: int, udp: bool
+    ) -> bytes | None:
+        self._count(udp, AnsweredBy.FULL, self._qtype(query), dns.rcode.SERVFAIL)
         try:
             response = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
             response.set_rcode(dns.rcode.SERVFAIL)
@@ -314,7 +361,10 @@ class DnsServer:
         result = self._miss(wire, udp=True)
         if isinstance(result, bytes):
             send.sendto(result, addr)
-        elif isinstance(result, _Pending) and len(self._waiting) < MAX_PENDING_UDP:
+        elif isinstance(result, _Pending):
+            if len(self._waiting) >= MAX_PENDING_UDP:
+                self.counts[counters.drop_slot(Drop.OVERFLOW)] += 1
+                return
             # One task waits for the read on behalf of every UDP question that needs it.
             self._waiting.append((result, addr, send))
             if self._waiter is None:

@@ -24,6 +24,8 @@ import logging
 import socket
 from collections.abc import Callable
 
+from boxcert.dns import counters
+from boxcert.dns.counters import CountRow, Drop
 from boxcert.dns.screen import HEADER_SIZE
 
 log = logging.getLogger(__name__)
@@ -38,10 +40,15 @@ OnMiss = Callable[[bytes, Address, "UdpEndpoint"], None]
 
 class UdpEndpoint:
     """One bound UDP socket; ``lookup`` answers repeated queries (the whole reply, or None),
-    ``on_miss`` gets the rest."""
+    ``on_miss`` gets the rest. Replies the kernel cannot take are counted in ``counts``."""
 
     def __init__(
-        self, sock: socket.socket, loop: asyncio.AbstractEventLoop, lookup: Lookup, on_miss: OnMiss
+        self,
+        sock: socket.socket,
+        loop: asyncio.AbstractEventLoop,
+        lookup: Lookup,
+        on_miss: OnMiss,
+        counts: CountRow | None = None,
     ) -> None:
         self._sock = sock
         self._loop = loop
@@ -50,6 +57,7 @@ class UdpEndpoint:
         self._closed = False
         self.port = int(sock.getsockname()[1])
         self.dropped_replies = 0  # the kernel's send buffer was full
+        self._counts: CountRow = counts if counts is not None else [0] * counters.ROW
         self._replies: list[tuple[bytes, Address]] | None = None
         loop.add_reader(sock.fileno(), self._readable)
 
@@ -100,6 +108,7 @@ class UdpEndpoint:
             self._sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
             self.dropped_replies += 1
+            self._counts[counters.drop_slot(Drop.SEND_BUFFER)] += 1
         except OSError as err:
             log.debug("UDP send to %s failed: %s", addr, err)
 
@@ -111,7 +120,12 @@ class UdpEndpoint:
 
 
 async def bind_udp(
-    host: str, port: int, lookup: Lookup, on_miss: OnMiss, reuse_port: bool = False
+    host: str,
+    port: int,
+    lookup: Lookup,
+    on_miss: OnMiss,
+    reuse_port: bool = False,
+    counts: CountRow | None = None,
 ) -> UdpEndpoint:
     """Bind ``host``:``port`` (0: any free port) for UDP and start serving on this loop;
     ``reuse_port``: other sockets may bind the same port (SO_REUSEPORT)."""
@@ -131,5 +145,5 @@ async def bind_udp(
             sock.close()
             error = err
             continue
-        return UdpEndpoint(sock, loop, lookup, on_miss)
+        return UdpEndpoint(sock, loop, lookup, on_miss, counts)
     raise error or OSError(f"cannot resolve {host!r}")

@@ -10,6 +10,10 @@ The parent starts the first worker on the requested port (0: any free one), then
 the port the first one got, waits until all are listening, and then only supervises: SIGINT or
 SIGTERM stops every worker; a worker that dies stops the rest, and the parent exits non-zero so
 that the service manager restarts the whole group.
+
+Counts (:mod:`.counters`): the parent makes a private directory holding one table file with a
+row per worker (:func:`count_table`); worker ``i`` maps it and counts in row ``i``, and worker
+0, which serves ``--metrics-listen`` when asked, adds up every row when scraped.
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import queue
+import shutil
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
+from pathlib import Path
 from typing import Any
 
 from boxcert.dns.answer import ZoneConfig
+from boxcert.dns.counters import CountTable
+from boxcert.httpserver import HttpServerError
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +57,28 @@ class WorkerSpec:
     db_url: str
     host: str
     log_level: int
+    metrics_listen: tuple[str, int] | None = None  # served by worker 0 (or the only process)
+    counts_file: Path | None = None  # the group's count table; None: one process, its own
 
 
-# A worker's server: (spec, port, on_ready(host, port), stop) -> runs until stop is set.
-RunServer = Callable[[WorkerSpec, int, Callable[[str, int], None], asyncio.Event], Any]
+# A worker's server: (spec, index, port, on_ready(host, port), stop) -> runs until stop is set.
+RunServer = Callable[[WorkerSpec, int, int, Callable[[str, int], None], asyncio.Event], Any]
 
 
-def _worker(spec: WorkerSpec, port: int, run: RunServer, events: Queue[Any]) -> None:
+@contextlib.contextmanager
+def count_table(spec: WorkerSpec, workers: int) -> Iterator[WorkerSpec]:
+    """``spec`` with a count table of ``workers`` rows in a private directory (0700, the file
+    0600), removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="boxcert-dns-counts-"))
+    try:
+        path = directory / "counts"
+        CountTable.create(path, workers)
+        yield replace(spec, counts_file=path)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _worker(spec: WorkerSpec, index: int, port: int, run: RunServer, events: Queue[Any]) -> None:
     logging.basicConfig(
         level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -67,14 +91,15 @@ def _worker(spec: WorkerSpec, port: int, run: RunServer, events: Queue[Any]) -> 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run(spec, port, ready, stop)
+        await run(spec, index, port, ready, stop)
 
     try:
         asyncio.run(main())
     except KeyboardInterrupt:
         pass  # Ctrl-C before the loop took the signal over
     except Exception as err:  # reported to the parent, which shows it
-        what = str(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+        known = isinstance(err, OSError | HttpServerError)
+        what = str(err) if known else f"{type(err).__name__}: {err}"
         events.put(("error", os.getpid(), what))
         raise SystemExit(1) from err
 
@@ -95,10 +120,10 @@ class WorkerGroup:
     def start(self) -> int:
         """Start every worker; the port they all serve. Raises :class:`WorkerError`."""
         try:
-            self._spawn(self._port)
+            self._spawn(0, self._port)
             self.port = self._wait_ready(1)
-            for _ in range(self._count - 1):
-                self._spawn(self.port)
+            for index in range(1, self._count):
+                self._spawn(index, self.port)
             self._wait_ready(self._count - 1)
         except BaseException:
             self.stop()
@@ -134,9 +159,9 @@ class WorkerGroup:
                 proc.kill()
                 proc.join()
 
-    def _spawn(self, port: int) -> None:
+    def _spawn(self, index: int, port: int) -> None:
         proc = self._ctx.Process(
-            target=_worker, args=(self._spec, port, self._run, self._events), daemon=False
+            target=_worker, args=(self._spec, index, port, self._run, self._events), daemon=False
         )
         proc.start()
         self.processes.append(proc)

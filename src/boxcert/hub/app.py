@@ -7,7 +7,13 @@ Boxes (no cookies, no CSRF: they authenticate with a token or their own secret),
 Behind the admin login (:mod:`boxcert.web`): ``GET /boxes`` (the IoT page), ``GET
 /boxes/<identifier>``, ``POST /tokens`` (a new pairing token, shown once), ``POST /forget``;
 the same data as JSON at ``GET /api/boxes`` and ``GET /api/boxes/<identifier>``.
-Anyone: ``GET /login``, ``GET /healthz`` (says whether the hub is configured, nothing more).
+Anyone: ``GET /login``, ``GET /healthz`` (the database answers, 200, or 503 naming the failing
+part; and whether the hub is configured, nothing more: :mod:`.health`), ``GET /metrics``
+(Prometheus metrics, :mod:`.metrics`; no secret and no identifier in them, like the issuer's).
+
+Every request is timed into the metrics and, when ``access_log`` is given, logged in one line
+without secrets (:mod:`boxcert.accesslog`); the boxes' endpoints leave their outcome in the
+scope (``paired``, ``refused:<code>``, ``accepted`` …) for the line's end.
 
 Hub errors become answers here and nowhere else: JSON (``wire.errors`` shape) for box and API
 paths, pages for the rest. Unexpected errors are logged and answered 500 without details.
@@ -27,8 +33,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from boxcert.accesslog import OUTCOME, AccessLog, AccessLogWriter
 from boxcert.clock import Clock, system_clock
+from boxcert.hub import health as hub_health
 from boxcert.hub.errors import BoxRefused, HubError, PairingRefused, UnknownBox
+from boxcert.hub.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from boxcert.hub.metrics import HubMetrics, is_known_path
 from boxcert.hub.service import HubService
 from boxcert.hub.view import format_ago, format_when
 from boxcert.web import (
@@ -91,6 +101,15 @@ async def _read_json(request: Request) -> object:
         raise BadBody(400, "the body is not valid JSON") from err
 
 
+def _bad(err: Exception) -> JSONResponse:
+    """The answer to a body that is too large, not JSON, or not the expected shape."""
+    status = err.status if isinstance(err, BadBody) else 400
+    return _error(status, HttpErrorCode.for_status(status), str(err))
+
+
+_REFUSED = {401: "unauthorized", 403: "forbidden"}
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -100,7 +119,10 @@ def create_app(
     *,
     clock: Clock = system_clock,
     throttle: LoginThrottle | None = None,
+    metrics: HubMetrics | None = None,
+    access_log: AccessLogWriter | None = None,
 ) -> ASGIApp:
+    metrics = metrics or HubMetrics(service.sessions, clock=clock)
     pages = Pages(
         SITE,
         PackageLoader("boxcert.hub", "templates"),
@@ -111,48 +133,71 @@ def create_app(
 
     # --- the boxes' endpoints ----------------------------------------------------------
 
+    def outcome(request: Request, text: str) -> None:
+        request.scope[OUTCOME] = text
+
     async def connect(request: Request) -> Response:
         try:
             parsed = ConnectRequest.from_json(await _read_json(request))
         except MalformedToken as err:
+            metrics.paired(PairingRefusal.MALFORMED.value)
+            outcome(request, f"refused:{PairingRefusal.MALFORMED.value}")
             return _error(400, PairingRefusal.MALFORMED, str(err))
-        except WireError as err:
-            return _error(400, HttpErrorCode.BAD_REQUEST, str(err))
+        except (WireError, BadBody) as err:
+            metrics.paired("bad_request")
+            outcome(request, "refused:bad_request")
+            return _bad(err)
         try:
             answer = await run_in_threadpool(service.connect, parsed, _client(request))
         except PairingRefused as refused:
             code = refused.refusal
+            metrics.paired(code.value)
+            outcome(request, f"refused:{code.value}")
             return _error(code.status, code, code.message)
+        metrics.paired("paired")
+        outcome(request, "paired")
         return JSONResponse(answer.to_json())
+
+    def reported(request: Request, kind: str, result: str) -> None:
+        metrics.reported(kind, result)
+        outcome(request, result if result == "accepted" else f"refused:{result}")
 
     async def report(request: Request) -> Response:
         try:
             secret = BoxSecret.from_authorization(request.headers.get("authorization"))
         except WireError as err:
+            reported(request, "box", "unauthorized")
             return _error(401, HttpErrorCode.UNAUTHORIZED, str(err))
         try:
             parsed = BoxReport.from_json(await _read_json(request))
-        except WireError as err:
-            return _error(400, HttpErrorCode.BAD_REQUEST, str(err))
+        except (WireError, BadBody) as err:
+            reported(request, "box", "bad_request")
+            return _bad(err)
         try:
             await run_in_threadpool(service.report, secret, parsed)
         except BoxRefused as refused:
             status = refused.status
+            reported(request, "box", _REFUSED.get(status, "refused"))
             return _error(status, HttpErrorCode.for_status(status), str(refused))
+        reported(request, "box", "accepted")
         return JSONResponse({"result": {"accepted": True}})
 
     async def legacy_report(request: Request) -> Response:
-        body = await _read_json(request)
         try:
+            body = await _read_json(request)
             parsed = LegacyReport.from_json(body)
-        except WireError as err:
-            return _error(400, HttpErrorCode.BAD_REQUEST, str(err))
+        except (WireError, BadBody) as err:
+            reported(request, "legacy", "bad_request")
+            return _bad(err)
         try:
             await run_in_threadpool(service.legacy_report, parsed)
         except UnknownBox as err:
+            reported(request, "legacy", "unknown_box")
             return _error(404, HttpErrorCode.NOT_FOUND, str(err))
         except BoxRefused as refused:
+            reported(request, "legacy", _REFUSED.get(refused.status, "refused"))
             return _error(refused.status, HttpErrorCode.for_status(refused.status), str(refused))
+        reported(request, "legacy", "accepted")
         return JSONResponse(legacy_answer(body))
 
     # --- pages -----------------------------------------------------------------------------
@@ -205,8 +250,21 @@ def create_app(
         return JSONResponse(box.to_json())
 
     async def health(_: Request) -> Response:
-        configured = await run_in_threadpool(service.config) is not None
-        return JSONResponse({"status": "ok", "configured": configured})
+        report = await hub_health.report(service.sessions)
+        answer: dict[str, object] = {"status": "failing" if report.failing else "ok"}
+        if report.failing:
+            answer["failing"] = report.failing
+        else:
+            answer["configured"] = await run_in_threadpool(service.config) is not None
+        answer["checks"] = report.checks
+        return JSONResponse(
+            answer,
+            status_code=503 if report.failing else 200,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(await metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
     # --- errors ---------------------------------------------------------------------------
 
@@ -238,6 +296,7 @@ def create_app(
         Route(REPORT_PATH, report, methods=["POST"]),
         Route(LEGACY_REPORT_PATH, legacy_report, methods=["POST"]),
         Route("/healthz", health, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         pages.stylesheet_route(),
         *gate.routes(),
         Route("/", home, methods=["GET"]),
@@ -261,9 +320,10 @@ def create_app(
         store=MemorySessionStore(),
         stamp_of=service.stamp,
         clock=clock,
-        exempt=(BOX_PATHS, "/healthz", "/static/"),
+        exempt=(BOX_PATHS, "/healthz", "/metrics", "/static/"),
         refuse=pages.refusal,
     )
     # Everything but the stylesheet may carry private data (the box list, a pairing token,
     # the contract code at pairing): no cache keeps any of it.
-    return SecurityHeaders(app, no_store=lambda path: not path.startswith("/static/"))
+    app = SecurityHeaders(app, no_store=lambda path: not path.startswith("/static/"))
+    return AccessLog(app, metrics.observe, access_log, known=is_known_path)

@@ -8,7 +8,6 @@ never printed.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import re
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from boxcert import logsetup
+from boxcert import httpserver, logsetup
 from boxcert.hostport import parse_host_port
 from boxcert.httpserver import HttpServerError
 from boxcert.hub.errors import HubError
@@ -104,6 +103,12 @@ def hub_group() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="PEM file verifying the issuer's TLS for the daily report (default: system store).",
 )
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log one line per request (address, method, path, status, size, time; no secrets).",
+)
 def serve_command(
     data_dir: Path,
     db_url: str | None,
@@ -113,6 +118,7 @@ def serve_command(
     tls_key: Path | None,
     behind_tls_proxy: bool,
     issuer_ca: Path | None,
+    access_log: bool,
 ) -> None:
     """Serve the boxes' endpoints and the admin pages."""
     if (tls_cert is None) != (tls_key is None):
@@ -157,7 +163,7 @@ def serve_command(
 
     reporter = _run(lambda: IssuerReporter(service, data_dir, issuer_ca=issuer_ca))
     try:
-        asyncio.run(
+        httpserver.run(
             serve(
                 service,
                 host,
@@ -167,6 +173,7 @@ def serve_command(
                 behind_tls_proxy=behind_tls_proxy,
                 on_ready=ready,
                 reporter=reporter,
+                access_log=access_log,
             )
         )
     except HttpServerError as err:

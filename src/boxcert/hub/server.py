@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from boxcert import httpserver
+from boxcert import httpserver, logsetup
+from boxcert.accesslog import AccessLogWriter
 from boxcert.clock import Clock, system_clock
 from boxcert.hub.db import open_database
 from boxcert.hub.issuer_report import IssuerReporter
@@ -30,6 +32,7 @@ async def serve(
     behind_tls_proxy: bool = False,
     on_ready: Callable[[str], None] | None = None,
     reporter: IssuerReporter | None = None,
+    access_log: bool = True,
 ) -> None:
     """Serve until SIGINT/SIGTERM; call ``on_ready`` with the bound base URL.
 
@@ -37,17 +40,19 @@ async def serve(
     the proxy's ``X-Forwarded-For/Proto`` are believed from loopback only, so cookies get
     ``Secure`` and the login throttle sees real clients. Raises HttpServerError with one line
     when it cannot start. ``reporter`` reports the database to the issuer at start and daily
-    while the hub serves.
+    while the hub serves. ``access_log``: one line per request on stderr, in the log's format
+    (:mod:`boxcert.accesslog`).
     """
     from boxcert.hub.app import create_app
 
     tls = None
     if tls_cert is not None and tls_key is not None:
         tls = httpserver.tls_context(tls_cert, tls_key)
+    writer = AccessLogWriter(sys.stderr, logsetup.current()[1]) if access_log else None
     reporting = asyncio.create_task(reporter.run()) if reporter is not None else None
     try:
         await httpserver.serve(
-            create_app(service, clock=service.clock),
+            create_app(service, clock=service.clock, access_log=writer),
             host,
             port,
             tls=tls,
@@ -59,3 +64,5 @@ async def serve(
             reporting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reporting
+        if writer is not None:
+            writer.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from boxcert.hub.models import Box, BoxKind, PairingTokenRow, Setting
@@ -149,3 +149,17 @@ def apply_legacy_report(box: Box, end_date: datetime | None, now: datetime) -> N
 def forget_box(session: Session, identifier: str) -> bool:
     result = session.execute(delete(Box).where(Box.identifier == identifier))
     return bool(getattr(result, "rowcount", 0) == 1)
+
+
+# --- figures ----------------------------------------------------------------------------
+
+
+def box_counts(session: Session) -> list[tuple[str, str, int]]:
+    """(kind, last reported state or ``none``, boxes), sorted."""
+    rows = session.execute(select(Box.kind, Box.state, func.count()).group_by(Box.kind, Box.state))
+    return sorted((kind, state or "none", int(n)) for kind, state, n in rows)
+
+
+def soonest_certificate_end(session: Session) -> datetime | None:
+    """The soonest certificate end any box reported (None: none did)."""
+    return session.scalar(select(func.min(Box.certificate_end_date)))

@@ -1,138 +1,24 @@
-"""One line per request (the access log) and its latency in the metrics, around the whole site.
+"""The issuer's access log and request latency: :mod:`boxcert.accesslog` around its site.
 
-The line, in the format of the service's other log lines (``--log-format text`` or ``json``),
-from the ``boxcert.access`` logger at INFO::
-
-    2026-11-27 01:53:27,721 INFO boxcert.access: 127.0.0.1 "POST /iot/x509" 200 1834 0.6ms granted
-
-client address, method and path, status, bytes of the answer's body, time to the answer, and
-for the exchange its outcome (``granted`` or ``refused:<code>``, left in the scope by
-:mod:`.app`). Never a query string, a header or a body: contract codes travel in bodies,
-tokens in headers, and neither is written here. A path outside the known routes is made
-printable and cut short.
-
-Why not through :mod:`logging`: at ten thousand requests a second a log record, its
-formatting and a write per line cost about 12 µs a request, a third of the hot path's own
-time. :class:`AccessLogWriter` makes the same line with the time formatted once a second and
-writes the lines in batches, at most :data:`FLUSH_EVERY` after they were made (as nginx's
-``access_log … buffer= flush=``), about 1.5 µs a request. ``issuer serve`` writes it to
-stderr by default; ``--no-access-log`` turns it off. The latency histogram (:mod:`.metrics`)
-is measured either way.
+A line ends with the exchange's outcome (``granted`` or ``refused:<code>``, left in the scope
+by :mod:`.app`); a path outside the issuer's routes (:func:`.metrics.route_of`) is made
+printable and cut short. ``issuer serve`` writes it to stderr by default; ``--no-access-log``
+turns it off, and the latency histogram (:mod:`.metrics`) is measured either way.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from datetime import UTC, datetime
-from typing import TextIO
+from starlette.types import ASGIApp
 
-import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from boxcert.issuer.app import OUTCOME
+from boxcert import accesslog
+from boxcert.accesslog import AccessLogWriter
 from boxcert.issuer.metrics import IssuerMetrics, route_of
-from boxcert.wire.text import printable
 
-LOGGER = "boxcert.access"
-MAX_PATH_CHARS = 200
-FLUSH_EVERY = 0.5
-MAX_BATCH = 512
+__all__ = ["AccessLogWriter", "access_log"]
 
 
-class AccessLogWriter:
-    """Access-log lines in ``fmt`` (``text`` or ``json``, as :mod:`boxcert.logsetup`), written
-    to ``stream`` in batches by a daemon thread; :meth:`close` writes what is left."""
-
-    def __init__(
-        self,
-        stream: TextIO,
-        fmt: str = "text",
-        *,
-        flush_every: float = FLUSH_EVERY,
-        max_batch: int = MAX_BATCH,
-    ) -> None:
-        self.stream = stream
-        self.json = fmt == "json"
-        self.flush_every = flush_every
-        self.max_batch = max_batch
-        self._lines: list[str] = []
-        self._lock = threading.Lock()
-        self._second = -1
-        self._prefix = ""
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="access-log", daemon=True)
-        self._thread.start()
-
-    def write(self, message: str) -> None:
-        now = time.time()
-        if self.json:
-            stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds")
-            entry = {"time": stamp, "level": "info", "logger": LOGGER, "message": message}
-            line = orjson.dumps(entry).decode()
-        else:
-            second = int(now)
-            if second != self._second:  # strftime once a second, as logging's asctime
-                self._second = second
-                self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-            line = f"{self._prefix},{int((now - second) * 1000):03d} INFO {LOGGER}: {message}"
-        self._lines.append(line)
-        if len(self._lines) >= self.max_batch:
-            self.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            lines, self._lines = self._lines, []
-            if lines:
-                try:
-                    self.stream.write("\n".join(lines) + "\n")
-                    self.stream.flush()
-                except (OSError, ValueError):
-                    pass  # a closed or broken stream must not fail requests
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(self.flush_every * 4)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.flush_every):
-            self.flush()
-
-
-class AccessLog:
-    """ASGI middleware: see the module docstring. ``writer`` None: metrics only."""
-
-    def __init__(self, app: ASGIApp, metrics: IssuerMetrics, writer: AccessLogWriter | None):
-        self.app = app
-        self.metrics = metrics
-        self.writer = writer
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        answer = [500, 0]  # status, body bytes (500 if the app raised before answering)
-
-        async def send_and_note(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                answer[0] = message["status"]
-            elif message["type"] == "http.response.body":
-                answer[1] += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            elapsed = time.perf_counter() - started
-            path: str = scope["path"]
-            self.metrics.observe(path, answer[0], elapsed)
-            if self.writer is not None:
-                client = scope.get("client")
-                shown = path if route_of(path) != "other" else printable(path, MAX_PATH_CHARS)
-                outcome = scope.get(OUTCOME)
-                self.writer.write(
-                    f'{client[0] if client else "-"} "{scope["method"]} {shown}" {answer[0]} '
-                    f"{answer[1]} {elapsed * 1000:.1f}ms{' ' + outcome if outcome else ''}"
-                )
+def access_log(app: ASGIApp, metrics: IssuerMetrics, writer: AccessLogWriter | None) -> ASGIApp:
+    """``app`` with its requests timed into ``metrics`` and logged to ``writer`` (if any)."""
+    return accesslog.AccessLog(
+        app, metrics.observe, writer, known=lambda path: route_of(path) != "other"
+    )

@@ -35,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from boxcert.accesslog import OUTCOME
 from boxcert.issuer import answers
 from boxcert.issuer.crl import CRL_PATH, CrlPublisher
 from boxcert.issuer.duplicates import ReportRefused
@@ -54,7 +55,6 @@ from boxcert.wire.hubreport import HUB_REPORT_PATH, HubReport
 from boxcert.wire.standing import STANDING_PATH, StandingQuery
 
 log = logging.getLogger(__name__)
-OUTCOME = "boxcert.outcome"  # scope key: what became of an exchange, for the access log
 API_VERSION = 2
 REFRESH_SECONDS = 60
 Lifespan = Callable[[], AbstractAsyncContextManager[None]]

@@ -54,6 +54,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from boxcert.accesslog import status_class
 from boxcert.clock import Clock
 from boxcert.issuer.ca import CertificateAuthority
 from boxcert.issuer.ca.local import LocalCA
@@ -115,10 +116,6 @@ def route_of(path: str) -> str:
     if path == "/" or path.startswith(("/my/", "/login", "/logout", "/static/")):
         return "portal"
     return "other"
-
-
-def _status_class(status: int) -> str:
-    return f"{status // 100}xx" if 100 <= status < 600 else "other"
 
 
 class IssuerMetrics:
@@ -183,7 +180,7 @@ class IssuerMetrics:
         self.revocations.labels(event.reason).inc()
 
     def observe(self, path: str, status: int, seconds: float) -> None:
-        key = (route_of(path), _status_class(status))
+        key = (route_of(path), status_class(status))
         child = self._latency_children.get(key)
         if child is None:
             child = self._latency_children[key] = self.latency.labels(*key)

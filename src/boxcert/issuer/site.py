@@ -9,7 +9,7 @@
 :func:`create_site` sends each request to its app by path prefix, so a portal cookie never
 reaches the API or the boxes' endpoints. When ``run_jobs`` is set the lifespan runs the
 lifecycle job (:mod:`.lifecycle`) until the server stops, and then stores the audit log's
-queue. Every request goes through :class:`~.access.AccessLog` (latency metrics; one line per
+queue. Every request goes through :func:`~.access.access_log` (latency metrics; one line per
 request to ``access_log`` when given).
 """
 
@@ -23,7 +23,8 @@ from collections.abc import AsyncIterator
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from boxcert.clock import Clock
-from boxcert.issuer.access import AccessLog, AccessLogWriter
+from boxcert.issuer import access
+from boxcert.issuer.access import AccessLogWriter
 from boxcert.issuer.admin_api import create_admin_api
 from boxcert.issuer.admin_schema import API_PREFIX
 from boxcert.issuer.app import create_app
@@ -94,4 +95,4 @@ def create_site(
                 return
         await machine(scope, receive, send)
 
-    return AccessLog(site, service.metrics, access_log)
+    return access.access_log(site, service.metrics, access_log)
