@@ -25,8 +25,9 @@ def test_box_commands_do_not_import_the_issuer_stack() -> None:
         "if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "HEAVY []" in out
 
 
@@ -38,8 +39,9 @@ def test_dns_server_does_not_import_the_issuer() -> None:
         "import boxcert.dns.cli, boxcert.dns.server, boxcert.dns.zonedata\n"
         "print('ISSUER', sorted(m for m in sys.modules if m.startswith('boxcert.issuer')))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "ISSUER []" in out
 
 
@@ -47,17 +49,31 @@ def boxcert(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     """The real console entry point in a subprocess."""
     import os
 
-    return subprocess.run([sys.executable, "-m", "boxcert", *args], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "boxcert", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+    )
 
 
 def test_hoisting_moves_global_options_wherever_they_are() -> None:
     from boxcert.cli import hoist_global_options
 
     assert hoist_global_options(["box", "status", "--log-level", "debug", "--json"]) == [
-        "--log-level", "debug", "box", "status", "--json"]
+        "--log-level",
+        "debug",
+        "box",
+        "status",
+        "--json",
+    ]
     assert hoist_global_options(["box", "--debug", "status", "--log-format=json"]) == [
-        "--debug", "--log-format=json", "box", "status"]
+        "--debug",
+        "--log-format=json",
+        "box",
+        "status",
+    ]
     # after "--" nothing is moved
     assert hoist_global_options(["x", "--", "--debug"]) == ["x", "--", "--debug"]
 
@@ -105,8 +121,11 @@ def test_config_file_gives_defaults_and_flags_win(tmp_path: Path) -> None:
     assert "ExecStart=/opt/boxcert/bin/boxcert " in from_file.stdout
     flag = boxcert("--config", str(config), "systemd-unit", "dns", "--exec", "/usr/bin/boxcert")
     assert "ExecStart=/usr/bin/boxcert " in flag.stdout
-    env = boxcert("systemd-unit", "dns", env={"BOXCERT_CONFIG": str(config),
-                                              "BOXCERT_SYSTEMD_UNIT_EXECUTABLE": "/env/boxcert"})
+    env = boxcert(
+        "systemd-unit",
+        "dns",
+        env={"BOXCERT_CONFIG": str(config), "BOXCERT_SYSTEMD_UNIT_EXECUTABLE": "/env/boxcert"},
+    )
     assert "ExecStart=/env/boxcert " in env.stdout
 
 
@@ -116,3 +135,59 @@ def test_config_file_unknown_option_is_named(tmp_path: Path) -> None:
     result = boxcert("--config", str(config), "systemd-unit", "dns")
     assert result.returncode == 3
     assert "unknown option 'colour'" in result.stderr
+
+
+def test_a_group_section_shares_its_options_with_every_command_below(tmp_path: Path) -> None:
+    from boxcert import configfile
+    from boxcert.cli import main
+
+    config = tmp_path / "boxcert.toml"
+    config.write_text(
+        f'[issuer]\ndata = "{tmp_path}/issuer"\nzone = "iot.example.test"\n'
+        '[issuer.serve]\nzone = "iot.other.test"\n'
+    )
+    defaults = configfile.load(config, main)["issuer"]
+    assert defaults["serve"] == {"data_dir": f"{tmp_path}/issuer", "zone": "iot.other.test"}
+    assert defaults["database"]["list"]["data_dir"] == f"{tmp_path}/issuer"
+    assert defaults["box"]["forget"]["zone"] == "iot.example.test"
+    assert "zone" not in defaults["database"]["list"]  # only where the option exists
+    # The administration verbs run without repeating --data.
+    added = boxcert(
+        "--config",
+        str(config),
+        "issuer",
+        "subscription",
+        "add",
+        "--code",
+        "C-1111-2222-33",
+        "--line",
+        "IoT Box Subscription",
+    )
+    assert added.returncode == 0, added.stderr
+    listed = boxcert("issuer", "subscription", "list", env={"BOXCERT_CONFIG": str(config)})
+    assert listed.returncode == 0 and "IoT Box Subscription" in listed.stdout, listed.stderr
+    assert (tmp_path / "issuer").is_dir()
+    config.write_text('[issuer]\ncolour = "blue"\n')
+    unknown = boxcert("--config", str(config), "issuer", "database", "list")
+    assert unknown.returncode == 3 and "unknown option 'colour' for 'issuer'" in unknown.stderr
+
+
+def test_every_toml_example_in_the_docs_loads(tmp_path: Path) -> None:
+    import re
+
+    from boxcert import configfile
+    from boxcert.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    blocks = [
+        block
+        for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+        for block in re.findall(
+            r"```toml\n(.*?)```|<<'TOML'\n(.*?)\nTOML", page.read_text(), flags=re.S
+        )
+    ]
+    assert len(blocks) >= 2  # docs/operations.md and the README's production block
+    for index, block in enumerate(blocks):
+        config = tmp_path / f"example-{index}.toml"
+        config.write_text("".join(block))
+        assert configfile.load(config, main)

@@ -42,7 +42,9 @@ def load(path: Path, root: click.Command) -> dict[str, Any]:
     return _defaults(root, data, str(path))
 
 
-def _defaults(command: click.Command, section: dict[str, Any], where: str) -> dict[str, Any]:
+def _param_names(command: click.Command) -> dict[str, str]:
+    """Every spelling of ``command``'s options (``db``, ``--db``, ``tls-cert``, ``tls_cert``)
+    mapped to the parameter's name."""
     names: dict[str, str] = {}
     for param in command.params:
         if param.name is None:
@@ -50,7 +52,51 @@ def _defaults(command: click.Command, section: dict[str, Any], where: str) -> di
         names[param.name] = param.name
         for opt in (*param.opts, *param.secondary_opts):
             names[opt.lstrip("-")] = param.name
+    return names
+
+
+def _lookup(names: dict[str, str], key: str) -> str | None:
+    return names.get(key) or names.get(key.replace("_", "-"))
+
+
+def _subcommands(group: click.Group) -> list[tuple[str, click.Command]]:
+    ctx = click.Context(group)
+    found = ((name, group.get_command(ctx, name)) for name in group.list_commands(ctx))
+    return [(name, sub) for name, sub in found if sub is not None]
+
+
+def _shared(command: click.Command, key: str, value: Any) -> dict[str, Any]:
+    """The ``default_map`` that gives ``value`` to the option ``key`` of ``command`` and of
+    every command below it that has such an option (empty when none has)."""
     out: dict[str, Any] = {}
+    name = _lookup(_param_names(command), key)
+    if name is not None:
+        out[name] = value
+    if isinstance(command, click.Group):
+        for sub_name, sub in _subcommands(command):
+            below = _shared(sub, key, value)
+            if below:
+                out[sub_name] = below
+    return out
+
+
+def _merge_under(target: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """Add ``defaults`` to ``target`` without replacing what ``target`` already says."""
+    for key, value in defaults.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_under(target[key], value)
+        else:
+            target.setdefault(key, value)
+
+
+def _defaults(command: click.Command, section: dict[str, Any], where: str) -> dict[str, Any]:
+    """``section`` as ``command``'s default_map. A key of a group's section that is not an
+    option of the group itself is shared: every command below that has the option gets it
+    (``[issuer] data = …`` serves ``issuer serve`` and every administration verb alike); a
+    sub-section's own value wins."""
+    names = _param_names(command)
+    out: dict[str, Any] = {}
+    shared: dict[str, Any] = {}
     for key, value in section.items():
         if isinstance(value, dict):
             sub = None
@@ -60,8 +106,13 @@ def _defaults(command: click.Command, section: dict[str, Any], where: str) -> di
                 raise ConfigFileError(f"{where}: [{key}] is not a command")
             out[key] = _defaults(sub, value, f"{where} [{key}]")
             continue
-        name = names.get(key) or names.get(key.replace("_", "-"))
-        if name is None:
+        name = _lookup(names, key)
+        if name is not None:
+            out[name] = value
+            continue
+        below = _shared(command, key, value) if isinstance(command, click.Group) else {}
+        if not below:
             raise ConfigFileError(f"{where}: unknown option {key!r} for '{command.name}'")
-        out[name] = value
+        _merge_under(shared, below)
+    _merge_under(out, shared)
     return out
