@@ -27,6 +27,7 @@ demo: venv
 
 lint: venv
 	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check --quiet src tests bench
 	$(BIN)/mypy
 
 test: venv system-deps lint

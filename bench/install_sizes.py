@@ -21,10 +21,18 @@ REPO = Path(__file__).resolve().parent.parent
 
 # What each extra must be able to run, proven by importing it in the new virtualenv.
 ROLE_MODULES = {
-    "box": ["boxcert.box.cli", "boxcert.box.runner", "boxcert.box.front.server",
-            "boxcert.box.diagnosis.dns_probe"],
-    "issuer": ["boxcert.issuer.cli", "boxcert.issuer.site", "boxcert.issuer.server",
-               "boxcert.issuer.ca.acme"],
+    "box": [
+        "boxcert.box.cli",
+        "boxcert.box.runner",
+        "boxcert.box.front.server",
+        "boxcert.box.diagnosis.dns_probe",
+    ],
+    "issuer": [
+        "boxcert.issuer.cli",
+        "boxcert.issuer.site",
+        "boxcert.issuer.server",
+        "boxcert.issuer.ca.acme",
+    ],
     "hub": ["boxcert.hub.cli", "boxcert.hub.server", "boxcert.hub.app"],
     "dns": ["boxcert.dns.cli", "boxcert.dns.server"],
     "postgres": ["psycopg"],
@@ -51,16 +59,20 @@ def measure(wheel: Path, extra: str, workdir: Path) -> tuple[float, float, list[
     site = next((venv / "lib").glob("python3*/site-packages"))
     # pip and setuptools come with every virtualenv: not ours to count.
     base = sum(size_mb(p) for p in site.iterdir() if p.name.startswith(("pip", "setuptools")))
-    roles = ["box"] if extra == "box" else ["box", *extra.replace("all", "issuer+hub+dns+postgres")
-                                            .split("+")]
+    roles = (
+        ["box"]
+        if extra == "box"
+        else ["box", *extra.replace("all", "issuer+hub+dns+postgres").split("+")]
+    )
     modules = [m for role in roles for m in ROLE_MODULES[role]]
     check = (
         "import importlib, sys\n"
         f"for m in {modules!r}: importlib.import_module(m)\n"
         f"print(sorted(h for h in {HEAVY!r} if h in sys.modules))\n"
     )
-    done = subprocess.run([str(venv / "bin" / "python"), "-c", check], capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", check], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["?"])[-1]
         return size_mb(site) - base, seconds, [f"DOES NOT START: {last}"]

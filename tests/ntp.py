@@ -28,8 +28,11 @@ def chrony_server() -> Iterator[tuple[str, int]]:
         f"pidfile {workdir}/chronyd.pid\ndriftfile {workdir}/drift\n"
     )
     log = (workdir / "chronyd.log").open("w")
-    proc = subprocess.Popen([CHRONYD, "-x", "-d", "-f", str(workdir / "chrony.conf")],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [CHRONYD, "-x", "-d", "-f", str(workdir / "chrony.conf")],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     try:
         _wait(("127.0.0.1", port), proc)

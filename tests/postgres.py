@@ -57,18 +57,38 @@ def running_postgres() -> Iterator[RunningPostgres]:
     if root:
         shutil.chown(base, "postgres", "postgres")
     try:
-        as_owner(f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "boxcert", "--no-sync",
-                 "--no-locale", "-E", "UTF8")
-        as_owner(f"{bindir}/pg_ctl", "-D", data, "-w", "-l", os.path.join(base, "log"),
-                 "-o", f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off",
-                 "start")
+        as_owner(
+            f"{bindir}/initdb",
+            "-D",
+            data,
+            "-A",
+            "trust",
+            "-U",
+            "boxcert",
+            "--no-sync",
+            "--no-locale",
+            "-E",
+            "UTF8",
+        )
+        as_owner(
+            f"{bindir}/pg_ctl",
+            "-D",
+            data,
+            "-w",
+            "-l",
+            os.path.join(base, "log"),
+            "-o",
+            f"-k {base} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
         cluster = RunningPostgres(
             f"postgresql+psycopg://boxcert@127.0.0.1:{port}/boxcert",
             lambda: as_owner(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"),
         )
         try:
-            as_owner(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "boxcert",
-                     "boxcert")
+            as_owner(
+                f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "boxcert", "boxcert"
+            )
             yield cluster
         finally:
             cluster.stop()

@@ -45,8 +45,9 @@ class PowerDns:
 
 
 def _pdnsutil(config_dir: Path, *args: str) -> None:
-    subprocess.run([PDNSUTIL, f"--config-dir={config_dir}", *args], check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [PDNSUTIL, f"--config-dir={config_dir}", *args], check=True, capture_output=True, text=True
+    )
 
 
 @contextmanager
@@ -81,8 +82,9 @@ def powerdns(directory: Path, zone: str) -> Iterator[PowerDns]:
     with os.fdopen(fd, "w") as f:
         f.write(f'key "{KEY_NAME}" {{\n\talgorithm hmac-sha256;\n\tsecret "{secret}";\n}};\n')
     log = (directory / "pdns.log").open("w")
-    proc = subprocess.Popen([PDNS, f"--config-dir={directory}"], stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [PDNS, f"--config-dir={directory}"], stdout=log, stderr=subprocess.STDOUT
+    )
     log.close()
     try:
         _wait_until_answering(("127.0.0.1", port), zone, proc)
@@ -96,14 +98,18 @@ def powerdns(directory: Path, zone: str) -> Iterator[PowerDns]:
             proc.wait()
 
 
-def _wait_until_answering(address: tuple[str, int], zone: str, proc: subprocess.Popen[bytes],
-                          ) -> None:
+def _wait_until_answering(
+    address: tuple[str, int],
+    zone: str,
+    proc: subprocess.Popen[bytes],
+) -> None:
     for _ in range(200):  # a hang guard, not a time bound: PowerDNS starts in well under 1 s
         if proc.poll() is not None:
             raise RuntimeError("pdns_server exited at start")
         try:
-            dns.query.udp(dns.message.make_query(zone, "SOA"), address[0], port=address[1],
-                          timeout=0.5)
+            dns.query.udp(
+                dns.message.make_query(zone, "SOA"), address[0], port=address[1], timeout=0.5
+            )
             return
         except (OSError, dns.exception.Timeout):
             time.sleep(0.05)

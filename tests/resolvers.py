@@ -43,8 +43,9 @@ def _wait(address: tuple[str, int], proc: subprocess.Popen[str], log: Path) -> N
         if proc.poll() is not None:
             raise RuntimeError(f"resolver exited: {log.read_text()[-1000:]}")
         try:
-            dns.query.udp(dns.message.make_query("localhost", "A"), address[0],
-                          port=address[1], timeout=0.3)
+            dns.query.udp(
+                dns.message.make_query("localhost", "A"), address[0], port=address[1], timeout=0.3
+            )
             return
         except (OSError, dns.exception.Timeout):
             time.sleep(0.05)
@@ -72,10 +73,22 @@ def dnsmasq(zone: str, upstream: tuple[str, int], *flags: str) -> Iterator[Resol
     """dnsmasq forwarding ``zone`` to ``upstream`` and nothing else (no internet here)."""
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="boxcert-dnsmasq-"))
-    cmd = [DNSMASQ, "--keep-in-foreground", "--no-daemon", f"--port={port}",
-           "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts",
-           f"--server=/{zone}/{upstream[0]}#{upstream[1]}", "--pid-file=", "--user=root",
-           "--log-queries", "--log-facility=-", *flags]
+    cmd = [
+        DNSMASQ,
+        "--keep-in-foreground",
+        "--no-daemon",
+        f"--port={port}",
+        "--listen-address=127.0.0.1",
+        "--bind-interfaces",
+        "--no-resolv",
+        "--no-hosts",
+        f"--server=/{zone}/{upstream[0]}#{upstream[1]}",
+        "--pid-file=",
+        "--user=root",
+        "--log-queries",
+        "--log-facility=-",
+        *flags,
+    ]
     with _running(cmd, port, workdir / "dnsmasq.log") as resolver:
         yield resolver
     shutil.rmtree(workdir, ignore_errors=True)
@@ -87,14 +100,24 @@ def unbound(zone: str, upstream: tuple[str, int], extra: Sequence[str] = ()) -> 
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="boxcert-unbound-"))
     lines = [
-        "server:", "  interface: 127.0.0.1", f"  port: {port}", "  do-daemonize: no",
-        '  username: ""', '  chroot: ""', f'  directory: "{workdir}"', '  pidfile: ""',
-        "  use-syslog: no", "  do-not-query-localhost: no", '  module-config: "iterator"',
+        "server:",
+        "  interface: 127.0.0.1",
+        f"  port: {port}",
+        "  do-daemonize: no",
+        '  username: ""',
+        '  chroot: ""',
+        f'  directory: "{workdir}"',
+        '  pidfile: ""',
+        "  use-syslog: no",
+        "  do-not-query-localhost: no",
+        '  module-config: "iterator"',
         "  access-control: 127.0.0.0/8 allow",
         # RFC 6761 makes .test a local zone in unbound by default; our test zone lives there
         '  local-zone: "test." nodefault',
         *(f"  {line}" for line in extra),
-        "stub-zone:", f'  name: "{zone}"', f"  stub-addr: {upstream[0]}@{upstream[1]}",
+        "stub-zone:",
+        f'  name: "{zone}"',
+        f"  stub-addr: {upstream[0]}@{upstream[1]}",
     ]
     config = workdir / "unbound.conf"
     config.write_text("\n".join(lines) + "\n")

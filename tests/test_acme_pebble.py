@@ -30,10 +30,16 @@ ZONE = naming.DEFAULT_ZONE
 
 def _admin(stack: devstack.AcmeStack, db_uuid: str, code: str) -> None:
     data = str(stack.data_dir)
-    assert cli("issuer", "subscription", "add", "--data", data, "--code", code,
-               "--line", IOT_LINE)[0] == 0
-    assert cli("issuer", "database", "add", "--data", data, "--uuid", db_uuid,
-               "--subscription", code)[0] == 0
+    assert (
+        cli("issuer", "subscription", "add", "--data", data, "--code", code, "--line", IOT_LINE)[0]
+        == 0
+    )
+    assert (
+        cli("issuer", "database", "add", "--data", data, "--uuid", db_uuid, "--subscription", code)[
+            0
+        ]
+        == 0
+    )
 
 
 def _stack(tmp_path: Path, **kw: Any) -> Iterator[devstack.AcmeStack]:
@@ -60,9 +66,18 @@ def _rows(stack: devstack.AcmeStack, model: Any) -> int:
 
 def _box(tmp_path: Path, stack: devstack.AcmeStack) -> BoxHome:
     box = BoxHome(tmp_path / "box")
-    box.configure("--server", "http://127.0.0.1:8069", "--db-uuid", "db-1",
-                  "--enterprise-code", "CODE-1", "--issuer", stack.issuer_url,
-                  "--trust-ca", str(stack.root_path))
+    box.configure(
+        "--server",
+        "http://127.0.0.1:8069",
+        "--db-uuid",
+        "db-1",
+        "--enterprise-code",
+        "CODE-1",
+        "--issuer",
+        stack.issuer_url,
+        "--trust-ca",
+        str(stack.root_path),
+    )
     return box
 
 
@@ -72,8 +87,18 @@ def _openssl_verify(tmp_path: Path, chain_pem: str, root: Path) -> subprocess.Co
     (tmp_path / "leaf.pem").write_text(parts[0])
     (tmp_path / "chain.pem").write_text("".join(parts[1:]))
     return subprocess.run(
-        ["openssl", "verify", "-CAfile", str(root), "-untrusted", str(tmp_path / "chain.pem"),
-         str(tmp_path / "leaf.pem")], capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(root),
+            "-untrusted",
+            str(tmp_path / "chain.pem"),
+            str(tmp_path / "leaf.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -133,13 +158,21 @@ def test_revoke_at_the_ca(tmp_path: Path, stack: devstack.AcmeStack) -> None:
     assert box.ensure()[0] == 0
     domain = box.status()[1]["certificate"]["sans"][1]
     serial = format(x509.load_pem_x509_certificate(box.cert_path.read_bytes()).serial_number, "x")
-    acme = ("--ca", "acme", "--acme-directory", stack.pebble.directory_url,
-            "--acme-ca-bundle", str(stack.pebble.tls_ca))
+    acme = (
+        "--ca",
+        "acme",
+        "--acme-directory",
+        stack.pebble.directory_url,
+        "--acme-ca-bundle",
+        str(stack.pebble.tls_ca),
+    )
     code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain, *acme)
     assert code == 0, out
     assert f"revoked {serial}" in out
-    status = httpx.get(f"{stack.pebble.management_url}/cert-status-by-serial/{serial}",
-                       verify=ssl.create_default_context(cafile=str(stack.pebble.tls_ca)))
+    status = httpx.get(
+        f"{stack.pebble.management_url}/cert-status-by-serial/{serial}",
+        verify=ssl.create_default_context(cafile=str(stack.pebble.tls_ca)),
+    )
     assert status.json()["Status"] == "Revoked"
     # nothing valid is left for that name
     code, out = cli("issuer", "revoke", "--data", str(stack.data_dir), "--domain", domain, *acme)
@@ -158,9 +191,18 @@ def test_weekly_cap_refuses_before_the_ca_would(tmp_path: Path) -> None:
     for stack in _stack(tmp_path, issuer_args=("--weekly-cap", "1")):
         assert _box(tmp_path, stack).ensure()[0] == 0
         other = BoxHome(tmp_path / "box2")
-        other.configure("--server", "http://127.0.0.1:8069", "--db-uuid", "db-1",
-                        "--enterprise-code", "CODE-1", "--issuer", stack.issuer_url,
-                        "--trust-ca", str(stack.root_path))
+        other.configure(
+            "--server",
+            "http://127.0.0.1:8069",
+            "--db-uuid",
+            "db-1",
+            "--enterprise-code",
+            "CODE-1",
+            "--issuer",
+            stack.issuer_url,
+            "--trust-ca",
+            str(stack.root_path),
+        )
         code, report = other.ensure()
         assert code == 1
         assert report["error_code"] == "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT"

@@ -66,20 +66,41 @@ def due_box(tmp_path: Path, replay: tuple[Replay, str]) -> tuple[BoxHome, LocalT
     pki.atomic_write(box.key_path, pki.private_key_pem(key), 0o600)
     names = naming.certificate_names(naming.box_label(pki.spki_der(key.public_key())), ZONE)
     now = datetime.now(UTC)
-    old = ca.leaf(key.public_key(), names, not_before=now - timedelta(days=80),
-                  not_after=now + timedelta(days=10))
+    old = ca.leaf(
+        key.public_key(),
+        names,
+        not_before=now - timedelta(days=80),
+        not_after=now + timedelta(days=10),
+    )
     box.cert_path.write_text(pki.chain_pem([old]))
-    box.configure("--server", "http://127.0.0.1:8069", "--db-uuid", "u", "--enterprise-code",
-                  "c", "--issuer", replay[1], "--trust-ca", str(ca.write(tmp_path / "ca.pem")))
+    box.configure(
+        "--server",
+        "http://127.0.0.1:8069",
+        "--db-uuid",
+        "u",
+        "--enterprise-code",
+        "c",
+        "--issuer",
+        replay[1],
+        "--trust-ca",
+        str(ca.write(tmp_path / "ca.pem")),
+    )
     _code, report = box.status()
     assert report["status"] == "need_refresh" and report["certificate"] is not None
     return box, ca, key
 
 
 def grant(chain: list[Any]) -> bytes:
-    return json.dumps({"result": {"x509_pem": pki.chain_pem(chain), "subject_cn": "x",
-                                  "domain": "x", "not_after": "2030-01-01T00:00:00+00:00"}}
-                      ).encode()
+    return json.dumps(
+        {
+            "result": {
+                "x509_pem": pki.chain_pem(chain),
+                "subject_cn": "x",
+                "domain": "x",
+                "not_after": "2030-01-01T00:00:00+00:00",
+            }
+        }
+    ).encode()
 
 
 def _names(key: Any) -> tuple[str, str]:
@@ -88,34 +109,87 @@ def _names(key: Any) -> tuple[str, str]:
 
 CASES: dict[str, tuple[str, Any]] = {
     # name: (expected code, answer builder(ca, key) -> (status, content type, body))
-    "html page with 200": ("ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION", lambda ca, key: (
-        200, "text/html", b"<html><body>Please log in to the Wi-Fi</body></html>")),
-    "truncated json": ("ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION", lambda ca, key: (
-        200, "application/json", b'{"result": {"x509_pem": "-----BEGIN CERT')),
-    "empty result": ("ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT", lambda ca, key: (
-        200, "application/json", b'{"result": {}}')),
-    "refusal": ("ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT", lambda ca, key: (
-        200, "application/json",
-        b'{"result": {"error": {"code": "no_iot_box_line", "message": "no line"}}}')),
-    "status 503": ("ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503", lambda ca, key: (
-        503, "text/html", b"maintenance")),
-    "garbage pem": ("ERR_IOT_HTTPS_LOAD_INVALID_CERT", lambda ca, key: (
-        200, "application/json", json.dumps({"result": {"x509_pem": (
-            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")}}).encode())),
-    "certificate for another key": ("ERR_IOT_HTTPS_LOAD_INVALID_CERT", lambda ca, key: (
-        200, "application/json",
-        grant([ca.leaf(pki.make_ec_key().public_key(), _names(key))]))),
-    "expired certificate": ("ERR_IOT_HTTPS_LOAD_INVALID_CERT", lambda ca, key: (
-        200, "application/json", grant([ca.leaf(
-            key.public_key(), _names(key),
-            not_before=datetime.now(UTC) - timedelta(days=100),
-            not_after=datetime.now(UTC) - timedelta(days=10))]))),
-    "certificate for other names": ("ERR_IOT_HTTPS_LOAD_INVALID_CERT", lambda ca, key: (
-        200, "application/json",
-        grant([ca.leaf(key.public_key(), ["*.evil.example", "evil.example"])]))),
-    "untrusted root": ("ERR_IOT_HTTPS_LOAD_INVALID_CERT", lambda ca, key: (
-        200, "application/json",
-        grant([LocalTestCA.create("rogue").leaf(key.public_key(), _names(key))]))),
+    "html page with 200": (
+        "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION",
+        lambda ca, key: (200, "text/html", b"<html><body>Please log in to the Wi-Fi</body></html>"),
+    ),
+    "truncated json": (
+        "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION",
+        lambda ca, key: (200, "application/json", b'{"result": {"x509_pem": "-----BEGIN CERT'),
+    ),
+    "empty result": (
+        "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT",
+        lambda ca, key: (200, "application/json", b'{"result": {}}'),
+    ),
+    "refusal": (
+        "ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT",
+        lambda ca, key: (
+            200,
+            "application/json",
+            b'{"result": {"error": {"code": "no_iot_box_line", "message": "no line"}}}',
+        ),
+    ),
+    "status 503": (
+        "ERR_IOT_HTTPS_LOAD_REQUEST_STATUS 503",
+        lambda ca, key: (503, "text/html", b"maintenance"),
+    ),
+    "garbage pem": (
+        "ERR_IOT_HTTPS_LOAD_INVALID_CERT",
+        lambda ca, key: (
+            200,
+            "application/json",
+            json.dumps(
+                {
+                    "result": {
+                        "x509_pem": (
+                            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+                        )
+                    }
+                }
+            ).encode(),
+        ),
+    ),
+    "certificate for another key": (
+        "ERR_IOT_HTTPS_LOAD_INVALID_CERT",
+        lambda ca, key: (
+            200,
+            "application/json",
+            grant([ca.leaf(pki.make_ec_key().public_key(), _names(key))]),
+        ),
+    ),
+    "expired certificate": (
+        "ERR_IOT_HTTPS_LOAD_INVALID_CERT",
+        lambda ca, key: (
+            200,
+            "application/json",
+            grant(
+                [
+                    ca.leaf(
+                        key.public_key(),
+                        _names(key),
+                        not_before=datetime.now(UTC) - timedelta(days=100),
+                        not_after=datetime.now(UTC) - timedelta(days=10),
+                    )
+                ]
+            ),
+        ),
+    ),
+    "certificate for other names": (
+        "ERR_IOT_HTTPS_LOAD_INVALID_CERT",
+        lambda ca, key: (
+            200,
+            "application/json",
+            grant([ca.leaf(key.public_key(), ["*.evil.example", "evil.example"])]),
+        ),
+    ),
+    "untrusted root": (
+        "ERR_IOT_HTTPS_LOAD_INVALID_CERT",
+        lambda ca, key: (
+            200,
+            "application/json",
+            grant([LocalTestCA.create("rogue").leaf(key.public_key(), _names(key))]),
+        ),
+    ),
 }
 
 
@@ -162,11 +236,19 @@ def test_certificate_with_malformed_extension_is_rejected(
     box, ca, key = due_box
     now = datetime.now(UTC)
     broken = (
-        x509.CertificateBuilder().subject_name(ca.cert.subject).issuer_name(ca.cert.subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.UnrecognizedExtension(
-            x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x82\x05a"), False)
+        x509.CertificateBuilder()
+        .subject_name(ca.cert.subject)
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.UnrecognizedExtension(
+                x509.oid.ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x82\x05a"
+            ),
+            False,
+        )
         .sign(ca.key, hashes.SHA256())
     )
     state.body = grant([broken])

@@ -20,8 +20,9 @@ def test_fresh_box_gets_certificate_and_status_is_ok(
     assert report["status"] == "ok" and report["error_code"] is None
     cert = report["certificate"]
     label = cert["sans"][1].split(".")[0]
-    assert sorted(cert["sans"]) == sorted([f"*.{label}.iot.boxcert.test",
-                                           f"{label}.iot.boxcert.test"])
+    assert sorted(cert["sans"]) == sorted(
+        [f"*.{label}.iot.boxcert.test", f"{label}.iot.boxcert.test"]
+    )
     assert cert["url"] == f"https://127-0-0-1.{label}.iot.boxcert.test"
     assert stat.S_IMODE(os.stat(box.key_path).st_mode) == 0o600
     # The chain verifies with openssl against the issuer's root.
@@ -30,9 +31,18 @@ def test_fresh_box_gets_certificate_and_status_is_ok(
     (tmp_path / "leaf.pem").write_text(leaf + "-----END CERTIFICATE-----\n")
     (tmp_path / "untrusted.pem").write_text(rest)
     out = subprocess.run(
-        ["openssl", "verify", "-CAfile", str(issuer.root_pem), "-untrusted",
-         str(tmp_path / "untrusted.pem"), str(tmp_path / "leaf.pem")],
-        capture_output=True, text=True, check=False,
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(issuer.root_pem),
+            "-untrusted",
+            str(tmp_path / "untrusted.pem"),
+            str(tmp_path / "leaf.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     # status agrees without contacting anything, and a second ensure changes nothing.
@@ -70,8 +80,16 @@ def test_no_credential(tmp_path: Path, issuer: IssuerProcess) -> None:
 def test_issuer_unreachable(tmp_path: Path) -> None:
     box = BoxHome(tmp_path / "box")
     port = free_port()  # nothing listens there
-    box.configure("--server", "http://127.0.0.1:8069", "--db-uuid", "u", "--enterprise-code",
-                  "c", "--issuer", f"http://127.0.0.1:{port}")
+    box.configure(
+        "--server",
+        "http://127.0.0.1:8069",
+        "--db-uuid",
+        "u",
+        "--enterprise-code",
+        "c",
+        "--issuer",
+        f"http://127.0.0.1:{port}",
+    )
     code, report = box.ensure()
     assert code == 1
     assert report["error_code"] == "ERR_IOT_HTTPS_LOAD_REQUEST_EXCEPTION"

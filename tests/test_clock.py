@@ -31,10 +31,14 @@ def reading(source: Source, offset: timedelta) -> Reading:
         ([reading(Source.ISSUER, -timedelta(minutes=10))], ClockVerdict.AHEAD),
         ([reading(Source.ISSUER_HINT, timedelta(days=2))], ClockVerdict.BEHIND),
         # the most trusted source decides
-        ([reading(Source.ISSUER, timedelta(days=2)), reading(Source.NTP, timedelta(0))],
-         ClockVerdict.OK),
-        ([reading(Source.ISSUER_HINT, timedelta(0)), reading(Source.ISSUER, timedelta(hours=3))],
-         ClockVerdict.BEHIND),
+        (
+            [reading(Source.ISSUER, timedelta(days=2)), reading(Source.NTP, timedelta(0))],
+            ClockVerdict.OK,
+        ),
+        (
+            [reading(Source.ISSUER_HINT, timedelta(0)), reading(Source.ISSUER, timedelta(hours=3))],
+            ClockVerdict.BEHIND,
+        ),
     ],
 )
 def test_judgement(readings: list[Reading], verdict: ClockVerdict) -> None:
@@ -50,11 +54,14 @@ def test_detail_says_how_far_and_which_way() -> None:
 
 
 @needs_chrony
-@pytest.mark.parametrize(("skew", "verdict"), [
-    (timedelta(0), ClockVerdict.OK),
-    (-timedelta(days=2), ClockVerdict.BEHIND),
-    (timedelta(minutes=10), ClockVerdict.AHEAD),
-])
+@pytest.mark.parametrize(
+    ("skew", "verdict"),
+    [
+        (timedelta(0), ClockVerdict.OK),
+        (-timedelta(days=2), ClockVerdict.BEHIND),
+        (timedelta(minutes=10), ClockVerdict.AHEAD),
+    ],
+)
 def test_sntp_against_chrony(skew: timedelta, verdict: ClockVerdict) -> None:
     with chrony_server() as server:
         got = sntp(server, clock=lambda: datetime.now(UTC) + skew)

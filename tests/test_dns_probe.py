@@ -45,8 +45,9 @@ def zone_server() -> Iterator[tuple[str, int]]:
         ((f"--address=/{NAME}/192.168.1.77",), DnsVerdict.WRONG_ADDRESS),  # stale or split DNS
     ],
 )
-def test_dnsmasq_router(zone_server: tuple[str, int], flags: tuple[str, ...],
-                        verdict: DnsVerdict) -> None:
+def test_dnsmasq_router(
+    zone_server: tuple[str, int], flags: tuple[str, ...], verdict: DnsVerdict
+) -> None:
     with dnsmasq(ZONE, zone_server, *flags) as router:
         diagnosis = diagnose(NAME, IP, router.address, [zone_server])
         assert diagnosis.verdict is verdict, diagnosis.detail
@@ -62,8 +63,9 @@ def test_dnsmasq_router(zone_server: tuple[str, int], flags: tuple[str, ...],
         (["private-address: 192.168.0.0/16", f'private-domain: "{ZONE}"'], DnsVerdict.OK),
     ],
 )
-def test_unbound_router(zone_server: tuple[str, int], extra: list[str],
-                        verdict: DnsVerdict) -> None:
+def test_unbound_router(
+    zone_server: tuple[str, int], extra: list[str], verdict: DnsVerdict
+) -> None:
     with unbound(ZONE, zone_server, extra) as router:
         assert diagnose(NAME, IP, router.address, [zone_server]).verdict is verdict
 

@@ -141,13 +141,21 @@ def test_a_ca_made_for_another_zone_is_refused(tmp_path: Path) -> None:
 
 
 def test_rfc2136_store_options_are_checked(tmp_path: Path) -> None:
-    base = ["issuer", "serve", "--data", str(tmp_path / "d"), "--ca", "acme",
-            "--acme-directory", "https://127.0.0.1:1/dir", "--txt-store", "rfc2136"]
+    base = [
+        "issuer",
+        "serve",
+        "--data",
+        str(tmp_path / "d"),
+        "--ca",
+        "acme",
+        "--acme-directory",
+        "https://127.0.0.1:1/dir",
+        "--txt-store",
+        "rfc2136",
+    ]
     code, out = cli(*base)
     assert code == 2 and "needs --txt-server HOST:PORT and --tsig-key" in out
     key = tmp_path / "k.key"
     key.write_text('key "k" { algorithm hmac-md5; secret "AAAAAAAAAAAAAAAAAAAAAA=="; };')
     code, out = cli(*base, "--txt-server", "127.0.0.1:53", "--tsig-key", str(key))
     assert code == 2 and "--tsig-key" in out and "not one of" in out
-
-

@@ -30,9 +30,20 @@ def test_not_ip_labels(label: str) -> None:
 
 @pytest.mark.parametrize(
     ("ip", "lan"),
-    [("192.168.1.5", True), ("10.1.2.3", True), ("172.16.0.1", True), ("172.32.0.1", False),
-     ("100.64.1.1", True), ("127.0.0.1", True), ("169.254.1.1", True), ("8.8.8.8", False),
-     ("fd00::1", True), ("fe80::1", True), ("::1", True), ("2001:db8::1", False)],
+    [
+        ("192.168.1.5", True),
+        ("10.1.2.3", True),
+        ("172.16.0.1", True),
+        ("172.32.0.1", False),
+        ("100.64.1.1", True),
+        ("127.0.0.1", True),
+        ("169.254.1.1", True),
+        ("8.8.8.8", False),
+        ("fd00::1", True),
+        ("fe80::1", True),
+        ("::1", True),
+        ("2001:db8::1", False),
+    ],
 )
 def test_lan_addresses(ip: str, lan: bool) -> None:
     assert naming.is_lan_address(ipaddress.ip_address(ip)) is lan

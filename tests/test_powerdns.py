@@ -41,11 +41,25 @@ def addresses(response: dns.message.Message, rdtype: int) -> list[str]:
 
 
 NAMES = [
-    f"192-168-1-5.{L}", f"10-0-0-1.{L}", f"172-16-5-4.{L}", f"100-64-0-1.{L}",
-    f"127-0-0-1.{L}", f"169-254-1-1.{L}", f"192-168-1-5.{L.upper()}",
-    f"8-8-8-8.{L}", f"172-32-0-1.{L}", f"256-1-1-1.{L}", "192-168-1-5.abcdefgh",
-    f"192-168-1-5.{L[:-1]}1", f"1-2-3-4.x.{L}", f"a-b-c-d.{L}",
-    f"fd00--1.{L}", f"fe80--1.{L}", f"--1.{L}", f"2001-db8--1.{L}", f"fd00-1.{L}",
+    f"192-168-1-5.{L}",
+    f"10-0-0-1.{L}",
+    f"172-16-5-4.{L}",
+    f"100-64-0-1.{L}",
+    f"127-0-0-1.{L}",
+    f"169-254-1-1.{L}",
+    f"192-168-1-5.{L.upper()}",
+    f"8-8-8-8.{L}",
+    f"172-32-0-1.{L}",
+    f"256-1-1-1.{L}",
+    "192-168-1-5.abcdefgh",
+    f"192-168-1-5.{L[:-1]}1",
+    f"1-2-3-4.x.{L}",
+    f"a-b-c-d.{L}",
+    f"fd00--1.{L}",
+    f"fe80--1.{L}",
+    f"--1.{L}",
+    f"2001-db8--1.{L}",
+    f"fd00-1.{L}",
 ]
 
 
@@ -66,8 +80,9 @@ def test_public_addresses_get_no_answer_from_either(pdns: PowerDns) -> None:
 
 
 def served_txt(pdns: PowerDns, name: str) -> set[str]:
-    response = dns.query.tcp(dns.message.make_query(name, "TXT"), pdns.address[0],
-                             port=pdns.address[1], timeout=3)
+    response = dns.query.tcp(
+        dns.message.make_query(name, "TXT"), pdns.address[0], port=pdns.address[1], timeout=3
+    )
     return {b"".join(r.strings).decode() for rrset in response.answer for r in rrset}
 
 
@@ -126,8 +141,12 @@ def test_acme_order_validated_through_powerdns(tmp_path: Path, pdns: PowerDns) -
     pebble = devstack.start_pebble(tmp_path / "pebble", pdns.address)
     try:
         store = Rfc2136TxtStore(pdns.address, ZONE, load_tsig_key(pdns.key_file))
-        options = AcmeOptions(directory_url=pebble.directory_url, ca_bundle=str(pebble.tls_ca),
-                              dns_servers=(pdns.address,), propagation_timeout=30)
+        options = AcmeOptions(
+            directory_url=pebble.directory_url,
+            ca_bundle=str(pebble.tls_ca),
+            dns_servers=(pdns.address,),
+            propagation_timeout=30,
+        )
         ca = AcmeCA(tmp_path / "acme", options, store)
         key = pki.make_ec_key()
         label = naming.box_label(pki.spki_der(key.public_key()))

@@ -87,7 +87,11 @@ def test_the_using_it_block_runs_as_pasted(tmp_path: Path) -> None:
     # Whatever the block leaves running is stopped when the shell exits.
     wrapped = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null; wait' EXIT\n" + script
     done = subprocess.run(
-        ["bash", "-c", wrapped], cwd=ROOT, capture_output=True, text=True, timeout=180,
+        ["bash", "-c", wrapped],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
         env={**os.environ, "HOME": str(tmp_path)},
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

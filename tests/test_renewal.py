@@ -34,8 +34,12 @@ DAY = timedelta(days=1)
     ],
 )
 def test_decision_table(
-    lifetime_days: float, age_days: float, window: tuple[int, int] | None, due: bool,
-    reason: Reason, renew_day: float | None,
+    lifetime_days: float,
+    age_days: float,
+    window: tuple[int, int] | None,
+    due: bool,
+    reason: Reason,
+    renew_day: float | None,
 ) -> None:
     not_after = T0 + lifetime_days * DAY
     ari = RenewalWindow(T0 + window[0] * DAY, T0 + window[1] * DAY) if window else None

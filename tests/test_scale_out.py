@@ -36,10 +36,13 @@ def test_two_issuers_order_once(tmp_path: Path, pg_url: str) -> None:
     second = None
     try:
         second, second_url = devstack.start_issuer(tmp_path / "issuer2", *stack.issuer_args)
-        for args in (("subscription", "add", "--code", "C-1", "--line", IOT_LINE),
-                     ("database", "add", "--uuid", "db-1", "--subscription", "C-1")):
-            code, out = cli("issuer", args[0], args[1], "--data", str(stack.data_dir),
-                            "--db", pg_url, *args[2:])
+        for args in (
+            ("subscription", "add", "--code", "C-1", "--line", IOT_LINE),
+            ("database", "add", "--uuid", "db-1", "--subscription", "C-1"),
+        ):
+            code, out = cli(
+                "issuer", args[0], args[1], "--data", str(stack.data_dir), "--db", pg_url, *args[2:]
+            )
             assert code == 0, out
         body = {"params": {"db_uuid": "db-1", "enterprise_code": "C-1"}}
         urls = [stack.issuer_url, second_url]

@@ -30,8 +30,9 @@ def test_unit_verifies_and_is_hardened(tmp_path: Path, role: str) -> None:
     path = unit_file(tmp_path, role)
     verify = subprocess.run([ANALYZE, "verify", str(path)], capture_output=True, text=True)
     assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
-    security = subprocess.run([ANALYZE, "security", "--offline=true", str(path)],
-                              capture_output=True, text=True)
+    security = subprocess.run(
+        [ANALYZE, "security", "--offline=true", str(path)], capture_output=True, text=True
+    )
     match = re.search(r"Overall exposure level for \S+: ([0-9.]+) (\w+)", security.stdout)
     assert match is not None, security.stdout[-2000:]
     # systemd's scale: 0 (locked down) .. 10 (unprotected); "OK" is under 2.

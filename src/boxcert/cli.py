@@ -115,25 +115,49 @@ def _config_path(given: str | None) -> Path | None:
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "BOXCERT"},
 )
 @click.version_option(__version__, prog_name="boxcert")
-@click.option("--log-level", type=click.Choice(logsetup.LEVELS), default=None,
-              help="Our log level (servers default to info, commands to warning).")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Log lines as text or one JSON object each.")
-@click.option("--library-log-level", type=click.Choice(logsetup.LEVELS), default="warning",
-              show_default=True, help="Log level of the libraries we use.")
+@click.option(
+    "--log-level",
+    type=click.Choice(logsetup.LEVELS),
+    default=None,
+    help="Our log level (servers default to info, commands to warning).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or one JSON object each.",
+)
+@click.option(
+    "--library-log-level",
+    type=click.Choice(logsetup.LEVELS),
+    default="warning",
+    show_default=True,
+    help="Log level of the libraries we use.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Same as --log-level debug.")
 @click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
-@click.option("--config", "config_file", metavar="FILE",
-              help="TOML file with defaults for the commands' options "
-                   "[env BOXCERT_CONFIG; default /etc/boxcert/boxcert.toml if present].")
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="TOML file with defaults for the commands' options "
+    "[env BOXCERT_CONFIG; default /etc/boxcert/boxcert.toml if present].",
+)
 @click.pass_context
 def main(
-    ctx: click.Context, log_level: str | None, log_format: str, library_log_level: str,
-    verbose: bool, debug: bool, config_file: str | None,
+    ctx: click.Context,
+    log_level: str | None,
+    log_format: str,
+    library_log_level: str,
+    verbose: bool,
+    debug: bool,
+    config_file: str | None,
 ) -> None:
     """Browser-trusted HTTPS certificates for IoT boxes on private LANs."""
-    logsetup.configure("debug" if verbose else log_level, log_format,
-                       library_level=library_log_level)
+    logsetup.configure(
+        "debug" if verbose else log_level, log_format, library_level=library_log_level
+    )
     ctx.meta["boxcert.debug"] = debug
     path = _config_path(config_file)
     if path is not None:
@@ -163,8 +187,10 @@ def run(argv: list[str] | None = None) -> NoReturn:
         if debug:
             raise
         logging.getLogger("boxcert").debug("unexpected error", exc_info=True)
-        click.echo(f"boxcert: internal error: {_one_line(err)} "
-                   "(run again with --debug for the traceback)", err=True)
+        click.echo(
+            f"boxcert: internal error: {_one_line(err)} (run again with --debug for the traceback)",
+            err=True,
+        )
         sys.exit(EXIT_BUG)
     sys.exit(0)
 
@@ -172,5 +198,3 @@ def run(argv: list[str] | None = None) -> NoReturn:
 def _one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
-
-

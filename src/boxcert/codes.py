@@ -147,26 +147,32 @@ DNS_FINDINGS: dict[str, Finding] = {
     f.key: f
     for f in (
         Finding(
-            "ok", True, "Name found on this network",
+            "ok",
+            True,
+            "Name found on this network",
             "Phones, PCs and terminals on this network find the box by its name.",
             "Nothing to do.",
         ),
         Finding(
-            "rebinding_suspected", False, "The router hides the box's name",
+            "rebinding_suspected",
+            False,
+            "The router hides the box's name",
             "The vendor's DNS answers the box's name with its local address, but this "
             "network's DNS server (usually the router) drops that answer. Many routers do so to "
-            "protect against \"DNS rebinding\": they refuse public names that point into the "
+            'protect against "DNS rebinding": they refuse public names that point into the '
             "local network, which is exactly what the box's name does. Browsers then cannot "
             "find the box by name, so they cannot show the padlock.",
-            "Tell the router to accept the zone {zone}: look for \"DNS rebind protection\" "
-            "and its exception list (\"domain whitelist\", \"host name exceptions\" or "
-            "\"private domains\") and add {zone}. With dnsmasq that is "
-            "`rebind-domain-ok=/{zone}/`; with unbound, `private-domain: \"{zone}\"`. If the "
+            'Tell the router to accept the zone {zone}: look for "DNS rebind protection" '
+            'and its exception list ("domain whitelist", "host name exceptions" or '
+            '"private domains") and add {zone}. With dnsmasq that is '
+            '`rebind-domain-ok=/{zone}/`; with unbound, `private-domain: "{zone}"`. If the '
             "router has no such setting, give the network DNS servers that do not filter (in "
             "the router's DHCP settings), such as your internet provider's.",
         ),
         Finding(
-            "wrong_address", False, "The network gives another address for the box",
+            "wrong_address",
+            False,
+            "The network gives another address for the box",
             "This network's DNS answers the box's name with an address that is not the box's: "
             "an old answer kept after the box changed address, or local DNS entries that "
             "override the vendor's (split DNS).",
@@ -174,21 +180,27 @@ DNS_FINDINGS: dict[str, Finding] = {
             "network has DNS entries of its own under {zone}, remove them.",
         ),
         Finding(
-            "lan_resolver_unreachable", False, "This network's DNS server does not answer",
+            "lan_resolver_unreachable",
+            False,
+            "This network's DNS server does not answer",
             "The DNS server this network uses (usually the router) did not answer the box. "
             "Devices here probably cannot look up any name.",
             "Check that the router is on and that its DNS service works; restart it if "
             "needed. If the box was given a DNS server by hand, check that setting.",
         ),
         Finding(
-            "zone_unreachable", False, "The vendor's DNS servers do not answer",
+            "zone_unreachable",
+            False,
+            "The vendor's DNS servers do not answer",
             "Neither this network's DNS nor the box could get an answer from the DNS servers "
             "of the zone {zone}.",
             "Check the box's internet access. If it works, the vendor's DNS may be down for "
             "a while; the box checks again by itself. Contact support if it lasts.",
         ),
         Finding(
-            "name_not_served", False, "The vendor's DNS does not know this name",
+            "name_not_served",
+            False,
+            "The vendor's DNS does not know this name",
             "The zone {zone} gives no address for the box's name. Either the box's address "
             "is not a local-network address (only those get a name), or the box and the "
             "vendor do not use the same zone.",

@@ -57,7 +57,10 @@ def _spawn(
     """Start ``cmd``; stderr (and stdout too with ``all_to_log``) goes to ``log_path``."""
     log_file = open(log_path, "w")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
-        cmd, stdout=log_file if all_to_log else subprocess.PIPE, stderr=log_file, text=True,
+        cmd,
+        stdout=log_file if all_to_log else subprocess.PIPE,
+        stderr=log_file,
+        text=True,
         env={**os.environ, **(env or {})},
     )
     log_file.close()
@@ -104,12 +107,18 @@ def tls_files(directory: Path, name: str = "localhost") -> tuple[Path, Path, Pat
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{name} test TLS root")])
     ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-                       critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
@@ -117,15 +126,22 @@ def tls_files(directory: Path, name: str = "localhost") -> tuple[Path, Path, Pat
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca_name).public_key(key.public_key())
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(name), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                       False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     ca_path, cert_path = directory / "ca.pem", directory / "cert.pem"
@@ -163,8 +179,19 @@ def start_dns(db_url: str, zone: str, workdir: Path) -> tuple[Process, tuple[str
     workdir.mkdir(parents=True, exist_ok=True)
     open_engine(db_url).dispose()
     process = _spawn(
-        [sys.executable, "-m", "boxcert", "dns", "serve", "--zone", zone, "--db", db_url,
-         "--listen", "127.0.0.1:0"],
+        [
+            sys.executable,
+            "-m",
+            "boxcert",
+            "dns",
+            "serve",
+            "--zone",
+            zone,
+            "--db",
+            db_url,
+            "--listen",
+            "127.0.0.1:0",
+        ],
         workdir / "dns.log",
     )
     line = _await_line(process, "dns: serving ")
@@ -204,18 +231,25 @@ def start_pebble(
     workdir.mkdir(parents=True, exist_ok=True)
     ca, cert, key = tls_files(workdir / "tls")
     port, management = free_port(), free_port()
-    config = {"pebble": {
-        "listenAddress": f"127.0.0.1:{port}",
-        "managementListenAddress": f"127.0.0.1:{management}",
-        "certificate": str(cert), "privateKey": str(key),
-        "httpPort": free_port(), "tlsPort": free_port(),
-        "ocspResponderURL": "", "externalAccountBindingRequired": False,
-    }}
+    config = {
+        "pebble": {
+            "listenAddress": f"127.0.0.1:{port}",
+            "managementListenAddress": f"127.0.0.1:{management}",
+            "certificate": str(cert),
+            "privateKey": str(key),
+            "httpPort": free_port(),
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }
+    }
     config_path = workdir / "pebble-config.json"
     config_path.write_text(json.dumps(config))
     process = _spawn(
         ["pebble", "-config", str(config_path), "-dnsserver", f"{dns_server[0]}:{dns_server[1]}"],
-        workdir / "pebble.log", env={"PEBBLE_VA_NOSLEEP": "1", **(env or {})}, all_to_log=True,
+        workdir / "pebble.log",
+        env={"PEBBLE_VA_NOSLEEP": "1", **(env or {})},
+        all_to_log=True,
     )
     directory_url = f"https://127.0.0.1:{port}/dir"
     context = ssl.create_default_context(cafile=str(ca))
@@ -237,8 +271,18 @@ def start_pebble(
 def start_issuer(data_dir: Path, *extra: str) -> tuple[Process, str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     process = _spawn(
-        [sys.executable, "-m", "boxcert", "issuer", "serve", "--data", str(data_dir),
-         "--listen", "127.0.0.1:0", *extra],
+        [
+            sys.executable,
+            "-m",
+            "boxcert",
+            "issuer",
+            "serve",
+            "--data",
+            str(data_dir),
+            "--listen",
+            "127.0.0.1:0",
+            *extra,
+        ],
         data_dir / "issuer.log",
     )
     line = _await_line(process, "issuer: listening on ")
@@ -315,8 +359,12 @@ class AcmeStack:
 
 
 def start_acme_stack(
-    workdir: Path, zone: str, *, pebble_env: dict[str, str] | None = None,
-    issuer_args: tuple[str, ...] = (), db_url: str | None = None,
+    workdir: Path,
+    zone: str,
+    *,
+    pebble_env: dict[str, str] | None = None,
+    issuer_args: tuple[str, ...] = (),
+    db_url: str | None = None,
 ) -> AcmeStack:
     """Start the stack; ``db_url`` (e.g. PostgreSQL) replaces the SQLite file in the data dir."""
     data_dir = workdir / "issuer"
@@ -327,9 +375,19 @@ def start_acme_stack(
     try:
         pebble = start_pebble(workdir / "pebble", address, pebble_env)
         args = (
-            "--db", db_url, "--zone", zone, "--ca", "acme",
-            "--acme-directory", pebble.directory_url, "--acme-ca-bundle", str(pebble.tls_ca),
-            "--dns-server", f"{address[0]}:{address[1]}", *issuer_args,
+            "--db",
+            db_url,
+            "--zone",
+            zone,
+            "--ca",
+            "acme",
+            "--acme-directory",
+            pebble.directory_url,
+            "--acme-ca-bundle",
+            str(pebble.tls_ca),
+            "--dns-server",
+            f"{address[0]}:{address[1]}",
+            *issuer_args,
         )
         issuer, url = start_issuer(data_dir, *args)
         root_path = workdir / "pebble-root.pem"

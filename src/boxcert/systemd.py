@@ -26,13 +26,20 @@ class Role:
 
 
 ROLES: dict[str, Role] = {
-    "issuer": Role("boxcert issuer: certificates for IoT boxes",
-                   "issuer serve --data ${STATE_DIRECTORY}", False),
+    "issuer": Role(
+        "boxcert issuer: certificates for IoT boxes",
+        "issuer serve --data ${STATE_DIRECTORY}",
+        False,
+    ),
     "dns": Role("boxcert dns: authoritative DNS server of the IoT zone", "dns serve", True),
-    "hub": Role("boxcert hub: pairs the customer's IoT boxes",
-                "hub serve --data ${STATE_DIRECTORY}", False),
-    "box": Role("boxcert box: keeps the box's HTTPS certificate valid and serves its homepage",
-                "box --home ${STATE_DIRECTORY} run", True),
+    "hub": Role(
+        "boxcert hub: pairs the customer's IoT boxes", "hub serve --data ${STATE_DIRECTORY}", False
+    ),
+    "box": Role(
+        "boxcert box: keeps the box's HTTPS certificate valid and serves its homepage",
+        "box --home ${STATE_DIRECTORY} run",
+        True,
+    ),
 }
 
 HARDENING = """\
@@ -78,8 +85,7 @@ def unit(role: str, executable: str | None = None) -> str:
     exe = executable or default_executable()
     if spec.binds_low_ports:
         caps = (
-            "AmbientCapabilities=CAP_NET_BIND_SERVICE\n"
-            "CapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"
+            "AmbientCapabilities=CAP_NET_BIND_SERVICE\nCapabilityBoundingSet=CAP_NET_BIND_SERVICE\n"
         )
     else:
         caps = "AmbientCapabilities=\nCapabilityBoundingSet=\n"
@@ -96,18 +102,19 @@ def unit(role: str, executable: str | None = None) -> str:
         f"EnvironmentFile=-/etc/boxcert/{role}.env\n"
         "Restart=on-failure\n"
         "RestartSec=5s\n"
-        "TimeoutStopSec=30s\n"
-        + caps
-        + HARDENING.format(role=role)
-        + "\n[Install]\n"
+        "TimeoutStopSec=30s\n" + caps + HARDENING.format(role=role) + "\n[Install]\n"
         "WantedBy=multi-user.target\n"
     )
 
 
 @click.command("systemd-unit")
 @click.argument("role", type=click.Choice(sorted(ROLES)))
-@click.option("--exec", "executable", metavar="PATH",
-              help="The boxcert executable the unit runs (default: the one on PATH).")
+@click.option(
+    "--exec",
+    "executable",
+    metavar="PATH",
+    help="The boxcert executable the unit runs (default: the one on PATH).",
+)
 def systemd_unit_command(role: str, executable: str | None) -> None:
     """Print a hardened systemd unit for ROLE (issuer, dns, hub, box).
 

@@ -182,8 +182,11 @@ class Obtainer:
             # log under a reference; the box gets the reference and nothing else.
             reference = secrets.token_hex(4)
             log.warning(
-                "CA %s failed for %s (reference %s): %s", self.ca.name, holder.names[1],
-                reference, err,
+                "CA %s failed for %s (reference %s): %s",
+                self.ca.name,
+                holder.names[1],
+                reference,
+                err,
             )
             raise Refusal(
                 RefusalCode.CA_FAILED,

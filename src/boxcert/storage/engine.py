@@ -93,9 +93,7 @@ def open_engine(
             upgrade(engine, migrations)
         except SQLAlchemyError as err:
             engine.dispose()
-            raise StorageError(
-                f"cannot open database {safe_url(url)}: {_first_line(err)}"
-            ) from err
+            raise StorageError(f"cannot open database {safe_url(url)}: {_first_line(err)}") from err
     return engine
 
 

@@ -41,9 +41,7 @@ def publish_txt(session: Session, name: str, value: str, now: datetime, expires:
 
 
 def remove_txt(session: Session, name: str, value: str) -> None:
-    session.execute(
-        delete(TxtRecord).where(TxtRecord.name == _key(name), TxtRecord.value == value)
-    )
+    session.execute(delete(TxtRecord).where(TxtRecord.name == _key(name), TxtRecord.value == value))
 
 
 def txt_values(session: Session, name: str, now: datetime) -> list[str]:
