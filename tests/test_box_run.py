@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from boxcert import codes
+from boxcert.issuer.hotcache import STALE_BOUND
 from tests.browser import chromium, needs_chromium
 from tests.hub_running import AdminClient
 from tests.system_running import (
@@ -81,6 +83,7 @@ def test_the_box_served_by_box_run_is_trusted_reports_and_is_forgotten(
         # The issuer refuses (subscription closed) and the certificate is gone: the box's
         # front notices, the agent checks, the hub hears of it.
         stack.issuer.admin("subscription", "set-state", "--code", stack.code, "--state", "closed")
+        time.sleep(STALE_BOUND + 0.1)  # the issuer's answers follow within its cache's bound
         (home / "cert.pem").unlink()
         refused = wait_for(
             lambda: (b := stack.hub_box("till-9")) and b["status"] == "error" and b,

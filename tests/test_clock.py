@@ -120,3 +120,28 @@ def test_unverified_date_is_only_a_hint(https_issuer: tuple[str, trustme.CA]) ->
     assert hint.source is Source.ISSUER_HINT
     check = judge([hint])
     assert check.verdict is ClockVerdict.AHEAD and "(unverified)" in check.detail
+
+
+@pytest.mark.parametrize(
+    ("offset", "span"),
+    [
+        (timedelta(0), "0 seconds"),
+        (timedelta(seconds=1), "1 second"),
+        (-timedelta(seconds=1), "1 second"),
+        (timedelta(seconds=80), "80 seconds"),
+        (timedelta(minutes=4), "4 minutes"),
+    ],
+)
+def test_a_right_clock_reads_the_same_from_one_check_to_the_next(
+    offset: timedelta, span: str
+) -> None:
+    """The issuer's Date has whole seconds: a right clock reads 0 s off one time and 1 s the
+    next, and that must not be a new status (nor announce one to the hub)."""
+    check = judge([reading(Source.ISSUER, offset)])
+    assert check.verdict is ClockVerdict.OK
+    assert (
+        check.detail
+        == f"The box's clock agrees with the certificate service (x): the two differ by {span}."
+    )
+    assert check.summary == "The box's clock agrees with the certificate service (x)."
+    assert judge([reading(Source.ISSUER, timedelta(0))]).summary == check.summary

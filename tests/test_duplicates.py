@@ -15,6 +15,7 @@ import pytest
 
 from boxcert.issuer.app import create_app
 from boxcert.issuer.duplicates import WINDOW, duplicate_fingerprints
+from boxcert.issuer.hotcache import STALE_BOUND
 from boxcert.issuer.store import audit
 from boxcert.issuer.store.rows import AuditRecord, SightingRow
 from boxcert.wire.hubreport import HubReport, report_key
@@ -179,6 +180,9 @@ def test_two_hubs_one_uuid(tmp_path: Path) -> None:
         hubs.append(_hub(tmp_path, "hub-b", issuer, db_uuid, code))  # a copy on another server
         rows = _installations(issuer, db_uuid, 2)
         assert len(rows) == 2
+        # The mark is made by the worker the hub's report reached; another worker's answers
+        # follow it within the hot cache's staleness bound (issuer/hotcache.py, point 3).
+        time.sleep(STALE_BOUND + 0.1)
         copy = BoxHome(tmp_path / "box-2")
         copy.configure(
             "--server",

@@ -68,8 +68,12 @@ class ClockCheck:
     @property
     def summary(self) -> str:
         """The detail's first sentence, without the readings: stable from one check to the
-        next while the clock stays as wrong (the status shows it; repeats are no change)."""
-        return self.detail.split(": it reads ", 1)[0].rstrip(".") + "."
+        next while the clock stays as right or as wrong (the status shows it; repeats are no
+        change, and a right clock read 0 s off one time and 1 s the next is no change)."""
+        head = self.detail
+        for readings in (": it reads ", ": the two differ by "):
+            head = head.split(readings, 1)[0]
+        return head.rstrip(".") + "."
 
 
 _DIRECTION = {ClockVerdict.BEHIND: "behind", ClockVerdict.AHEAD: "ahead of"}
@@ -82,7 +86,8 @@ def _span(delta: timedelta) -> str:
     for unit, name in ((86400, "days"), (3600, "hours"), (60, "minutes")):
         if round(seconds / unit) >= 2:
             return f"{round(seconds / unit)} {name}"
-    return f"{seconds:.0f} seconds"
+    whole = round(seconds)
+    return "1 second" if whole == 1 else f"{whole} seconds"
 
 
 def judge(readings: list[Reading], tolerance: timedelta = TOLERANCE) -> ClockCheck:
@@ -107,7 +112,7 @@ def judge(readings: list[Reading], tolerance: timedelta = TOLERANCE) -> ClockChe
             ClockVerdict.OK,
             offset,
             best.source,
-            f"The box's clock agrees with {label}{where} within {_span(offset)}.",
+            f"The box's clock agrees with {label}{where}: the two differ by {_span(offset)}.",
         )
     verdict = ClockVerdict.BEHIND if offset > timedelta(0) else ClockVerdict.AHEAD
     return ClockCheck(
