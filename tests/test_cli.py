@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import cli
 
 
@@ -191,3 +193,45 @@ def test_every_toml_example_in_the_docs_loads(tmp_path: Path) -> None:
         config = tmp_path / f"example-{index}.toml"
         config.write_text("".join(block))
         assert configfile.load(config, main)
+
+
+ROLE_MODULES = {
+    "box": ["boxcert.box.cli", "boxcert.box.runner", "boxcert.box.front.server"],
+    "issuer": ["boxcert.issuer.cli", "boxcert.issuer.site", "boxcert.issuer.server"],
+    "hub": ["boxcert.hub.cli", "boxcert.hub.server", "boxcert.hub.app"],
+    "dns": ["boxcert.dns.cli", "boxcert.dns.server", "boxcert.dns.metrics"],
+}
+
+
+@pytest.mark.parametrize("role", sorted(ROLE_MODULES))
+def test_each_role_needs_only_its_own_extra(role: str) -> None:
+    """What `pip install 'boxcert[ROLE]'` leaves out cannot be imported by the role: every
+    package of another extra is hidden while the role's modules load (bench/install_sizes.py
+    proves the same with real virtualenvs)."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    extras: dict[str, list[str]] = project["project"]["optional-dependencies"]
+
+    def names(requirements: list[str]) -> set[str]:
+        found = (re.match(r"[A-Za-z0-9_.-]+", r) for r in requirements)
+        return {m.group(0).lower() for m in found if m and m.group(0) != "boxcert"}
+
+    others = set().union(*(names(v) for k, v in extras.items() if k not in ("all", "dev")))
+    hidden = sorted(others - names(extras.get(role, [])))
+    code = (
+        "import importlib, importlib.abc, sys\n"
+        f"HIDDEN = {hidden!r}\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in HIDDEN:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        f"for module in {ROLE_MODULES[role]!r}:\n"
+        "    importlib.import_module(module)\n"
+        "print('LOADED')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and "LOADED" in done.stdout, (hidden, done.stderr[-600:])
