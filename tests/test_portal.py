@@ -153,3 +153,25 @@ def test_security_headers(shop: Shop) -> None:
         # the boxes' endpoints and the API are not behind the portal's cookie
         assert "set-cookie" not in c.get("/healthz").headers
         assert "set-cookie" not in c.get("/openapi.json").headers
+
+
+def test_a_database_page_shows_its_box_cap_and_when_it_is_full(shop: Shop) -> None:
+    issuer = shop.vendor.issuer
+    default = issuer.service.settings.max_boxes_per_database
+    with client(shop) as c:
+        login(c, "owner@shop.example")
+        data = c.get("/my/api/databases/db-shop").json()
+        boxes = data["database"]["boxes"]
+        assert boxes >= 1 and data["box_cap"] == default
+        page = c.get("/my/databases/db-shop").text
+        assert f"{boxes} of {default} allowed" in page and ">full<" not in page
+        try:
+            with issuer.sessions.begin() as s:
+                accounts.set_database_max_boxes(s, "db-shop", boxes)
+            assert c.get("/my/api/databases/db-shop").json()["box_cap"] == boxes
+            page = c.get("/my/databases/db-shop").text
+            assert f"{boxes} of {boxes} allowed" in page and ">full<" in page
+            assert "raises this database's cap" in page
+        finally:
+            with issuer.sessions.begin() as s:
+                accounts.set_database_max_boxes(s, "db-shop", None)

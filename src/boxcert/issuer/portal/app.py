@@ -54,6 +54,7 @@ def create_portal(
     throttle: LoginThrottle | None = None,
 ) -> ASGIApp:
     grace = service.settings.revoke_grace
+    cap = service.settings.max_boxes_per_database
     accounts = PortalAccounts(service.sessions, service.events, clock)
     pages = Pages(
         SITE,
@@ -99,7 +100,7 @@ def create_portal(
         uuid = canonical_uuid(request.path_params["uuid"])
         ids = await sub_ids(request)
         try:
-            page = await read(lambda s: data.database_page(s, ids, uuid, grace))
+            page = await read(lambda s: data.database_page(s, ids, uuid, grace, cap))
         except NotFound as err:
             return pages.message(
                 request, 404, "No such database", str(err), back="/my/subscriptions"
@@ -128,7 +129,7 @@ def create_portal(
         uuid = canonical_uuid(request.path_params["uuid"])
         ids = await sub_ids(request)
         try:
-            page = await read(lambda s: data.database_page(s, ids, uuid, grace))
+            page = await read(lambda s: data.database_page(s, ids, uuid, grace, cap))
         except NotFound as err:
             return _json_error(404, str(err))
         return JSONResponse(page.to_json())

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from boxcert.issuer import views
 from boxcert.issuer.errors import NotFound
 from boxcert.issuer.models import SubscriptionState
+from boxcert.issuer.registration import box_cap
 from boxcert.issuer.store import audit, boxes, certificates, sightings
 from boxcert.issuer.store.rows import AuditRecord, BoxRow, SightingRow, StoredCertificate
 
@@ -100,10 +101,17 @@ class DatabasePage:
     database: views.DatabaseView
     boxes: list[BoxCertificates]
     installations: list[SightingRow]
+    box_cap: int  # the boxes (keys) it may have: its own cap, else the issuer's --max-boxes
+
+    @property
+    def full(self) -> bool:
+        """A new box would be refused (``box_limit_reached``)."""
+        return self.database.row.boxes >= self.box_cap
 
     def to_json(self) -> dict[str, object]:
         return {
             "database": self.database.to_json(),
+            "box_cap": self.box_cap,
             "boxes": [b.to_json() for b in self.boxes],
             "installations": [
                 {
@@ -118,8 +126,9 @@ class DatabasePage:
 
 
 def database_page(
-    session: Session, sub_ids: list[int], uuid: str, grace: timedelta
+    session: Session, sub_ids: list[int], uuid: str, grace: timedelta, default_cap: int
 ) -> DatabasePage:
+    """``default_cap``: the issuer's ``--max-boxes``, for a database without a cap of its own."""
     view = views.database_view(session, uuid, grace)
     if view.row.subscription_id not in sub_ids:
         raise NotFound(f"no database {uuid} in your subscriptions")
@@ -139,7 +148,8 @@ def database_page(
                 grouped.get(label, []),
             )
         )
-    return DatabasePage(view, listed, sightings.sightings(session, view.uuid))
+    cap = box_cap(view.row.max_boxes, default_cap)
+    return DatabasePage(view, listed, sightings.sightings(session, view.uuid), cap)
 
 
 def audit_page(
