@@ -18,11 +18,12 @@ from boxcert.dns.answer import ZoneConfig
 from boxcert.dns.counters import CountTable
 from boxcert.dns.metrics import create_metrics_app
 from boxcert.dns.server import DnsServer, serve
-from boxcert.dns.workers import WorkerError, WorkerGroup, WorkerSpec, count_table
+from boxcert.dns.workers import WorkerSpec, count_table, worker_group
 from boxcert.dns.zonedata import SqlZoneData
 from boxcert.hostport import parse_host_port
 from boxcert.httpserver import HttpServerError
 from boxcert.storage.engine import StorageError, open_engine, session_factory
+from boxcert.workergroup import WorkerError
 
 
 def _host_port(_ctx: click.Context, _param: click.Parameter, text: str) -> tuple[str, int]:
@@ -208,7 +209,7 @@ def _serve_in_workers(spec: WorkerSpec, port: int, workers: int) -> None:
     }
     try:
         with count_table(spec, workers) as counted:
-            group = WorkerGroup(counted, port, workers, serve_worker)
+            group = worker_group(counted, port, workers, serve_worker)
             try:
                 bound = group.start()
             except WorkerError as err:

@@ -21,16 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
-import queue
 import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
@@ -38,15 +34,12 @@ from typing import Any
 from boxcert.dns.answer import ZoneConfig
 from boxcert.dns.counters import CountTable
 from boxcert.httpserver import HttpServerError
+from boxcert.workergroup import WorkerGroup
 
 log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0  # a hang guard: opening the database is the slow part
 STOP_TIMEOUT = 10.0
-
-
-class WorkerError(Exception):
-    """A worker could not start, or died; the message is one line to show."""
 
 
 @dataclass(frozen=True)
@@ -104,82 +97,13 @@ def _worker(spec: WorkerSpec, index: int, port: int, run: RunServer, events: Que
         raise SystemExit(1) from err
 
 
-class WorkerGroup:
-    """N worker processes serving one port; see the module docstring."""
-
-    def __init__(self, spec: WorkerSpec, port: int, count: int, run: RunServer) -> None:
-        self._spec = spec
-        self._port = port
-        self._count = count
-        self._run = run
-        self._ctx = multiprocessing.get_context("spawn")
-        self._events: Queue[Any] = self._ctx.Queue()
-        self.processes: list[SpawnProcess] = []
-        self.port = port
-
-    def start(self) -> int:
-        """Start every worker; the port they all serve. Raises :class:`WorkerError`."""
-        try:
-            self._spawn(0, self._port)
-            self.port = self._wait_ready(1)
-            for index in range(1, self._count):
-                self._spawn(index, self.port)
-            self._wait_ready(self._count - 1)
-        except BaseException:
-            self.stop()
-            raise
-        return self.port
-
-    def supervise(self, stopping: Callable[[], bool], wake_fd: int) -> None:
-        """Return when ``stopping()`` (after a signal wrote to ``wake_fd``) or when a worker
-        died; then stop them all. Raises :class:`WorkerError` for a dead worker."""
-        sentinels = [p.sentinel for p in self.processes]
-        died = None
-        while not stopping():
-            ready = multiprocessing.connection.wait([*sentinels, wake_fd])
-            if wake_fd in ready:
-                with contextlib.suppress(BlockingIOError):
-                    os.read(wake_fd, 64)
-            dead = [p for p in self.processes if p.exitcode is not None]
-            if dead:
-                died = dead[0]
-                break
-        self.stop()
-        if died is not None:
-            raise WorkerError(f"worker {died.pid} exited with status {died.exitcode}")
-
-    def stop(self) -> None:
-        for proc in self.processes:
-            if proc.exitcode is None and proc.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, signal.SIGTERM)
-        for proc in self.processes:
-            proc.join(STOP_TIMEOUT)
-            if proc.exitcode is None:
-                proc.kill()
-                proc.join()
-
-    def _spawn(self, index: int, port: int) -> None:
-        proc = self._ctx.Process(
-            target=_worker, args=(self._spec, index, port, self._run, self._events), daemon=False
-        )
-        proc.start()
-        self.processes.append(proc)
-
-    def _wait_ready(self, count: int) -> int:
-        port, waited = self._port, 0.0
-        while count:
-            try:
-                kind, _pid, detail = self._events.get(timeout=0.2)
-            except queue.Empty:
-                waited += 0.2
-                dead = [p for p in self.processes if p.exitcode is not None]
-                if dead:
-                    raise WorkerError(f"a worker exited with status {dead[0].exitcode}") from None
-                if waited > START_TIMEOUT:
-                    raise WorkerError("a worker did not start in time") from None
-                continue
-            if kind == "error":
-                raise WorkerError(str(detail))
-            port, count = int(detail), count - 1
-        return port
+def worker_group(spec: WorkerSpec, port: int, count: int, run: RunServer) -> WorkerGroup:
+    return WorkerGroup(
+        _worker,
+        lambda index, bound, events: (spec, index, bound, run, events),
+        port,
+        count,
+        name="dns-worker",
+        start_timeout=START_TIMEOUT,
+        stop_timeout=STOP_TIMEOUT,
+    )

@@ -24,7 +24,8 @@ from boxcert.issuer.cli_ca import build, ca_options, existing_service, issuer_op
 from boxcert.issuer.cli_removal import box_group
 from boxcert.issuer.errors import IssuerError
 from boxcert.issuer.server import serve
-from boxcert.issuer.workers import WorkerError, WorkerSpec, default_workers, serve_in_workers
+from boxcert.issuer.workers import WorkerSpec, default_workers, serve_in_workers
+from boxcert.workergroup import WorkerError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
