@@ -88,7 +88,7 @@ def ask(port: int, rdtype: str = "A", tcp: bool = False) -> list[str]:
 def test_two_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
     with serve(tmp_path, "--listen", "127.0.0.1:0", "--workers", "2") as (proc, _):
         port = ready_port(proc, 2)
-        workers = [pid for pid in children(proc.pid) if "spawn_main" in _cmdline(pid)]
+        workers = [pid for pid in children(proc.pid) if "resource_tracker" not in _cmdline(pid)]
         assert len(workers) == 2
         assert udp_sockets_on(port, workers) == {pid: 1 for pid in workers}
         # Clients on many source ports: the kernel spreads them; every one is answered.
@@ -105,7 +105,7 @@ def test_two_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
 def test_a_worker_that_dies_stops_the_group(tmp_path: Path) -> None:
     with serve(tmp_path, "--listen", "127.0.0.1:0", "--workers", "2") as (proc, _):
         ready_port(proc, 2)
-        workers = [pid for pid in children(proc.pid) if "spawn_main" in _cmdline(pid)]
+        workers = [pid for pid in children(proc.pid) if "resource_tracker" not in _cmdline(pid)]
         os.kill(workers[0], signal.SIGKILL)
         assert proc.wait(HANG_GUARD) == 1
         assert proc.stderr is not None

@@ -129,3 +129,13 @@ def test_a_dead_worker_stops_the_group(tmp_path: Path) -> None:
     assert code != 0
     assert "exited" in process.log()
     assert not any(_alive(pid) for pid in workers)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_once_serving_is_a_clean_stop(tmp_path: Path, workers: str) -> None:
+    """A service manager's stop: exit status 0 and no error line, whether one process serves
+    or a group does (uvicorn raises the signal again after its graceful shutdown)."""
+    process, _url = devstack.start_issuer(tmp_path / "issuer", "--workers", workers)
+    process.proc.send_signal(signal.SIGTERM)
+    assert process.proc.wait(timeout=60) == 0
+    assert "boxcert:" not in process.log(), process.log()

@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 from sqlalchemy import create_engine, text
 
+from boxcert.issuer.hotcache import STALE_BOUND
 from tests.helpers import BoxHome, cli, start_issuer
 
 HANG_GUARD = 60.0
@@ -104,6 +105,9 @@ def test_the_vendors_side_end_to_end(tmp_path: Path) -> None:
             == 200
         )
         assert _crl_lists(crl_url, leaf.serial_number)  # revoked by the job inside serve
+        # `serve` runs one worker per core, each with its own cache: the change reaches the
+        # worker that did not take the PATCH within the cache's bound.
+        time.sleep(STALE_BOUND + 0.1)
 
         status, report = box.ensure()
         assert status == 1
@@ -115,6 +119,7 @@ def test_the_vendors_side_end_to_end(tmp_path: Path) -> None:
             api.patch(f"/api/v1/subscriptions/{sub_id}", json={"state": "in_progress"}).status_code
             == 200
         )
+        time.sleep(STALE_BOUND + 0.1)
         assert box.ensure()[0] == 0
         assert (
             x509.load_pem_x509_certificate(box.cert_path.read_bytes()).serial_number

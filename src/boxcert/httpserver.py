@@ -524,7 +524,10 @@ async def serve(
         watcher = asyncio.create_task(watch())
     try:
         await server.serve(sockets=[listener])
-    except SystemExit as err:  # uvicorn exits when the app's startup fails
+    except SystemExit as err:
+        if server.started or err.code == 0:
+            raise  # a SIGTERM after (or during) serving: see run()
+        # uvicorn exits when the app's startup fails
         raise HttpServerError("the application failed to start; see the log above") from err
     finally:
         if watcher is not None:

@@ -7,6 +7,13 @@ stop (a signal) it stops every worker, SIGTERM first; a worker that dies stops t
 reported as :class:`WorkerError`, so that the service manager restarts the whole group. What a
 worker runs, and what the workers share, is the role's (``issuer/workers.py``,
 ``dns/workers.py``).
+
+Workers are forked from the parent, which has imported and prepared everything they need
+(as gunicorn's ``--preload`` does): a worker is serving in a fraction of a second instead of
+importing the whole service again, and N workers start in little more than one's time. A fork
+copies only the thread that forks, so it is safe only while the parent runs no other thread;
+when it does, the workers are spawned (a fresh interpreter) instead. A forked worker first puts
+back the signal handling the parent had changed for supervising.
 """
 
 from __future__ import annotations
@@ -17,8 +24,10 @@ import multiprocessing.connection
 import os
 import queue
 import signal
+import threading
 from collections.abc import Callable
-from multiprocessing.context import SpawnProcess
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 from multiprocessing.queues import Queue
 from typing import Any
 
@@ -30,7 +39,7 @@ class WorkerError(Exception):
 class WorkerGroup:
     """N processes of one server on one port, started one after the other.
 
-    ``target(*args(index, port, events))`` runs in worker ``index`` (spawned): it binds ``port``
+    ``target(*args(index, port, events))`` runs in worker ``index``: it binds ``port``
     with SO_REUSEPORT (0: any free port, for worker 0 only) and puts ``("ready", index, port)``
     on ``events`` once it serves, or ``("error", index, one line)`` when it cannot start.
     """
@@ -53,9 +62,9 @@ class WorkerGroup:
         self._name = name
         self._start_timeout = start_timeout
         self._stop_timeout = stop_timeout
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = _context()
         self._events: Queue[Any] = self._ctx.Queue()
-        self.processes: list[SpawnProcess] = []
+        self.processes: list[BaseProcess] = []
         self.port = port
 
     def start(self) -> int:
@@ -101,9 +110,9 @@ class WorkerGroup:
                 proc.join()
 
     def _spawn(self, index: int, port: int) -> None:
-        proc = self._ctx.Process(
-            target=self._target,
-            args=self._args(index, port, self._events),
+        proc = self._ctx.Process(  # type: ignore[attr-defined]
+            target=_in_worker,
+            args=(self._target, *self._args(index, port, self._events)),
             name=f"{self._name}-{index}",
             daemon=False,
         )
@@ -127,3 +136,19 @@ class WorkerGroup:
                 raise WorkerError(str(detail))
             port, count = int(detail), count - 1
         return port
+
+
+def _context() -> BaseContext:
+    """Fork while the parent is single-threaded (see the module docstring), else spawn."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _in_worker(target: Callable[..., None], *args: Any) -> None:
+    # A forked worker inherits the supervising parent's handlers and wake-up pipe: a SIGTERM
+    # must stop the worker (until its server installs its own), not write to the parent's pipe.
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL if sig == signal.SIGTERM else signal.default_int_handler)
+    target(*args)

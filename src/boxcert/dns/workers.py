@@ -44,7 +44,7 @@ STOP_TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What every worker needs to build its server (picklable: workers are spawned)."""
+    """What every worker needs to build its server (picklable: workers may be spawned)."""
 
     zone: ZoneConfig
     db_url: str

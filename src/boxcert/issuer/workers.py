@@ -7,8 +7,9 @@ One Python process answers on one core. The parent:
    race to create them;
 2. checks the address by binding it without SO_REUSEPORT (a port in use is then one line, and
    a second group cannot quietly share the port with a first), then starts the workers
-   (``spawn``); each binds the port with SO_REUSEPORT and the kernel spreads the connections
-   across them (by the client's address and port: one connection stays on one worker);
+   (forked from the prepared parent, see :mod:`boxcert.workergroup`); each binds the port
+   with SO_REUSEPORT and the kernel spreads the connections across them (by the client's
+   address and port: one connection stays on one worker);
 3. supervises: SIGINT or SIGTERM stops every worker (SIGTERM: uvicorn finishes the requests
    in flight); a worker that dies stops the rest, and the parent exits non-zero so that the
    service manager restarts the whole group.
@@ -54,7 +55,7 @@ METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What a worker needs to build its issuer (picklable: workers are spawned)."""
+    """What a worker needs to build its issuer (picklable: workers may be spawned)."""
 
     options: Any  # boxcert.issuer.server.IssuerOptions
     host: str
@@ -75,8 +76,13 @@ def default_workers() -> int:
 
 
 def _worker(spec: WorkerSpec, index: int, port: int, events: Queue[Any]) -> None:
+    from prometheus_client import values
+
     from boxcert.issuer.server import build_service, serve
 
+    # prometheus-client picks its value store when imported; a forked worker imported it
+    # before the parent set the multiprocess directory, so it picks again now that it is set.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     logsetup.configure(spec.log_level, spec.log_format)
     logsetup.default_level("info")
     try:
