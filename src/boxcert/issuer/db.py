@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,7 +21,9 @@ from boxcert.storage.engine import StorageError, safe_url
 __all__ = [
     "MIGRATIONS",
     "SQLITE_FILE",
+    "database_thread",
     "database_url",
+    "in_database_thread",
     "open_engine",
     "prepare_data_dir",
     "run_in_session",
@@ -63,11 +69,34 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 async def run_in_session(sessions: sessionmaker[Session], fn: Callable[[Session], T]) -> T:
-    """Run ``fn`` in one transaction in a worker thread (the event loop never blocks on SQL);
-    committed when ``fn`` returns, rolled back when it raises."""
+    """Run ``fn`` in one transaction on the database thread (the event loop never blocks on
+    SQL); committed when ``fn`` returns, rolled back when it raises."""
 
     def run() -> T:
         with sessions.begin() as session:
             return fn(session)
 
-    return await asyncio.to_thread(run)
+    return await in_database_thread(run)
+
+
+# One thread per process does the database work, not asyncio's pool of (cores + 4). Every
+# call releases and takes back the GIL; with six threads doing so for a hundred requests in
+# flight, the handing over of the GIL cost more CPU than the statements: a storm of first
+# certificates went at 374 a second with the pool, 591 with one thread (PostgreSQL: 182 and
+# 289), see docs/performance.md. Blocking work that is not the database's (an ACME order)
+# keeps asyncio's pool.
+_threads: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def database_thread() -> ThreadPoolExecutor:
+    """This process's database thread (made on first use, again in a forked child)."""
+    global _threads
+    if _threads is None or _threads[0] != os.getpid():
+        _threads = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="database"))
+    return _threads[1]
+
+
+async def in_database_thread(fn: Callable[[], T]) -> T:
+    """``await asyncio.to_thread(fn)``, on the database thread."""
+    call = functools.partial(contextvars.copy_context().run, fn)
+    return await asyncio.get_running_loop().run_in_executor(database_thread(), call)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.clock import Clock, system_clock
+from boxcert.issuer.db import in_database_thread
 from boxcert.issuer.errors import LockTimeout
 from boxcert.issuer.store import locks
 
@@ -85,7 +86,7 @@ class SqlLocker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         held = HeldLock(name, self.owner)
-        while not await asyncio.to_thread(self._try, held, read):
+        while not await in_database_thread(lambda: self._try(held, read)):
             if loop.time() >= deadline:
                 raise LockTimeout(f"another issuer has been ordering {name} for too long")
             await asyncio.sleep(self.poll)
@@ -93,4 +94,4 @@ class SqlLocker:
             yield held
         finally:
             if not held.released:
-                await asyncio.to_thread(self._release, name)
+                await in_database_thread(lambda: self._release(name))

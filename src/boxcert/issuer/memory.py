@@ -28,6 +28,7 @@ from boxcert import naming
 from boxcert.clock import Clock
 from boxcert.issuer import answers, eligibility
 from boxcert.issuer.contract_codes import ContractCodes
+from boxcert.issuer.db import in_database_thread
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.hotcache import HolderEntry, HotCache, Missing
 from boxcert.issuer.obtain import Holder, fresh_between
@@ -140,7 +141,7 @@ class MemoryPath:
         """The cache's epoch after a read of the change feed when one is due: it moves when
         anything cached changed, on this issuer or another (the CRL follows it)."""
         if self.cache.refresh_due():
-            await asyncio.to_thread(self.refresh_feed, False)
+            await in_database_thread(lambda: self.refresh_feed(False))
         return self.cache.epoch()
 
     def refresh_soon(self) -> None:
@@ -148,7 +149,7 @@ class MemoryPath:
         if self._refreshing is not None and not self._refreshing.done():
             return
         self._refreshing = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(self.refresh_feed)
+            in_database_thread(self.refresh_feed)
         )
 
     def refresh_feed(self, warm: bool = True) -> None:

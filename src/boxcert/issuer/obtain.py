@@ -78,6 +78,17 @@ def subject_cn(chain_pem: str, fallback: str) -> str:
         return fallback
 
 
+def request_of(
+    holder: Holder, csr: x509.CertificateSigningRequest | None
+) -> tuple[x509.CertificateSigningRequest, str | None]:
+    """The CSR to order with, and the key made for it when the holder sent none (the
+    compatible exchange: the issuer makes the database's key and hands it out)."""
+    if csr is not None:
+        return csr, None
+    key = pki.make_ec_key()
+    return pki.make_csr(key, holder.names), pki.private_key_pem(key).decode("ascii")
+
+
 class Obtainer:
     def __init__(
         self,
@@ -127,7 +138,7 @@ class Obtainer:
             current = self.cached_in(session, holder)
             return current, self.limits.read(session, domain, current is not None)
 
-        async with self._holder_lock(holder.label):
+        async with self.holder_lock(holder.label):
             try:
                 async with self.locker.hold(
                     f"issue:{holder.label}", timeout=self.lock_wait, read=look_again
@@ -143,7 +154,7 @@ class Obtainer:
                 raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
 
     @contextlib.asynccontextmanager
-    async def _holder_lock(self, label: str) -> AsyncIterator[None]:
+    async def holder_lock(self, label: str) -> AsyncIterator[None]:
         """One in-process lock per holder, dropped when nobody holds or waits for it."""
         lock, users = self._locks.get(label, (asyncio.Lock(), 0))
         self._locks[label] = (lock, users + 1)
@@ -166,11 +177,7 @@ class Obtainer:
         held: HeldLock,
         csr_sha256: str | None,
     ) -> StoredCertificate:
-        key_pem: str | None = None
-        if csr is None:
-            key = pki.make_ec_key()  # compatible exchange: the issuer makes the database's key
-            key_pem = pki.private_key_pem(key).decode("ascii")
-            csr = pki.make_csr(key, holder.names)
+        csr, key_pem = request_of(holder, csr)
         try:
             issued = await self.ca.issue(
                 csr, holder.names, replaces=previous.ari_id if previous is not None else None
@@ -178,22 +185,27 @@ class Obtainer:
         except RateLimited as err:
             raise await self.limits.paused(domain, err) from err
         except CertificateAuthorityError as err:
-            # The CA's own words name the vendor's internals (hosts, accounts): they go to our
-            # log under a reference; the box gets the reference and nothing else.
-            reference = secrets.token_hex(4)
-            log.warning(
-                "CA %s failed for %s (reference %s): %s",
-                self.ca.name,
-                holder.names[1],
-                reference,
-                err,
-            )
-            raise Refusal(
-                RefusalCode.CA_FAILED,
-                "The vendor's certificate authority could not issue the certificate just now "
-                f"(reference {reference}); the box retries by itself.",
-            ) from err
+            raise self.ca_failed(holder, err) from err
         stored = await self._store(holder, domain, issued, key_pem, previous, held, csr_sha256)
+        self.announce(holder, stored, renewal=previous is not None)
+        return stored
+
+    def ca_failed(self, holder: Holder, err: CertificateAuthorityError) -> Refusal:
+        """The refusal for a CA's failure. The CA's own words name the vendor's internals
+        (hosts, accounts): they go to our log under a reference; the box gets the reference
+        and nothing else."""
+        reference = secrets.token_hex(4)
+        log.warning(
+            "CA %s failed for %s (reference %s): %s", self.ca.name, holder.names[1], reference, err
+        )
+        return Refusal(
+            RefusalCode.CA_FAILED,
+            "The vendor's certificate authority could not issue the certificate just now "
+            f"(reference {reference}); the box retries by itself.",
+        )
+
+    def announce(self, holder: Holder, stored: StoredCertificate, *, renewal: bool) -> None:
+        """Log and announce a certificate just stored for ``holder``."""
         log.info("issued %s by %s until %s", holder.names[1], self.ca.name, stored.not_after.date())
         self.events.publish(
             CertificateIssued(
@@ -204,24 +216,23 @@ class Obtainer:
                 names=holder.names,
                 serial_hex=stored.serial_hex,
                 ca_name=stored.ca_name,
-                registered_domain=domain,
+                registered_domain=stored.registered_domain,
                 not_after=stored.not_after,
-                renewal=previous is not None,
+                renewal=renewal,
             )
         )
-        return stored
 
-    async def _store(
+    def new_certificate(
         self,
         holder: Holder,
         domain: str,
         issued: IssuedCertificate,
         key_pem: str | None,
         previous: StoredCertificate | None,
-        held: HeldLock,
         csr_sha256: str | None,
-    ) -> StoredCertificate:
-        new = NewCertificate(
+    ) -> NewCertificate:
+        """The row to store for what the CA issued."""
+        return NewCertificate(
             holder_label=holder.label,
             db_uuid=holder.db_uuid,
             names=holder.names,
@@ -239,6 +250,18 @@ class Obtainer:
             replaces_id=previous.id if previous is not None else None,
             csr_sha256=csr_sha256,
         )
+
+    async def _store(
+        self,
+        holder: Holder,
+        domain: str,
+        issued: IssuedCertificate,
+        key_pem: str | None,
+        previous: StoredCertificate | None,
+        held: HeldLock,
+        csr_sha256: str | None,
+    ) -> StoredCertificate:
+        new = self.new_certificate(holder, domain, issued, key_pem, previous, csr_sha256)
 
         def store(session: Session) -> StoredCertificate:
             stored = certificates.save_certificate(session, new)

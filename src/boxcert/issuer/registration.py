@@ -97,21 +97,15 @@ class Registrar:
         def register(session: Session) -> tuple[Decision, int]:
             # ``seen`` None: the caller's read just found no box; take the lock straight away.
             box = boxes.get_box(session, label) if seen is not None else None
-            limit = self.limit
-            if box is None:
-                # Counts and inserts one at a time, under the cap read with the lock.
-                locked = accounts.lock_database(session, db_uuid)
-                if locked is None:
-                    return Decision.NO_DATABASE, limit
-                limit = box_cap(locked.max_boxes, self.limit)
-                box = boxes.get_box(session, label)  # inserted while we waited?
-            count = boxes.count_boxes(session, db_uuid) if box is None else 0
-            decision = decide(box, db_uuid, count, limit)
-            if decision is Decision.NEW:
-                boxes.add_box(session, label, db_uuid, identifier, now)
-            elif decision is Decision.KNOWN:
-                boxes.touch_box(session, label, db_uuid, identifier, now)
-            return decision, limit
+            if box is not None:
+                decision = decide(box, db_uuid, 0, self.limit)
+                if decision is Decision.KNOWN:
+                    boxes.touch_box(session, label, db_uuid, identifier, now)
+                return decision, self.limit
+            locked = accounts.lock_database(session, db_uuid)
+            if locked is None:
+                return Decision.NO_DATABASE, self.limit
+            return self.register_locked(session, locked, label, db_uuid, identifier, None)
 
         try:
             decision, limit = await run_in_session(self.sessions, register)
@@ -119,6 +113,32 @@ class Registrar:
             # The same box's first requests raced on two issuers; the row exists now.
             decision, limit = await run_in_session(self.sessions, register)
         self._raise(decision, limit)
+
+    def register_locked(
+        self,
+        session: Session,
+        locked: accounts.LockedDatabase,
+        label: str,
+        db_uuid: str,
+        identifier: str,
+        seen: BoxRow | None,
+    ) -> tuple[Decision, int]:
+        """Register or refresh the box in ``session``, which holds the database's row lock
+        (``locked``): reads the box again (inserted while we waited?), counts and inserts
+        under the cap. ``seen``: what the caller read before the lock, to skip a write for a
+        box seen recently. Returns the decision and the cap it was judged against."""
+        now = self.clock()
+        limit = box_cap(locked.max_boxes, self.limit)
+        box = boxes.get_box(session, label)
+        count = boxes.count_boxes(session, db_uuid) if box is None else 0
+        decision = decide(box, db_uuid, count, limit)
+        if decision is Decision.NEW:
+            boxes.add_box(session, label, db_uuid, identifier, now)
+        elif decision is Decision.KNOWN and (
+            seen is None or now - seen.last_seen >= SEEN_RESOLUTION
+        ):
+            boxes.touch_box(session, label, db_uuid, identifier, now)
+        return decision, limit
 
     def _raise(self, decision: Decision, limit: int | None = None) -> None:
         refused = refusal(decision, self.limit if limit is None else limit)

@@ -12,7 +12,8 @@ The order of the steps is part of the contract:
    the signature check never blocks the event loop.
 3. **The box** (:mod:`.registration`): a known box of this database, or a new one within the
    cap; never a box of another database.
-4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once.
+4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once. From a CA
+   that signs in-process (the local CA), steps 3 and 4 are one transaction (:mod:`.inline`).
 
 A repeated request is answered from memory (:mod:`.memory` on :mod:`.hotcache`): the same
 steps in the same order on cached facts, a CSR verified before (by its exact bytes) and the
@@ -39,15 +40,16 @@ from boxcert import naming
 from boxcert.clock import Clock, system_clock
 from boxcert.issuer import eligibility, standing
 from boxcert.issuer.audit import AuditRecorder
-from boxcert.issuer.ca import CertificateAuthority
+from boxcert.issuer.ca import CertificateAuthority, SigningAuthority
 from boxcert.issuer.config import IssuerSettings
 from boxcert.issuer.csr import parse_csr, validate_box_csr
-from boxcert.issuer.db import run_in_session
+from boxcert.issuer.db import in_database_thread
 from boxcert.issuer.duplicates import HubReports
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.events import CertificateGranted, EventBus, RequestRefused
 from boxcert.issuer.health import HealthCheck
 from boxcert.issuer.hotcache import HolderEntry, HotCache, Missing
+from boxcert.issuer.inline import InlineObtainer, SignedOrder
 from boxcert.issuer.lifecycle import LifecycleJob
 from boxcert.issuer.limits import OrderLimits
 from boxcert.issuer.memory import MemoryPath, csr_digest, entry_of
@@ -98,6 +100,11 @@ class IssuerService:
         self.limits = OrderLimits(sessions, ca, settings, self.events, clock)
         self.registrar = Registrar(sessions, settings.max_boxes_per_database, clock)
         self.obtainer = Obtainer(sessions, ca, self.limits, self.events, clock)
+        self.inline: InlineObtainer | None = None
+        if isinstance(ca, SigningAuthority):
+            self.inline = InlineObtainer(
+                sessions, ca, self.limits, self.registrar, self.obtainer, clock
+            )
         self.revoker = Revoker(sessions, ca, self.events, clock)
         self.lifecycle = LifecycleJob(
             sessions, self.revoker, self.events, clock, grace=settings.revoke_grace
@@ -221,20 +228,43 @@ class IssuerService:
                 csr = parse_csr(request.csr_pem)  # to order a certificate for its key
             return _Found(holder, csr, seen, cached, epoch)
 
-        found = await run_in_session(self.sessions, lookup)
+        csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
+        inline = self.inline
+
+        def lookup_and_sign() -> tuple[_Found | eligibility.Verdict, SignedOrder | None]:
+            with self.sessions.begin() as session:
+                found = lookup(session)
+            if (
+                inline is None
+                or not isinstance(found, _Found)
+                or is_fresh(found.cached, self.clock())
+            ):
+                return found, None
+            # Signed in the same call, then registered and stored in one transaction (.inline).
+            signed = inline.sign(
+                found.holder, found.csr, found.cached, csr_hex, request.identifier, found.seen
+            )
+            return found, signed
+
+        found, signed = await in_database_thread(lookup_and_sign)
         if isinstance(found, eligibility.Verdict):
             assert found.code is not None
             raise Refusal(found.code, found.message)
         holder, csr, seen, cached = found.holder, found.csr, found.seen, found.cached
-        label = holder.label
+        if signed is not None:
+            assert inline is not None
+            cert, from_cache = await inline.store(signed)
+        else:
+            if holder.for_box:
+                await self.registrar.register(
+                    holder.label, request.db_uuid, request.identifier, seen
+                )
+            cert, from_cache = await self.obtainer.obtain(holder, csr, cached, csr_hex)
         box_seen = None
         if holder.for_box:
-            await self.registrar.register(label, request.db_uuid, request.identifier, seen)
             box_seen = seen.last_seen if seen is not None else None
             if box_seen is None or self.clock() - box_seen >= SEEN_RESOLUTION:
-                box_seen = self.clock()  # the registrar has just written it
-        csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
-        cert, from_cache = await self.obtainer.obtain(holder, csr, cached, csr_hex)
+                box_seen = self.clock()  # the registration has just written it
         entry = entry_of(holder, cert, box_seen, from_cache)
         cache.put_holder(found.epoch, replace(entry, from_cache=True))
         return entry

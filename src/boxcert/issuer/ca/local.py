@@ -182,6 +182,15 @@ class LocalCA:
         names: tuple[str, ...],
         replaces: str | None = None,
     ) -> IssuedCertificate:
+        return self.sign(csr, names, replaces)
+
+    def sign(
+        self,
+        csr: x509.CertificateSigningRequest,
+        names: tuple[str, ...],
+        replaces: str | None = None,
+    ) -> IssuedCertificate:
+        """:meth:`issue` without the wait: a signature here, in well under a millisecond."""
         public_key = csr.public_key()
         if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
             raise CertificateAuthorityError("unsupported key type")
