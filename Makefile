@@ -30,7 +30,10 @@ lint: venv
 	$(BIN)/ruff format --check --quiet src tests bench
 	$(BIN)/mypy
 
+# Byte-compiled here: where PYTHONDONTWRITEBYTECODE is set Python never writes these itself,
+# and each of the hundreds of processes the tests start would compile the package again.
 test: venv system-deps lint
+	@$(BIN)/python -m compileall -q src
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The long budgets of the fuzz and fault suite; figures go to .fuzz-report.jsonl.

@@ -236,7 +236,7 @@ class Obtainer:
             holder_label=holder.label,
             db_uuid=holder.db_uuid,
             names=holder.names,
-            subject_cn=subject_cn(issued.chain_pem, holder.names[0]),
+            subject_cn=issued.subject_cn or subject_cn(issued.chain_pem, holder.names[0]),
             chain_pem=issued.chain_pem,
             private_key_pem=key_pem,
             serial_hex=issued.serial_hex,

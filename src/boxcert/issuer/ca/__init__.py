@@ -66,6 +66,7 @@ class IssuedCertificate:
     not_after: datetime
     renew_after: datetime | None = None
     ari_id: str | None = None
+    subject_cn: str | None = None  # the leaf's CN when the CA knows it (None: read the chain)
 
 
 class CertificateAuthority(Protocol):

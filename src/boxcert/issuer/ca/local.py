@@ -242,6 +242,7 @@ class LocalCA:
             serial_hex=format(leaf.serial_number, "x"),
             not_before=leaf.not_valid_before_utc,
             not_after=leaf.not_valid_after_utc,
+            subject_cn=names[0],
         )
 
     async def revoke(
