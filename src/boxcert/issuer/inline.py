@@ -14,7 +14,8 @@ costs only the CPU), then one transaction:
    belongs to one database, so every request of one holder, on any issuer of a cluster,
    waits on the same lock: this is the single-flight;
 2. registers the box under it (:meth:`.registration.Registrar.register_locked`: the same
-   decision as the general path, a refusal rolls everything back);
+   decision as the general path; a refusal is decided before anything of the order is
+   written);
 3. looks in storage again: a fresh certificate stored while we waited is handed out, ours is
    dropped;
 4. reads and judges the order limits (:class:`.limits.OrderLimits`), for a CA that has any;
