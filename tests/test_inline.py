@@ -150,3 +150,26 @@ def test_the_gate_is_open_on_a_database_with_its_own_locks() -> None:
     assert write_gate(create_engine("sqlite:////tmp/a.sqlite3")).path == Path(
         "/tmp/a.sqlite3-writers"
     )
+
+
+async def test_a_batch_takes_its_databases_rows_first_and_in_one_order(tmp_path: Path) -> None:
+    """Two issuers' batches sharing databases must wait for each other, not deadlock: every
+    batch locks its databases' rows, each once, sorted, before it stores anything."""
+    issuer = make_issuer(tmp_path)
+    for name in ("db-a", "db-b", "db-c"):
+        issuer.register(name, f"CODE-{name}")
+    inline = issuer.service.inline
+    assert inline is not None
+    orders = [_order(issuer, db) for db in ("db-c", "db-a", "db-c", "db-b")]
+    seen: list[tuple[str, object]] = []
+    event.listen(
+        issuer.sessions.kw["bind"],
+        "before_cursor_execute",
+        lambda _c, _cur, statement, params, *_: seen.append((statement, params)),
+    )
+    outcomes = await _store_together(inline, orders)
+    assert all(isinstance(o, tuple) and o[1] is False for o in outcomes), outcomes
+    locks = [i for i, (sql, _) in enumerate(seen) if sql.startswith("UPDATE databases")]
+    assert locks == [0, 1, 2]  # first, one per database
+    locked = [next(db for db in ("db-a", "db-b", "db-c") if db in str(seen[i][1])) for i in locks]
+    assert locked == ["db-a", "db-b", "db-c"]  # sorted, whatever the orders' order

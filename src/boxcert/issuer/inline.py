@@ -12,7 +12,8 @@ costs only the CPU), then one transaction:
    lock (:func:`~.store.accounts.lock_database`: PostgreSQL's row lock, SQLite's write
    lock), which also reads the database's box cap. A holder (a box's key, or a database's)
    belongs to one database, so every request of one holder, on any issuer of a cluster,
-   waits on the same lock: this is the single-flight;
+   waits on the same lock: this is the single-flight. A batch takes all its databases' rows
+   first, in sorted order, so two issuers' batches wait for each other, never deadlock;
 2. registers the box under it (:meth:`.registration.Registrar.register_locked`: the same
    decision as the general path; a refusal is decided before anything of the order is
    written);
@@ -148,9 +149,10 @@ class InlineObtainer:
         outcomes: list[Stored | BaseException] = []
         try:
             with self.gate, self.sessions.begin() as session:
+                locked = _lock_in_order(session, {order.holder.db_uuid for order in orders})
                 for order in orders:
                     try:
-                        outcomes.append(self._store(session, order))
+                        outcomes.append(self._store(session, order, locked[order.holder.db_uuid]))
                     except Refusal as refused:  # decided before it wrote anything
                         outcomes.append(refused)
             return outcomes
@@ -164,13 +166,17 @@ class InlineObtainer:
     def _store_alone(self, order: SignedOrder) -> Stored | BaseException:
         try:
             with self.gate, self.sessions.begin() as session:
-                return self._store(session, order)
+                locked = accounts.lock_database(session, order.holder.db_uuid)
+                return self._store(session, order, locked)
         except Exception as err:
             return err
 
-    def _store(self, session: Session, order: SignedOrder) -> Stored:
+    def _store(
+        self, session: Session, order: SignedOrder, locked: accounts.LockedDatabase | None
+    ) -> Stored:
+        """Store one order in ``session``, which holds its database's row (``locked``; None:
+        the database is gone)."""
         holder = order.holder
-        locked = accounts.lock_database(session, holder.db_uuid)
         decision, limit = registration.Decision.NO_DATABASE, self.registrar.limit
         if locked is not None and holder.for_box:
             decision, limit = self.registrar.register_locked(
@@ -197,6 +203,15 @@ class InlineObtainer:
             holder, domain, order.issued, order.key_pem, current, order.csr_sha256
         )
         return certificates.save_certificate(session, new), False
+
+
+def _lock_in_order(
+    session: Session, db_uuids: set[str]
+) -> dict[str, accounts.LockedDatabase | None]:
+    """Take the rows of a batch's databases, each once and all in one order (sorted), before
+    any order is stored: two issuers' batches that share databases then wait for each other
+    instead of deadlocking (PostgreSQL's row locks; SQLite has one write lock anyway)."""
+    return {db_uuid: accounts.lock_database(session, db_uuid) for db_uuid in sorted(db_uuids)}
 
 
 def _settle(done: asyncio.Future[Stored], outcome: Stored | BaseException) -> None:
