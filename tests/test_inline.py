@@ -20,9 +20,10 @@ from boxcert.issuer.errors import Refusal
 from boxcert.issuer.inline import InlineObtainer, SignedOrder
 from boxcert.issuer.models import Box, Certificate
 from boxcert.issuer.obtain import Holder
+from boxcert.issuer.store import accounts
 from boxcert.storage.writegate import WriteGate, write_gate
 from boxcert.wire import RefusalCode
-from tests.issuer_support import ZONE, Issuer, box_request, make_issuer
+from tests.issuer_support import ZONE, Issuer, box_request, make_issuer, register, sessions_for
 
 
 def _order(issuer: Issuer, db_uuid: str, key: pki.PrivateKey | None = None) -> SignedOrder:
@@ -152,24 +153,70 @@ def test_the_gate_is_open_on_a_database_with_its_own_locks() -> None:
     )
 
 
-async def test_a_batch_takes_its_databases_rows_first_and_in_one_order(tmp_path: Path) -> None:
-    """Two issuers' batches sharing databases must wait for each other, not deadlock: every
-    batch locks its databases' rows, each once, sorted, before it stores anything."""
-    issuer = make_issuer(tmp_path)
+async def test_a_batch_costs_the_same_statements_whatever_its_size(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """On PostgreSQL, a batch locks its databases first, in one statement, then reads and
+    writes in one statement per table: a round trip each, not five per order."""
+    issuer = make_issuer(tmp_path, url=postgres_url)
     for name in ("db-a", "db-b", "db-c"):
         issuer.register(name, f"CODE-{name}")
     inline = issuer.service.inline
     assert inline is not None
-    orders = [_order(issuer, db) for db in ("db-c", "db-a", "db-c", "db-b")]
-    seen: list[tuple[str, object]] = []
-    event.listen(
-        issuer.sessions.kw["bind"],
-        "before_cursor_execute",
-        lambda _c, _cur, statement, params, *_: seen.append((statement, params)),
+    seen = issuer.statements()
+    ends = []
+    for dbs in (("db-c", "db-a"), ("db-c", "db-a", "db-c", "db-b") * 3):
+        orders = [_order(issuer, db) for db in dbs]
+        outcomes = await _store_together(inline, orders)
+        assert all(isinstance(o, tuple) and o[1] is False for o in outcomes), outcomes
+        ends.append(len(seen))
+    issuer.service.close()  # its audit writer, on the same engine, is done
+    small, large = (
+        [sql for sql in part if "audit_log" not in sql]
+        for part in (seen[: ends[0]], seen[ends[0] : ends[1]])
     )
-    outcomes = await _store_together(inline, orders)
-    assert all(isinstance(o, tuple) and o[1] is False for o in outcomes), outcomes
-    locks = [i for i, (sql, _) in enumerate(seen) if sql.startswith("UPDATE databases")]
-    assert locks == [0, 1, 2]  # first, one per database
-    locked = [next(db for db in ("db-a", "db-b", "db-c") if db in str(seen[i][1])) for i in locks]
-    assert locked == ["db-a", "db-b", "db-c"]  # sorted, whatever the orders' order
+    assert small[0].startswith("SELECT databases.uuid")  # the lock first, then the rest
+    assert small[0].endswith("FOR UPDATE")
+    assert len(large) == len(small) == 6, large  # lock, 3 reads, 2 inserts
+    with issuer.sessions.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Certificate)) == 14
+
+
+def test_a_batch_locks_its_databases_in_one_order_on_postgres(postgres_url: str) -> None:
+    """Two issuers' batches sharing databases wait for each other, never deadlock: each takes
+    its databases' row locks in the order of their uuids, whatever the order asked."""
+    sessions = sessions_for(postgres_url)
+    for name in ("db-a", "db-b"):
+        register(sessions, name, f"CODE-{name}")
+    holder_of_b = sessions()
+    accounts.lock_databases(holder_of_b, ["db-b"])  # another batch holds db-b
+    done = threading.Event()
+
+    def batch() -> None:
+        with sessions.begin() as session:
+            accounts.lock_databases(session, ["db-b", "db-a"])
+        done.set()
+
+    waiting = threading.Thread(target=batch)
+    waiting.start()
+    try:
+        # The batch took db-a, the first in order, and now waits for db-b: a third
+        # transaction finds db-a locked. Locking db-b first, it would hold nothing yet.
+        for _ in range(200):
+            with sessions.begin() as probe:
+                try:
+                    probe.execute(
+                        text("SELECT 1 FROM databases WHERE uuid = 'db-a' FOR UPDATE NOWAIT")
+                    )
+                except OperationalError:
+                    break
+            done.wait(0.05)
+        else:
+            pytest.fail("the batch never took db-a while it waited for db-b")
+        assert not done.is_set()
+    finally:
+        holder_of_b.commit()
+        holder_of_b.close()
+        waiting.join(10)
+    assert done.is_set()
+    sessions.kw["bind"].dispose()

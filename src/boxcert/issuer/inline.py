@@ -3,33 +3,35 @@
 The general path (:mod:`.obtain`) is built for a CA order that takes seconds: a cluster-wide
 lock row, taken and released in transactions of their own around the wait, and the box
 registered before it in another. A CA that signs in-process
-(:class:`~boxcert.issuer.ca.SigningAuthority`) needs none of that. The certificate is signed
-first, outside any lock (a signature nobody stores is never handed out, so losing a race
-costs only the CPU), then one transaction:
+(:class:`~boxcert.issuer.ca.SigningAuthority`) and has no per-domain limits needs none of
+that. The certificate is signed first, outside any lock (a signature nobody stores is never
+handed out, so losing a race costs only the CPU), then one transaction:
 
 1. goes through the database's write gate (:mod:`boxcert.storage.writegate`: SQLite's
    writers take turns without sleeping in its busy handler) and takes the database's row
-   lock (:func:`~.store.accounts.lock_database`: PostgreSQL's row lock, SQLite's write
+   lock (:func:`~.store.accounts.lock_databases`: PostgreSQL's row lock, SQLite's write
    lock), which also reads the database's box cap. A holder (a box's key, or a database's)
    belongs to one database, so every request of one holder, on any issuer of a cluster,
-   waits on the same lock: this is the single-flight. A batch takes all its databases' rows
-   first, in sorted order, so two issuers' batches wait for each other, never deadlock;
-2. registers the box under it (:meth:`.registration.Registrar.register_locked`: the same
-   decision as the general path; a refusal is decided before anything of the order is
-   written);
+   waits on the same lock: this is the single-flight;
+2. registers the box under it (the decision of
+   :meth:`.registration.Registrar.register_locked`; a refusal is decided before anything of
+   the order is written);
 3. looks in storage again: a fresh certificate stored while we waited is handed out, ours is
    dropped;
-4. reads and judges the order limits (:class:`.limits.OrderLimits`), for a CA that has any;
-5. stores the certificate.
+4. stores the certificate.
 
 Orders are stored in batches (group commit): a request signs on the database thread right
 after its read (:meth:`InlineObtainer.sign`) and hands the signed certificate to
 :meth:`InlineObtainer.store`; the first one queues a call on the database thread that stores
-every order handed over by the time it runs, in that one transaction, each order judged on
-its own (a refusal for one stores nothing of it and nothing else changes). A box's first
-certificate so costs the request's read and a share of one write, where the general path
-takes four transactions and five thread hops: a fleet's first morning goes at the pace of the
-CPU rather than of the database's write lock (``bench/fleet_storm.py``).
+every order handed over by the time it runs, in that one transaction. A batch locks all its
+databases' rows in one statement, in the order of their uuids (two issuers' batches sharing
+databases wait for each other, never deadlock), reads every box, count and latest
+certificate it needs in one statement each, judges each order in turn as if the ones before
+it were stored (:class:`_Batch`; a refusal for one stores nothing of it and nothing else
+changes), then writes in one statement per table. A box's first certificate so costs the
+request's read and a share of one transaction of six statements, where the general path
+takes four transactions and five thread hops: a fleet's first morning goes at the pace of
+the CPU rather than of the database's write lock or round trips (``bench/fleet_storm.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 
 from cryptography import x509
 from sqlalchemy.exc import IntegrityError
@@ -50,8 +53,8 @@ from boxcert.issuer.errors import CertificateAuthorityError, Refusal
 from boxcert.issuer.limits import OrderLimits
 from boxcert.issuer.obtain import Holder, Obtainer, is_fresh, request_of
 from boxcert.issuer.registration import Registrar
-from boxcert.issuer.store import accounts, certificates
-from boxcert.issuer.store.rows import BoxRow, StoredCertificate
+from boxcert.issuer.store import accounts, boxes, certificates
+from boxcert.issuer.store.rows import BoxRow, NewCertificate, StoredCertificate
 from boxcert.storage.writegate import write_gate
 
 
@@ -146,16 +149,8 @@ class InlineObtainer:
             loop.call_soon_threadsafe(_settle, done, outcome)
 
     def _store_batch(self, orders: list[SignedOrder]) -> list[Stored | BaseException]:
-        outcomes: list[Stored | BaseException] = []
         try:
-            with self.gate, self.sessions.begin() as session:
-                locked = _lock_in_order(session, {order.holder.db_uuid for order in orders})
-                for order in orders:
-                    try:
-                        outcomes.append(self._store(session, order, locked[order.holder.db_uuid]))
-                    except Refusal as refused:  # decided before it wrote anything
-                        outcomes.append(refused)
-            return outcomes
+            return self._store_together(orders)
         except IntegrityError:
             # A box asked for two databases at once on two issuers: one order of the batch
             # found its row taken. Each on its own, so only that one is refused.
@@ -165,53 +160,135 @@ class InlineObtainer:
 
     def _store_alone(self, order: SignedOrder) -> Stored | BaseException:
         try:
-            with self.gate, self.sessions.begin() as session:
-                locked = accounts.lock_database(session, order.holder.db_uuid)
-                return self._store(session, order, locked)
+            outcome = self._store_together([order])[0]
         except Exception as err:
             return err
+        return outcome
 
-    def _store(
-        self, session: Session, order: SignedOrder, locked: accounts.LockedDatabase | None
-    ) -> Stored:
-        """Store one order in ``session``, which holds its database's row (``locked``; None:
-        the database is gone)."""
-        holder = order.holder
-        decision, limit = registration.Decision.NO_DATABASE, self.registrar.limit
-        if locked is not None and holder.for_box:
-            decision, limit = self.registrar.register_locked(
-                session, locked, holder.label, holder.db_uuid, order.identifier, order.seen
+    def _store_together(self, orders: list[SignedOrder]) -> list[Stored | BaseException]:
+        """One transaction, whatever the number of orders: the reads for all of them, the
+        judgement of each in turn (:class:`_Batch`), then the writes for all of them."""
+        with self.gate, self.sessions.begin() as session:
+            holders = [order.holder for order in orders]
+            locked = accounts.lock_databases(session, {h.db_uuid for h in holders})
+            labels = {h.label for h in holders if h.for_box and h.db_uuid in locked}
+            found = boxes.get_boxes(session, labels)
+            counted = {h.db_uuid for h in holders if h.for_box and h.label in labels - set(found)}
+            batch = _Batch(
+                locked,
+                found,
+                boxes.count_boxes_of(session, counted),
+                certificates.latest_certificates(
+                    session, {_key(h) for h in holders if h.db_uuid in locked}, self.ca.name
+                ),
+                self.registrar.limit,
+                self.clock(),
             )
-        elif locked is not None:
-            decision = registration.Decision.KNOWN  # a database's own key
-        refused = registration.refusal(decision, limit)
+            judged = [batch.judge(order, self) for order in orders]
+            boxes.add_boxes(session, batch.new_boxes)
+            boxes.touch_boxes(session, batch.touched, batch.now)
+            saved = certificates.save_certificates(session, batch.new_certificates)
+        return [_outcome(verdict, saved) for verdict in judged]
+
+    def new_certificate(
+        self, order: SignedOrder, current: StoredCertificate | None
+    ) -> NewCertificate:
+        """The row to store for ``order`` (``current``: the holder's newest certificate)."""
+        domain = self.limits.settings.registered_domain(order.holder.label)
+        return self.obtainer.new_certificate(
+            order.holder, domain, order.issued, order.key_pem, current, order.csr_sha256
+        )
+
+
+# What the judgement of one order of a batch came to: refused; a fresh certificate stored
+# before; or the new certificate at this index of the batch's, ours (False) or an earlier
+# order's of the same holder (True).
+_Verdict = Refusal | StoredCertificate | tuple[int, bool]
+
+
+class _Batch:
+    """What a batch's transaction read under its databases' locks, and what it is to write.
+
+    The orders are judged one after the other against it, each seeing what the ones before
+    it would write: the same decisions as storing them one at a time, in one round of reads
+    and one of writes (a round trip each to PostgreSQL, instead of five per order)."""
+
+    def __init__(
+        self,
+        locked: dict[str, accounts.LockedDatabase],
+        found: dict[str, BoxRow],
+        counts: dict[str, int],
+        latest: dict[certificates.HolderKey, StoredCertificate],
+        default_cap: int,
+        now: datetime,
+    ) -> None:
+        self.locked = locked
+        self.boxes = found
+        self.counts = counts
+        self.latest = latest
+        self.default_cap = default_cap
+        self.now = now
+        self.new_boxes: list[BoxRow] = []
+        self.touched: list[tuple[str, str, str]] = []
+        self.new_certificates: list[NewCertificate] = []
+        self._ordered: dict[certificates.HolderKey, int] = {}  # holder → its new certificate
+
+    def judge(self, order: SignedOrder, obtainer: InlineObtainer) -> _Verdict:
+        holder = order.holder
+        refused = self._register(order)
         if refused is not None:
-            raise refused
-        current = certificates.latest_certificate(
-            session, holder.label, holder.db_uuid, holder.names, self.ca.name
-        )
-        if is_fresh(current, self.clock()):
+            return refused
+        key = _key(holder)
+        if key in self._ordered:
+            return self._ordered[key], True  # an earlier order of the batch got it
+        current = self.latest.get(key)
+        if is_fresh(current, self.now):
             assert current is not None
-            return current, True
-        domain = self.limits.settings.registered_domain(holder.label)
-        renewal = current is not None
-        if self.ca.limits_per_domain:
-            # Only a CA that counts has limits: one that signs in-process never says "not
-            # now" (no pause is ever recorded for it) and has no weekly cap.
-            self.limits.judge(self.limits.read(session, domain, renewal), domain, renewal=renewal)
-        new = self.obtainer.new_certificate(
-            holder, domain, order.issued, order.key_pem, current, order.csr_sha256
-        )
-        return certificates.save_certificate(session, new), False
+            return current
+        self._ordered[key] = len(self.new_certificates)
+        self.new_certificates.append(obtainer.new_certificate(order, current))
+        return self._ordered[key], False
+
+    def _register(self, order: SignedOrder) -> Refusal | None:
+        """:meth:`.registration.Registrar.register_locked` on what the batch read."""
+        holder = order.holder
+        locked = self.locked.get(holder.db_uuid)
+        if locked is None:
+            return registration.refusal(registration.Decision.NO_DATABASE, self.default_cap)
+        if not holder.for_box:
+            return None  # a database's own key
+        cap = registration.box_cap(locked.max_boxes, self.default_cap)
+        box = self.boxes.get(holder.label)
+        count = self.counts.get(holder.db_uuid, 0) if box is None else 0
+        decision = registration.decide(box, holder.db_uuid, count, cap)
+        if decision is registration.Decision.NEW:
+            new = BoxRow(holder.label, holder.db_uuid, order.identifier, self.now, self.now)
+            self.boxes[holder.label] = new
+            self.counts[holder.db_uuid] = count + 1
+            self.new_boxes.append(new)
+        elif decision is registration.Decision.KNOWN and registration.needs_touch(
+            order.seen, self.now
+        ):
+            assert box is not None
+            if box.last_seen != self.now:  # not already written by this batch
+                self.touched.append((holder.label, holder.db_uuid, order.identifier))
+                self.boxes[holder.label] = BoxRow(
+                    box.label, box.db_uuid, box.identifier, box.first_seen, self.now
+                )
+        return registration.refusal(decision, cap)
 
 
-def _lock_in_order(
-    session: Session, db_uuids: set[str]
-) -> dict[str, accounts.LockedDatabase | None]:
-    """Take the rows of a batch's databases, each once and all in one order (sorted), before
-    any order is stored: two issuers' batches that share databases then wait for each other
-    instead of deadlocking (PostgreSQL's row locks; SQLite has one write lock anyway)."""
-    return {db_uuid: accounts.lock_database(session, db_uuid) for db_uuid in sorted(db_uuids)}
+def _key(holder: Holder) -> certificates.HolderKey:
+    return holder.label, holder.db_uuid, holder.names
+
+
+def _outcome(verdict: _Verdict, saved: list[StoredCertificate]) -> Stored | BaseException:
+    if isinstance(verdict, Refusal):
+        return verdict
+    if isinstance(verdict, StoredCertificate):
+        return verdict, True
+    index, before = verdict
+    return saved[index], before
 
 
 def _settle(done: asyncio.Future[Stored], outcome: Stored | BaseException) -> None:

@@ -16,7 +16,7 @@ at once. A database removed meanwhile registers nothing.
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +50,12 @@ def decide(box: BoxRow | None, db_uuid: str, boxes_of_database: int, limit: int)
     if box is not None:
         return Decision.KNOWN if box.db_uuid == db_uuid else Decision.ANOTHER_DATABASE
     return Decision.LIMIT_REACHED if boxes_of_database >= limit else Decision.NEW
+
+
+def needs_touch(seen: BoxRow | None, now: datetime) -> bool:
+    """Whether a known box's ``last_seen`` is to be written (``seen``: the box as the request
+    read it before the lock; None: it read no box): kept to :data:`SEEN_RESOLUTION`."""
+    return seen is None or now - seen.last_seen >= SEEN_RESOLUTION
 
 
 def refusal(decision: Decision, limit: int) -> Refusal | None:
@@ -134,9 +140,7 @@ class Registrar:
         decision = decide(box, db_uuid, count, limit)
         if decision is Decision.NEW:
             boxes.add_box(session, label, db_uuid, identifier, now)
-        elif decision is Decision.KNOWN and (
-            seen is None or now - seen.last_seen >= SEEN_RESOLUTION
-        ):
+        elif decision is Decision.KNOWN and needs_touch(seen, now):
             boxes.touch_box(session, label, db_uuid, identifier, now)
         return decision, limit
 

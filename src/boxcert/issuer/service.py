@@ -7,9 +7,10 @@ The order of the steps is part of the contract:
    happens for a caller who does not know a database's contract code: no CSR parsing, no
    signature check, no further query.
 2. **The CSR** (:mod:`.csr`), for a box: its key, names and signature; the box's label.
-   Steps 1 and 2 and the reads of step 3 and 4 run in one worker-thread hop and one
-   transaction, so the common case (a known box, a cached certificate) costs one hop, and
-   the signature check never blocks the event loop.
+   Steps 1 and 2 and the reads of step 3 and 4 run in one worker-thread hop, as statements
+   of their own (no transaction around them: :func:`.db.reading_sessions`), so the common
+   case (a known box, a cached certificate) costs one hop, and the signature check never
+   blocks the event loop.
 3. **The box** (:mod:`.registration`): a known box of this database, or a new one within the
    cap; never a box of another database.
 4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once. From a CA
@@ -43,7 +44,7 @@ from boxcert.issuer.audit import AuditRecorder
 from boxcert.issuer.ca import CertificateAuthority, SigningAuthority
 from boxcert.issuer.config import IssuerSettings
 from boxcert.issuer.csr import parse_csr, validate_box_csr
-from boxcert.issuer.db import in_database_thread
+from boxcert.issuer.db import in_database_thread, reading_sessions
 from boxcert.issuer.duplicates import HubReports
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.events import CertificateGranted, EventBus, RequestRefused
@@ -57,7 +58,7 @@ from boxcert.issuer.metrics import IssuerMetrics
 from boxcert.issuer.obtain import Holder, Obtainer, is_fresh
 from boxcert.issuer.registration import SEEN_RESOLUTION, Registrar
 from boxcert.issuer.revocation import RevocationResult, Revoker
-from boxcert.issuer.store import accounts, boxes
+from boxcert.issuer.store import accounts, certificates
 from boxcert.issuer.store import settings as stored
 from boxcert.issuer.store.rows import BoxRow, StoredCertificate
 from boxcert.wire import CertificateRequest, Grant, RefusalCode, canonical_uuid
@@ -90,6 +91,7 @@ class IssuerService:
         cache: HotCache | None = None,
     ) -> None:
         self.sessions = sessions
+        self.reads = reading_sessions(sessions)  # the request's lookup: no BEGIN, no COMMIT
         self.ca = ca
         self.settings = settings
         self.clock = clock
@@ -101,7 +103,9 @@ class IssuerService:
         self.registrar = Registrar(sessions, settings.max_boxes_per_database, clock)
         self.obtainer = Obtainer(sessions, ca, self.limits, self.events, clock)
         self.inline: InlineObtainer | None = None
-        if isinstance(ca, SigningAuthority):
+        if isinstance(ca, SigningAuthority) and not ca.limits_per_domain:
+            # Signed in this process and never refused by the CA for a domain's count: one
+            # transaction (.inline). A CA with limits takes the general path, which reads them.
             self.inline = InlineObtainer(
                 sessions, ca, self.limits, self.registrar, self.obtainer, clock
             )
@@ -206,7 +210,7 @@ class IssuerService:
             else:
                 cache.put_facts(epoch, request.db_uuid, facts)
             if verdict.code is not None:
-                return verdict  # refused after the transaction commits (the key above)
+                return verdict  # refused once the key above is stored
             csr = None
             if request.csr_pem is not None:
                 csr_key = csr_digest(request.csr_pem)
@@ -221,8 +225,11 @@ class IssuerService:
             label_out.append(label)
             names = naming.certificate_names(label, zone)
             holder = Holder(label, request.db_uuid, names, request.csr_pem is not None)
-            seen = boxes.get_box(session, label) if holder.for_box else None
-            cached = self.obtainer.cached_in(session, holder)
+            seen, cached = certificates.box_and_latest(
+                session, label, request.db_uuid, names, self.ca.name
+            )
+            if not holder.for_box:
+                seen = None  # a database's own label: no box
             if holder.for_box and csr is None and not is_fresh(cached, self.clock()):
                 assert request.csr_pem is not None
                 csr = parse_csr(request.csr_pem)  # to order a certificate for its key
@@ -232,7 +239,7 @@ class IssuerService:
         inline = self.inline
 
         def lookup_and_sign() -> tuple[_Found | eligibility.Verdict, SignedOrder | None]:
-            with self.sessions.begin() as session:
+            with self.reads.begin() as session:
                 found = lookup(session)
             if (
                 inline is None

@@ -3,16 +3,17 @@ reads of the lifecycle job, the CRL, the boxes' standing question, the portal an
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import String, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from boxcert.issuer.models import Box, Certificate, Database, Subscription
 from boxcert.issuer.store import core
-from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
+from boxcert.issuer.store.rows import BoxRow, NewCertificate, StoredCertificate
 
 _TABLE: Any = Certificate.__table__
 # Built once (see :mod:`.boxes`): the request path's read and the order's insert.
@@ -29,6 +30,26 @@ _LATEST = (
     .limit(1)
 )
 _SAVE = insert(_TABLE).returning(_TABLE.c.id)
+# A request's two reads in one statement: the box (if the holder is one) beside the holder's
+# newest certificate, each joined to a one-row table of the label asked for.
+_ASKED = select(bindparam("holder_label", type_=String).label("asked")).subquery("asked")
+_BOX_COLUMNS = ("label", "db_uuid", "identifier", "first_seen", "last_seen")
+_BOX_AND_LATEST = select(
+    *(Box.__table__.c[name].label(f"box_{name}") for name in _BOX_COLUMNS), _TABLE
+).select_from(
+    _ASKED.outerjoin(Box.__table__, Box.__table__.c.label == _ASKED.c.asked).outerjoin(
+        _TABLE, _TABLE.c.id == _LATEST.with_only_columns(_TABLE.c.id).scalar_subquery()
+    )
+)
+# A batch's holders at once (:mod:`boxcert.issuer.inline`).
+_UNREVOKED_OF = select(_TABLE).where(
+    _TABLE.c.holder_label.in_(bindparam("labels", expanding=True)),
+    _TABLE.c.ca_name == bindparam("ca_name"),
+    _TABLE.c.revoked_at.is_(None),
+)
+_SAVE_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
+
+HolderKey = tuple[str, str, tuple[str, ...]]  # (holder label, database uuid, names)
 _BOXES: Any = Box.__table__
 _CURRENT_SINCE = (
     select(_TABLE, _BOXES.c.db_uuid.label("box_db_uuid"), _BOXES.c.last_seen.label("box_seen"))
@@ -90,6 +111,49 @@ def latest_certificate(
     return StoredCertificate(**{**row, "names": tuple(row["names"].split())})
 
 
+def box_and_latest(
+    session: Session, holder_label: str, db_uuid: str, names: tuple[str, ...], ca_name: str
+) -> tuple[BoxRow | None, StoredCertificate | None]:
+    """The box ``holder_label`` (whichever database it is of) and :func:`latest_certificate`,
+    in one statement: a request's reads cost one round trip to PostgreSQL."""
+    params = {
+        "holder_label": holder_label,
+        "db_uuid": db_uuid,
+        "names": " ".join(names),
+        "ca_name": ca_name,
+    }
+    row = core.connection(session).execute(_BOX_AND_LATEST, params).mappings().one()
+    box = None
+    if row["box_label"] is not None:
+        box = BoxRow(*(row[f"box_{name}"] for name in _BOX_COLUMNS))
+    cert = None
+    if row["id"] is not None:
+        values = {k: v for k, v in row.items() if not k.startswith("box_")}
+        cert = StoredCertificate(**{**values, "names": tuple(values["names"].split())})
+    return box, cert
+
+
+def latest_certificates(
+    session: Session, holders: Collection[HolderKey], ca_name: str
+) -> dict[HolderKey, StoredCertificate]:
+    """:func:`latest_certificate` for several holders in one statement; the ones that have
+    one."""
+    if not holders:
+        return {}
+    wanted = set(holders)
+    params = {"labels": sorted({label for label, _, _ in wanted}), "ca_name": ca_name}
+    latest: dict[HolderKey, StoredCertificate] = {}
+    for row in core.connection(session).execute(_UNREVOKED_OF, params).mappings():
+        cert = StoredCertificate(**{**row, "names": tuple(row["names"].split())})
+        key = (cert.holder_label, cert.db_uuid, cert.names)
+        if key not in wanted:
+            continue
+        newest = latest.get(key)
+        if newest is None or (cert.issued_at, cert.id) > (newest.issued_at, newest.id):
+            latest[key] = cert
+    return latest
+
+
 @dataclass(frozen=True, slots=True)
 class Held:
     """A valid certificate with what is known of its holder (see :func:`current_since`)."""
@@ -114,7 +178,20 @@ def current_since(
 
 
 def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate:
-    values = {
+    certificate_id = core.connection(session).execute(_SAVE, _values(new)).scalar_one()
+    return _stored(certificate_id, new)
+
+
+def save_certificates(session: Session, new: Sequence[NewCertificate]) -> list[StoredCertificate]:
+    """Store several certificates in one statement; the stored rows, in ``new``'s order."""
+    if not new:
+        return []
+    ids = core.connection(session).execute(_SAVE_MANY, [_values(n) for n in new]).scalars()
+    return [_stored(certificate_id, n) for certificate_id, n in zip(ids, new, strict=True)]
+
+
+def _values(new: NewCertificate) -> dict[str, Any]:
+    return {
         "holder_label": new.holder_label,
         "db_uuid": new.db_uuid,
         "names": " ".join(new.names),
@@ -132,7 +209,9 @@ def save_certificate(session: Session, new: NewCertificate) -> StoredCertificate
         "replaces_id": new.replaces_id,
         "csr_sha256": new.csr_sha256,
     }
-    certificate_id = core.connection(session).execute(_SAVE, values).scalar_one()
+
+
+def _stored(certificate_id: int, new: NewCertificate) -> StoredCertificate:
     return StoredCertificate(
         id=certificate_id,
         holder_label=new.holder_label,
