@@ -250,13 +250,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def timed_storm(
-    url: str, boxes: list[Box], clients: int, issuer_pid: int
+    url: str, boxes: list[Box], clients: int, issuer_pid: int, server_pid: int | None
 ) -> tuple[float, list[tuple[Box, Outcome]], float]:
-    """:func:`storm`, with the CPU seconds the issuer's processes spent meanwhile."""
+    """:func:`storm`, with the CPU seconds the issuer's processes spent meanwhile (and
+    PostgreSQL's, printed)."""
     before, own = cpu_seconds(issuer_pid), time.process_time()
+    server_before = cpu_seconds(server_pid) if server_pid else 0.0
     elapsed, results = storm(url, boxes, clients)
     generator = time.process_time() - own
-    print(f"    (the load generator: {generator * 1000 / max(1, len(results)):.2f} ms CPU a box)")
+    per_box = 1000 / max(1, len(results))
+    line = f"    (the load generator: {generator * per_box:.2f} ms CPU a box"
+    if server_pid:
+        line += f"; PostgreSQL: {(cpu_seconds(server_pid) - server_before) * per_box:.2f}"
+    print(line + ")")
     return elapsed, results, cpu_seconds(issuer_pid) - before
 
 
@@ -351,15 +357,21 @@ def certificates_per_holder(data_dir: Path, db_url: str | None) -> Counter[int]:
     return Counter(int(n) for (n,) in rows)
 
 
-@contextmanager
-def database(kind: str) -> Iterator[str | None]:
-    if kind == "sqlite":
-        yield None
-        return
-    from tests.postgres import postgres_cluster
+@dataclass(frozen=True)
+class Database:
+    url: str | None  # None: the issuer's own SQLite file
+    server_pid: int | None  # PostgreSQL's postmaster, whose children serve the connections
 
-    with postgres_cluster() as url:
-        yield url
+
+@contextmanager
+def database(kind: str) -> Iterator[Database]:
+    if kind == "sqlite":
+        yield Database(None, None)
+        return
+    from tests.postgres import running_postgres
+
+    with running_postgres() as cluster:
+        yield Database(cluster.url, cluster.server_pid())
 
 
 def main() -> None:
@@ -374,7 +386,8 @@ def main() -> None:
 
     boxes, dbs = fleet(args.boxes, args.databases)
     per_db = args.boxes // args.databases + 1
-    with tempfile.TemporaryDirectory(prefix="boxcert-storm-") as tmp, database(args.db) as url:
+    with tempfile.TemporaryDirectory(prefix="boxcert-storm-") as tmp, database(args.db) as db:
+        url = db.url
         data_dir = Path(tmp) / "issuer"
         extra = ["--ca", "local", "--max-boxes", str(per_db + 10)]
         if url:
@@ -392,15 +405,15 @@ def main() -> None:
             )
             rows = []
             pid = process.proc.pid
-            elapsed, results, cpu = timed_storm(issuer_url, boxes, args.clients, pid)
+            elapsed, results, cpu = timed_storm(issuer_url, boxes, args.clients, pid, db.server_pid)
             rows.append(summary("(a) first certificates", elapsed, results, cpu=cpu))
-            elapsed, results, cpu = timed_storm(issuer_url, boxes, args.clients, pid)
+            elapsed, results, cpu = timed_storm(issuer_url, boxes, args.clients, pid, db.server_pid)
             rows.append(summary("(b) from the cache", elapsed, results, cpu=cpu))
             closed = list(range(0, args.databases, 10))
             close(data_dir, url, [subscription_ids[i] for i in closed])
             time.sleep(STALE_BOUND + 0.5)  # the issuers' documented bound on stale eligibility
             expected = {i: "refusal:subscription_not_in_progress" for i in closed}
-            elapsed, results, cpu = timed_storm(issuer_url, boxes, args.clients, pid)
+            elapsed, results, cpu = timed_storm(issuer_url, boxes, args.clients, pid, db.server_pid)
             rows.append(summary("(c) 10% databases closed", elapsed, results, expected, cpu))
         finally:
             process.stop()

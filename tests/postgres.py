@@ -29,10 +29,16 @@ class RunningPostgres:
     """A cluster started by :func:`running_postgres`: its URL, and a way to stop it early (a
     database server that goes away under a running service)."""
 
-    def __init__(self, url: str, stop: Callable[[], None]) -> None:
+    def __init__(self, url: str, stop: Callable[[], None], data_dir: str = "") -> None:
         self.url = url
+        self.data_dir = data_dir
         self._stop = stop
         self.stopped = False
+
+    def server_pid(self) -> int:
+        """The postmaster's pid (its children are the connections' backends)."""
+        with open(os.path.join(self.data_dir, "postmaster.pid")) as f:
+            return int(f.readline())
 
     def stop(self) -> None:
         if not self.stopped:
@@ -84,6 +90,7 @@ def running_postgres() -> Iterator[RunningPostgres]:
         cluster = RunningPostgres(
             f"postgresql+psycopg://boxcert@127.0.0.1:{port}/boxcert",
             lambda: as_owner(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"),
+            data,
         )
         try:
             as_owner(

@@ -22,8 +22,8 @@ handed out, so losing a race costs only the CPU), then one transaction:
 
 Orders are stored in batches (group commit): a request signs on the database thread right
 after its read (:meth:`InlineObtainer.sign`) and hands the signed certificate to
-:meth:`InlineObtainer.store`; the first one queues a call on the database thread that stores
-every order handed over by the time it runs, in that one transaction. A batch locks all its
+:meth:`InlineObtainer.store`, which stores every order handed over by the time the database
+thread takes them (:class:`.batching.Batched`) in that one transaction. A batch locks all its
 databases' rows in one statement, in the order of their uuids (two issuers' batches sharing
 databases wait for each other, never deadlock), reads every box, count and latest
 certificate it needs in one statement each, judges each order in turn as if the ones before
@@ -36,8 +36,7 @@ the CPU rather than of the database's write lock or round trips (``bench/fleet_s
 
 from __future__ import annotations
 
-import asyncio
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,8 +46,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert.clock import Clock
 from boxcert.issuer import registration
+from boxcert.issuer.batching import Batched
 from boxcert.issuer.ca import IssuedCertificate, SigningAuthority
-from boxcert.issuer.db import database_thread
 from boxcert.issuer.errors import CertificateAuthorityError, Refusal
 from boxcert.issuer.limits import OrderLimits
 from boxcert.issuer.obtain import Holder, Obtainer, is_fresh, request_of
@@ -98,9 +97,7 @@ class InlineObtainer:
         self.obtainer = obtainer
         self.clock = clock
         self.gate = write_gate(sessions.kw["bind"])
-        self._lock = threading.Lock()
-        self._pending: list[tuple[SignedOrder, asyncio.Future[Stored]]] = []
-        self._queued = False  # a call to store the pending orders waits on the thread
+        self._stored_together: Batched[SignedOrder, Stored] = Batched(self._store_batch)
 
     def sign(
         self,
@@ -125,30 +122,12 @@ class InlineObtainer:
         """Store ``order`` with the others pending (see the module docstring) and announce
         it; the certificate to hand out, and whether it was stored before (by another
         request of the same holder). Raises Refusal."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[Stored] = loop.create_future()
-        with self._lock:
-            self._pending.append((order, done))
-            queue = not self._queued
-            self._queued = True
-        if queue:
-            database_thread().submit(self._store_pending, loop)
-        stored, before = await done
+        stored, before = await self._stored_together(order)
         if not before:
             self.obtainer.announce(order.holder, stored, renewal=stored.replaces_id is not None)
         return stored, before
 
-    def _store_pending(self, loop: asyncio.AbstractEventLoop) -> None:
-        with self._lock:
-            batch, self._pending, self._queued = self._pending, [], False
-        try:
-            outcomes = self._store_batch([order for order, _ in batch])
-        except BaseException as err:  # a bug: no request may wait forever for its answer
-            outcomes = [err] * len(batch)
-        for (_, done), outcome in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, done, outcome)
-
-    def _store_batch(self, orders: list[SignedOrder]) -> list[Stored | BaseException]:
+    def _store_batch(self, orders: Sequence[SignedOrder]) -> list[Stored | BaseException]:
         try:
             return self._store_together(orders)
         except IntegrityError:
@@ -165,7 +144,7 @@ class InlineObtainer:
             return err
         return outcome
 
-    def _store_together(self, orders: list[SignedOrder]) -> list[Stored | BaseException]:
+    def _store_together(self, orders: Sequence[SignedOrder]) -> list[Stored | BaseException]:
         """One transaction, whatever the number of orders: the reads for all of them, the
         judgement of each in turn (:class:`_Batch`), then the writes for all of them."""
         with self.gate, self.sessions.begin() as session:
@@ -289,12 +268,3 @@ def _outcome(verdict: _Verdict, saved: list[StoredCertificate]) -> Stored | Base
         return verdict, True
     index, before = verdict
     return saved[index], before
-
-
-def _settle(done: asyncio.Future[Stored], outcome: Stored | BaseException) -> None:
-    if done.cancelled():
-        return
-    if isinstance(outcome, BaseException):
-        done.set_exception(outcome)
-    else:
-        done.set_result(outcome)

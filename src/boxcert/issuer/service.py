@@ -7,10 +7,10 @@ The order of the steps is part of the contract:
    happens for a caller who does not know a database's contract code: no CSR parsing, no
    signature check, no further query.
 2. **The CSR** (:mod:`.csr`), for a box: its key, names and signature; the box's label.
-   Steps 1 and 2 and the reads of step 3 and 4 run in one worker-thread hop, as statements
-   of their own (no transaction around them: :func:`.db.reading_sessions`), so the common
-   case (a known box, a cached certificate) costs one hop, and the signature check never
-   blocks the event loop.
+   Steps 1 and 2 and the reads of step 3 and 4 run in one database-thread hop
+   (:mod:`.lookup`), for every request handed over meanwhile together, so the common case
+   (a known box, a cached certificate) costs one hop and a share of one statement, and the
+   signature check never blocks the event loop.
 3. **The box** (:mod:`.registration`): a known box of this database, or a new one within the
    cap; never a box of another database.
 4. **The certificate** (:mod:`.obtain`): cached while fresh, else ordered once. From a CA
@@ -32,9 +32,8 @@ LifecycleJob` (certificates follow the subscription), the hubs' reports
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from cryptography import x509
 from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert import naming
@@ -43,39 +42,26 @@ from boxcert.issuer import eligibility, standing
 from boxcert.issuer.audit import AuditRecorder
 from boxcert.issuer.ca import CertificateAuthority, SigningAuthority
 from boxcert.issuer.config import IssuerSettings
-from boxcert.issuer.csr import parse_csr, validate_box_csr
-from boxcert.issuer.db import in_database_thread, reading_sessions
+from boxcert.issuer.db import reading_sessions
 from boxcert.issuer.duplicates import HubReports
 from boxcert.issuer.errors import Refusal
 from boxcert.issuer.events import CertificateGranted, EventBus, RequestRefused
 from boxcert.issuer.health import HealthCheck
-from boxcert.issuer.hotcache import HolderEntry, HotCache, Missing
-from boxcert.issuer.inline import InlineObtainer, SignedOrder
+from boxcert.issuer.hotcache import HolderEntry, HotCache
+from boxcert.issuer.inline import InlineObtainer
 from boxcert.issuer.lifecycle import LifecycleJob
 from boxcert.issuer.limits import OrderLimits
+from boxcert.issuer.lookup import Ask, Lookup
 from boxcert.issuer.memory import MemoryPath, csr_digest, entry_of
 from boxcert.issuer.metrics import IssuerMetrics
-from boxcert.issuer.obtain import Holder, Obtainer, is_fresh
+from boxcert.issuer.obtain import Obtainer
 from boxcert.issuer.registration import SEEN_RESOLUTION, Registrar
 from boxcert.issuer.revocation import RevocationResult, Revoker
-from boxcert.issuer.store import accounts, certificates
 from boxcert.issuer.store import settings as stored
-from boxcert.issuer.store.rows import BoxRow, StoredCertificate
-from boxcert.wire import CertificateRequest, Grant, RefusalCode, canonical_uuid
+from boxcert.wire import CertificateRequest, Grant, canonical_uuid
 from boxcert.wire.standing import StandingAnswer, StandingQuery
 
 __all__ = ["IssuerService", "IssuerSettings"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Found:
-    """What the lookup found: who the certificate is for, and what is stored about them."""
-
-    holder: Holder
-    csr: x509.CertificateSigningRequest | None
-    seen: BoxRow | None
-    cached: StoredCertificate | None
-    epoch: int  # the cache's epoch before the reads (see HotCache.epoch)
 
 
 class IssuerService:
@@ -91,7 +77,6 @@ class IssuerService:
         cache: HotCache | None = None,
     ) -> None:
         self.sessions = sessions
-        self.reads = reading_sessions(sessions)  # the request's lookup: no BEGIN, no COMMIT
         self.ca = ca
         self.settings = settings
         self.clock = clock
@@ -120,6 +105,16 @@ class IssuerService:
             self.audit.attach(self.events)
         self.cache = cache or HotCache()
         self.cache.watch(sessions)
+        self.lookup = Lookup(
+            reading_sessions(sessions),  # the request's reads: no BEGIN, no COMMIT
+            self.cache,
+            self.codes,
+            zone=settings.zone,
+            ca_name=ca.name,
+            database_label=self.database_label,
+            inline=self.inline,
+            clock=clock,
+        )
         self.memory = MemoryPath(
             self.cache,
             sessions,
@@ -182,98 +177,29 @@ class IssuerService:
     # --- from the database ------------------------------------------------------------------
 
     async def _handle(self, request: CertificateRequest, label_out: list[str]) -> HolderEntry:
-        digest = self.codes.digest(request.enterprise_code)
-        code_sent = bool(request.enterprise_code)
-        zone = self.settings.zone
-        cache = self.cache
-
-        def lookup(session: Session) -> _Found | eligibility.Verdict:
-            # One worker-thread hop for the common case, steps 1 and 2 in their order: the
-            # CSR is only read once the credentials check out (and off the event loop).
-            if not cache.usable():
-                cache.refresh(session)
-            epoch = cache.epoch()
-            remembered = cache.facts(request.db_uuid)  # within the bound: as good as a read
-            if isinstance(remembered, Missing):
-                facts = accounts.database_facts(session, request.db_uuid)
-            else:
-                facts = remembered
-            verdict = eligibility.check(facts, digest, code_sent=code_sent)
-            if (
-                facts is not None
-                and not facts.has_report_key
-                and verdict.code is not RefusalCode.CREDENTIALS_NOT_RECOGNIZED
-            ):
-                # The code is in hand (and proven): derive the hubs' report key, once.
-                sealed = self.codes.seal_report_key(facts.subscription_id, request.enterprise_code)
-                accounts.set_report_key(session, facts.subscription_id, sealed)
-            else:
-                cache.put_facts(epoch, request.db_uuid, facts)
-            if verdict.code is not None:
-                return verdict  # refused once the key above is stored
-            csr = None
-            if request.csr_pem is not None:
-                csr_key = csr_digest(request.csr_pem)
-                known = cache.csr_label(csr_key)
-                if known is None:
-                    csr, label = validate_box_csr(request.csr_pem, zone)
-                    cache.put_csr_label(csr_key, label)
-                else:
-                    label = known  # these exact bytes were verified before
-            else:
-                label = self.database_label(request.db_uuid)
-            label_out.append(label)
-            names = naming.certificate_names(label, zone)
-            holder = Holder(label, request.db_uuid, names, request.csr_pem is not None)
-            seen, cached = certificates.box_and_latest(
-                session, label, request.db_uuid, names, self.ca.name
-            )
-            if not holder.for_box:
-                seen = None  # a database's own label: no box
-            if holder.for_box and csr is None and not is_fresh(cached, self.clock()):
-                assert request.csr_pem is not None
-                csr = parse_csr(request.csr_pem)  # to order a certificate for its key
-            return _Found(holder, csr, seen, cached, epoch)
-
-        csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
-        inline = self.inline
-
-        def lookup_and_sign() -> tuple[_Found | eligibility.Verdict, SignedOrder | None]:
-            with self.reads.begin() as session:
-                found = lookup(session)
-            if (
-                inline is None
-                or not isinstance(found, _Found)
-                or is_fresh(found.cached, self.clock())
-            ):
-                return found, None
-            # Signed in the same call, then registered and stored in one transaction (.inline).
-            signed = inline.sign(
-                found.holder, found.csr, found.cached, csr_hex, request.identifier, found.seen
-            )
-            return found, signed
-
-        found, signed = await in_database_thread(lookup_and_sign)
+        ask = Ask(request, label_out)
+        found = await self.lookup(ask)
         if isinstance(found, eligibility.Verdict):
             assert found.code is not None
             raise Refusal(found.code, found.message)
-        holder, csr, seen, cached = found.holder, found.csr, found.seen, found.cached
-        if signed is not None:
-            assert inline is not None
-            cert, from_cache = await inline.store(signed)
+        holder, seen = found.holder, found.seen
+        if found.signed is not None:
+            assert self.inline is not None
+            cert, from_cache = await self.inline.store(found.signed)
         else:
             if holder.for_box:
                 await self.registrar.register(
                     holder.label, request.db_uuid, request.identifier, seen
                 )
-            cert, from_cache = await self.obtainer.obtain(holder, csr, cached, csr_hex)
+            csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
+            cert, from_cache = await self.obtainer.obtain(holder, found.csr, found.cached, csr_hex)
         box_seen = None
         if holder.for_box:
             box_seen = seen.last_seen if seen is not None else None
             if box_seen is None or self.clock() - box_seen >= SEEN_RESOLUTION:
                 box_seen = self.clock()  # the registration has just written it
         entry = entry_of(holder, cert, box_seen, from_cache)
-        cache.put_holder(found.epoch, replace(entry, from_cache=True))
+        self.cache.put_holder(found.epoch, replace(entry, from_cache=True))
         return entry
 
     async def revoke_domain(self, domain: str) -> RevocationResult:

@@ -1,0 +1,107 @@
+"""Requests handed over together are looked up together (issuer/lookup.py on
+issuer/batching.py): one round of reads for all of them, each judged on its own, in the
+contract's order."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from boxcert import pki
+from boxcert.issuer.batching import Batched
+from boxcert.issuer.db import database_thread
+from boxcert.issuer.errors import BadRequest, Refusal
+from boxcert.wire import CertificateRequest, Grant, RefusalCode
+from tests.issuer_support import box_request, make_issuer
+
+T = TypeVar("T")
+
+
+async def _together(calls: Sequence[Awaitable[T]]) -> list[T | BaseException]:
+    """Start every call while the database thread is busy (as under load), then let it go."""
+    release = threading.Event()
+    busy = database_thread().submit(release.wait)
+    try:
+        tasks = [asyncio.ensure_future(call) for call in calls]
+        await asyncio.sleep(0.05)  # every call has handed its item over and waits
+    finally:
+        release.set()
+    busy.result()
+    return list(await asyncio.gather(*tasks, return_exceptions=True))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_requests_handed_over_together_share_one_round_of_reads(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    issuer = make_issuer(tmp_path, url=url)
+    issuer.register("db-a", "CODE-A")
+    issuer.register("db-b", "CODE-B")
+    await issuer.service.handle(box_request("db-a", "CODE-A"))  # facts cached from now on
+    await issuer.service.handle(box_request("db-b", "CODE-B"))
+    twice = pki.make_ec_key()
+    requests = [
+        box_request("db-a", "CODE-A", twice),
+        box_request("db-a", "CODE-A"),
+        box_request("db-b", "WRONG"),  # refused at step 1: its CSR is never read
+        CertificateRequest("db-a", "CODE-A", "box", "-----BEGIN CERTIFICATE REQUEST-----\nx"),
+        CertificateRequest("db-b", "CODE-B", "db-b", None),  # the database's own certificate
+        box_request("db-a", "CODE-A", twice),  # the same box again
+    ]
+    seen = issuer.statements()
+    outcomes = await _together([issuer.service.handle(r) for r in requests])
+    issuer.service.close()
+
+    first, second, wrong, bad, own, again = outcomes
+    assert isinstance(first, Grant) and isinstance(second, Grant) and isinstance(own, Grant)
+    assert isinstance(again, Grant) and again.x509_pem == first.x509_pem  # one order
+    assert first.x509_pem != second.x509_pem
+    assert own.private_key_pem is not None  # the no-CSR exchange: key made by the issuer
+    assert isinstance(wrong, Refusal) and wrong.code is RefusalCode.CREDENTIALS_NOT_RECOGNIZED
+    assert isinstance(bad, BadRequest)
+    reads = [sql for sql in seen if "audit_log" not in sql and "cache_" not in sql]
+    box_reads = [sql for sql in reads if "FROM boxes" in sql and "boxes.label IN" in sql]
+    # One read of the boxes for the lookup of all six, one for the store of all new ones.
+    assert len(box_reads) == 2, reads
+    assert not [sql for sql in reads if "FROM databases" in sql and "FOR UPDATE" not in sql]
+
+
+async def test_a_failing_batch_fails_each_of_its_items_and_keeps_none_waiting() -> None:
+    calls: list[list[int]] = []
+
+    def run(items: Sequence[int]) -> list[int | BaseException]:
+        calls.append(list(items))
+        if 3 in items:
+            raise RuntimeError("database down")
+        return [ValueError("odd") if item % 2 else item * 10 for item in items]
+
+    batched: Batched[int, int] = Batched(run)
+    assert await _together([batched(0), batched(1), batched(2)]) == [0, _Same(ValueError), 20]
+    down = await _together([batched(3), batched(4)])
+    assert all(isinstance(o, RuntimeError) for o in down)
+    assert calls == [[0, 1, 2], [3, 4]]  # each group in one call
+    assert await batched(6) == 60  # and the next call runs on
+
+
+async def test_a_batch_that_answers_the_wrong_number_of_outcomes_fails_all() -> None:
+    batched: Batched[int, int] = Batched(lambda items: [1])
+    outcomes = await _together([batched(1), batched(2)])
+    assert all(isinstance(o, RuntimeError) for o in outcomes)
+
+
+class _Same:
+    """Equal to any exception of the given type (for comparing outcome lists)."""
+
+    def __init__(self, kind: type[BaseException]) -> None:
+        self.kind = kind
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, self.kind)
+
+    __hash__ = None  # type: ignore[assignment]
