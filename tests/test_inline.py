@@ -8,6 +8,7 @@ import asyncio
 import fcntl
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,19 @@ from boxcert.issuer.errors import Refusal
 from boxcert.issuer.inline import InlineObtainer, SignedOrder
 from boxcert.issuer.models import Box, Certificate
 from boxcert.issuer.obtain import Holder
-from boxcert.issuer.store import accounts
+from boxcert.issuer.store import accounts, boxes
+from boxcert.issuer.store.rows import BoxRow
 from boxcert.storage.writegate import WriteGate, write_gate
 from boxcert.wire import RefusalCode
-from tests.issuer_support import ZONE, Issuer, box_request, make_issuer, register, sessions_for
+from tests.issuer_support import (
+    ZONE,
+    Clock,
+    Issuer,
+    box_request,
+    make_issuer,
+    register,
+    sessions_for,
+)
 
 
 def _order(issuer: Issuer, db_uuid: str, key: pki.PrivateKey | None = None) -> SignedOrder:
@@ -220,3 +230,37 @@ def test_a_batch_locks_its_databases_in_one_order_on_postgres(postgres_url: str)
         waiting.join(10)
     assert done.is_set()
     sessions.kw["bind"].dispose()
+
+
+async def test_a_batch_notes_a_known_box_at_most_once_an_hour(tmp_path: Path) -> None:
+    """A known box's last sighting (and name) is written when the request's read of it is an
+    hour old or more, once however many of its orders a batch holds."""
+    clock = Clock()
+    issuer = make_issuer(tmp_path, clock=clock)
+    issuer.register("db-a", "CODE-A")
+    inline = issuer.service.inline
+    assert inline is not None
+    key = pki.make_ec_key()
+    await issuer.service.handle(box_request("db-a", "CODE-A", key))
+    label = naming.box_label(pki.spki_der(key.public_key()))
+    holder = Holder(label, "db-a", naming.certificate_names(label, ZONE), True)
+    csr = pki.make_csr(key, holder.names)
+
+    def box() -> BoxRow:
+        with issuer.sessions.begin() as session:
+            row = boxes.get_box(session, label)
+        assert row is not None
+        return row
+
+    first = box()
+    clock.advance(timedelta(minutes=30))
+    soon = [inline.sign(holder, csr, None, None, "renamed", first)]
+    await _store_together(inline, soon)
+    assert box() == first  # seen half an hour ago: nothing written
+
+    clock.advance(timedelta(hours=1))
+    seen = issuer.statements()
+    later = [inline.sign(holder, csr, None, None, name, first) for name in ("one", "two")]
+    await _store_together(inline, later)
+    assert box() == BoxRow(label, "db-a", "one", first.first_seen, clock())
+    assert len([sql for sql in seen if sql.startswith("UPDATE boxes")]) == 1

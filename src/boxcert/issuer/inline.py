@@ -208,7 +208,8 @@ class _Batch:
         self.default_cap = default_cap
         self.now = now
         self.new_boxes: list[BoxRow] = []
-        self.touched: list[tuple[str, str, str]] = []
+        self.touched: list[tuple[str, str, str]] = []  # (label, database, identifier)
+        self._written: set[str] = set()  # the boxes added or touched
         self.new_certificates: list[NewCertificate] = []
         self._ordered: dict[certificates.HolderKey, int] = {}  # holder → its new certificate
 
@@ -245,15 +246,14 @@ class _Batch:
             self.boxes[holder.label] = new
             self.counts[holder.db_uuid] = count + 1
             self.new_boxes.append(new)
-        elif decision is registration.Decision.KNOWN and registration.needs_touch(
-            order.seen, self.now
+            self._written.add(holder.label)
+        elif (
+            decision is registration.Decision.KNOWN
+            and registration.needs_touch(order.seen, self.now)
+            and holder.label not in self._written  # added or touched by this batch already
         ):
-            assert box is not None
-            if box.last_seen != self.now:  # not already written by this batch
-                self.touched.append((holder.label, holder.db_uuid, order.identifier))
-                self.boxes[holder.label] = BoxRow(
-                    box.label, box.db_uuid, box.identifier, box.first_seen, self.now
-                )
+            self._written.add(holder.label)
+            self.touched.append((holder.label, holder.db_uuid, order.identifier))
         return registration.refusal(decision, cap)
 
 
