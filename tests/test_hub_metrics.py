@@ -111,6 +111,34 @@ def test_the_gauges_are_read_at_most_every_30_seconds(hub: Running) -> None:
     assert value(text, "boxcert_hub_request_seconds_count", route="metrics", status="2xx") == 2
 
 
+def test_boxes_silent_for_two_days_are_counted(tmp_path: Path) -> None:
+    """A box not heard from for two days (or, never heard from, added two days ago) is silent,
+    as the pages' badge says; a report makes it heard again."""
+    now = [NOW]
+    ticks = [1000.0]
+    service = open_service(tmp_path / "hub", None, clock=lambda: now[0])
+    service.configure(HubConfig("db-metrics", CODE, "https://issuer.test", "iot.example.test"))
+    metrics = HubMetrics(service.sessions, clock=lambda: now[0], monotonic=lambda: ticks[0])
+    with httpserver.running(create_app(service, clock=lambda: now[0], metrics=metrics)) as url:
+        service.set_public_url(url)
+        box = BoxClient("box-1", "Kitchen")
+        box.connect(service.new_token().encode())
+        service.add_legacy_box("vendor-1", "Old box")  # never heard from
+
+        def silent() -> float | None:
+            ticks[0] += SCRAPE_EVERY  # the gauges are read again
+            answer = httpx.get(url + "/metrics", timeout=30)
+            return value(answer.text, "boxcert_hub_silent_boxes")
+
+        assert silent() == 0
+        now[0] = NOW + timedelta(days=2) - timedelta(seconds=1)
+        assert silent() == 0
+        now[0] = NOW + timedelta(days=2)
+        assert silent() == 2
+        assert box.report(BoxReport("box-1", BoxState.OK)).status_code == 200
+        assert silent() == 1  # the old box, still silent
+
+
 def test_healthz_checks_the_database(hub: Running) -> None:
     answer = httpx.get(hub.url + "/healthz", timeout=30)
     assert answer.status_code == 200

@@ -19,7 +19,10 @@ and read from the hub's database when scraped, at most every :data:`SCRAPE_EVERY
 - ``boxcert_hub_boxes{kind, state}`` — the boxes the hub knows, by kind and by the state they
   last reported (``ok``, ``need_refresh``, ``error``; ``none`` before a first report);
 - ``boxcert_hub_certificate_expiry_seconds`` — seconds until the soonest certificate end a box
-  reported (negative once it has passed; absent while no box reported one).
+  reported (negative once it has passed; absent while no box reported one);
+- ``boxcert_hub_silent_boxes`` — boxes not heard from for two days or more (the pages' "silent"
+  badge, :data:`.view.SILENCE`): a box switched off, moved, or unable to reach the hub, which
+  no report will tell about.
 
 No label ever holds an identifier, a name, an address, a token or a code.
 """
@@ -45,6 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from boxcert.accesslog import status_class
 from boxcert.clock import Clock, system_clock
 from boxcert.hub import store
+from boxcert.hub.view import SILENCE
 from boxcert.wire.hub import CONNECT_PATH, LEGACY_REPORT_PATH, REPORT_PATH
 
 __all__ = ["CONTENT_TYPE", "ROUTES", "HubMetrics", "route_of"]
@@ -158,6 +162,7 @@ class _StoreGauges(Collector):
         self._read_at: float | None = None
         self._counts: list[tuple[str, str, int]] = []
         self._expiry: float | None = None
+        self._silent = 0
         self._lock = asyncio.Lock()
 
     async def update(self) -> None:
@@ -166,13 +171,19 @@ class _StoreGauges(Collector):
             if read_at is not None and self._monotonic() - read_at < SCRAPE_EVERY:
                 return
 
-            def read() -> tuple[list[tuple[str, str, int]], datetime | None]:
-                with self._sessions.begin() as session:
-                    return store.box_counts(session), store.soonest_certificate_end(session)
+            now = self._clock()
 
-            counts, soonest = await asyncio.to_thread(read)
+            def read() -> tuple[list[tuple[str, str, int]], datetime | None, int]:
+                with self._sessions.begin() as session:
+                    return (
+                        store.box_counts(session),
+                        store.soonest_certificate_end(session),
+                        store.silent_boxes(session, now - SILENCE),
+                    )
+
+            counts, soonest, self._silent = await asyncio.to_thread(read)
             self._counts = counts
-            self._expiry = None if soonest is None else (soonest - self._clock()).total_seconds()
+            self._expiry = None if soonest is None else (soonest - now).total_seconds()
             self._read_at = self._monotonic()
 
     def collect(self) -> Iterable[Metric]:
@@ -191,3 +202,8 @@ class _StoreGauges(Collector):
         if self._expiry is not None:
             expiry.add_metric([], self._expiry)
         yield expiry
+        yield GaugeMetricFamily(
+            "boxcert_hub_silent_boxes",
+            "Boxes not heard from for two days or more.",
+            value=self._silent,
+        )

@@ -160,6 +160,13 @@ def box_counts(session: Session) -> list[tuple[str, str, int]]:
     return sorted((kind, state or "none", int(n)) for kind, state, n in rows)
 
 
+def silent_boxes(session: Session, heard_by: datetime) -> int:
+    """Boxes not heard from since ``heard_by`` (nor added since: a box never heard from counts
+    from when it was added), as :func:`.view.box_view` calls them silent."""
+    heard = func.coalesce(Box.last_seen, Box.added_at)
+    return int(session.scalar(select(func.count()).where(heard <= heard_by)) or 0)
+
+
 def soonest_certificate_end(session: Session) -> datetime | None:
     """The soonest certificate end any box reported (None: none did)."""
     return session.scalar(select(func.min(Box.certificate_end_date)))
