@@ -4,18 +4,32 @@ the CRL, audit entries), and that the requests that follow see it."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
 from sqlalchemy import func, select
 
 from boxcert import naming
+from boxcert.issuer.ca import IssuedCertificate
 from boxcert.issuer.errors import InUse, NotFound, Refusal, StillValid
 from boxcert.issuer.models import Box, Certificate, Database, HubSighting, Subscription
 from boxcert.issuer.removal import Remover, box_label_of
 from boxcert.issuer.store import audit, certificates, removals
 from boxcert.wire import CertificateRequest, RefusalCode
-from tests.issuer_support import Issuer, box_key, box_request, make_issuer, names_of
+from tests.issuer_support import (
+    Clock,
+    Issuer,
+    PublicLikeCA,
+    box_key,
+    box_request,
+    make_issuer,
+    names_of,
+)
 
 DB, CODE = "db-gone", "C-GONE-00000001"
 
@@ -173,3 +187,49 @@ def test_what_names_no_box(text: str) -> None:
 
 def test_labels_are_what_naming_makes() -> None:
     assert naming.is_label(box_label_of(names_of(box_key())[0]))
+
+
+class SlowCA(PublicLikeCA):
+    """A CA that orders over the network: the order takes the time the test lets it."""
+
+    def __init__(self, directory: Path, clock: Callable[[], datetime]) -> None:
+        super().__init__(directory, clock)
+        self.ordering = asyncio.Event()
+        self.answer = asyncio.Event()
+        self.revoked: list[tuple[str, object]] = []
+
+    async def issue(
+        self,
+        csr: x509.CertificateSigningRequest,
+        names: tuple[str, ...],
+        replaces: str | None = None,
+    ) -> IssuedCertificate:
+        self.ordering.set()
+        await self.answer.wait()
+        return await super().issue(csr, names, replaces)
+
+    async def revoke(self, chain_pem: str, reason: Any = None) -> None:
+        self.revoked.append((chain_pem, reason))
+
+
+async def test_a_database_removed_while_its_certificate_is_ordered_gets_none(
+    tmp_path: Path,
+) -> None:
+    """An order through a network CA takes seconds; a database removed meanwhile stores no
+    certificate, the box is refused as for any unknown database, and the certificate the CA
+    issued all the same is revoked (a public CA logs it for anyone to find)."""
+    issuer = make_issuer(tmp_path, ca=SlowCA(tmp_path / "ca", Clock()))
+    ca = issuer.service.ca
+    assert isinstance(ca, SlowCA)
+    issuer.register(DB, CODE)
+    asking = asyncio.ensure_future(issuer.service.handle(box_request(DB, CODE)))
+    await asyncio.wait_for(ca.ordering.wait(), 10)
+    await remover(issuer).remove_database(DB)  # nothing valid yet: removed
+    ca.answer.set()
+    with pytest.raises(Refusal) as refused:
+        await asyncio.wait_for(asking, 10)
+    assert refused.value.code is RefusalCode.CREDENTIALS_NOT_RECOGNIZED
+    assert count(issuer, Certificate) == 0
+    assert len(ca.revoked) == 1
+    chain, reason = ca.revoked[0]
+    assert "BEGIN CERTIFICATE" in chain and reason == x509.ReasonFlags.cessation_of_operation

@@ -27,13 +27,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from boxcert import pki, renewal
 from boxcert.clock import Clock
+from boxcert.issuer import registration
 from boxcert.issuer.ca import CertificateAuthority, IssuedCertificate
 from boxcert.issuer.db import run_in_session
 from boxcert.issuer.errors import CertificateAuthorityError, LockTimeout, RateLimited, Refusal
 from boxcert.issuer.events import CertificateIssued, EventBus
 from boxcert.issuer.limits import OrderLimits
 from boxcert.issuer.locks import HeldLock, SqlLocker
-from boxcert.issuer.store import certificates
+from boxcert.issuer.store import accounts, certificates
 from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
 from boxcert.wire import RefusalCode
 
@@ -263,11 +264,34 @@ class Obtainer:
     ) -> StoredCertificate:
         new = self.new_certificate(holder, domain, issued, key_pem, previous, csr_sha256)
 
-        def store(session: Session) -> StoredCertificate:
+        def store(session: Session) -> StoredCertificate | None:
+            # Under the database's row lock, as a removal checks what is left under it: a
+            # database removed while the CA was issuing (seconds, for ACME) stores nothing.
+            if accounts.lock_database(session, holder.db_uuid) is None:
+                held.release_in(session)
+                return None
             stored = certificates.save_certificate(session, new)
             held.release_in(session)  # one transaction: stored and released together
             return stored
 
         stored = await run_in_session(self.sessions, store)
         held.released_now()
+        if stored is None:
+            await self._revoke_unstored(holder, issued)
+            refused = registration.refusal(registration.Decision.NO_DATABASE, 0)
+            assert refused is not None
+            raise refused
         return stored
+
+    async def _revoke_unstored(self, holder: Holder, issued: IssuedCertificate) -> None:
+        """Revoke a certificate nobody will be handed (its database is gone): a public CA
+        logs every certificate, so the box could still find it there."""
+        log.info(
+            "database of %s removed during its order: certificate %s revoked, not stored",
+            holder.names[1],
+            issued.serial_hex,
+        )
+        try:
+            await self.ca.revoke(issued.chain_pem, x509.ReasonFlags.cessation_of_operation)
+        except CertificateAuthorityError as err:
+            log.warning("could not revoke certificate %s: %s", issued.serial_hex, err)

@@ -7,7 +7,9 @@ revoke first, the remover revokes each valid certificate concerned through the
 :class:`~.revocation.Revoker` (the holder's issuance lock, once each, audited as
 revocations) with the reason ``cessationOfOperation``: the database or box stops being
 served. The removal itself then checks again, under the database's row lock, that nothing
-valid is left; a certificate issued in between makes it refuse (run it again).
+valid is left; a certificate issued in between makes it refuse (run it again). An order still
+under way at a network CA when its database goes stores nothing (the store takes the same row
+lock and finds the database gone): the box is refused, the certificate revoked.
 
 Not a ban: a box that still runs and asks again is a new box of its database (if the cap
 allows); a removed database's boxes are refused as for any unknown uuid.
