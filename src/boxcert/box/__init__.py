@@ -25,7 +25,8 @@ Modules, from the bottom up:
   :mod:`~boxcert.box.metrics` — what the agent counts, as Prometheus metrics.
 - :mod:`~boxcert.box.schedule`, :mod:`~boxcert.box.wake` — when to check next; the wait that a
   request or a settings change cuts short.
-- :mod:`~boxcert.box.agent` — ``BoxAgent``: ``status()``, ``ensure()``, ``run()``.
+- :mod:`~boxcert.box.agent` — ``BoxAgent``: ``status()``, ``ensure()``, ``run()``;
+  :mod:`~boxcert.box.questions` — its exchanges with the issuer (a certificate, its standing).
 - :mod:`~boxcert.box.hubclient`, :mod:`~boxcert.box.hublink` — pairing with the hub by token,
   and what the box knows of that link; :mod:`~boxcert.box.reporter` — reports to the hub.
 - :mod:`~boxcert.box.front` — the HTTPS front and the homepage (web stack: imported only by

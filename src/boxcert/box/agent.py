@@ -27,12 +27,14 @@ Every problem on the box's side (damaged settings or files) becomes a status wit
 detail; only BusyError leaves ``ensure`` as an exception.
 
 While its certificate is good, the agent asks the issuer whether it still stands
-(:mod:`boxcert.wire.standing`, one cheap request) at the first wake once :data:`STANDING_EVERY`
-has passed since the last answer; the loop wakes at least twice a day, so the gap is at most
-about half a day. When the issuer says it was revoked (the entitlement ended), the agent removes
-it — it is never served again — and asks for a new one at once: the issuer's refusal
-(``ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT`` with its reason) becomes the status, and the back-off
-retries until the entitlement is back and a new certificate comes, with nobody touching the box.
+(:mod:`boxcert.wire.standing`, one cheap request; the exchanges are in
+:mod:`boxcert.box.questions`) at the first wake once ``STANDING_EVERY`` has passed since the
+last answer; the loop wakes at least twice a day, so the gap is at most about half a day.
+When the issuer says it was revoked (the entitlement ended), the agent removes it — it is
+never served again — and asks for a new one at once: the issuer's refusal
+(``ERR_IOT_HTTPS_LOAD_REQUEST_NO_RESULT`` with its reason) becomes the status, and the
+back-off retries until the entitlement is back and a new certificate comes, with nobody
+touching the box.
 A standing question that gets no answer changes nothing.
 """
 
@@ -41,7 +43,6 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -49,7 +50,7 @@ from typing import Any, TypeVar
 
 from cryptography import x509
 
-from boxcert import codes, pki
+from boxcert import codes
 from boxcert.box import pair as pairs
 from boxcert.box.checkup import (
     Check,
@@ -62,9 +63,6 @@ from boxcert.box.checkup import (
 )
 from boxcert.box.client import (
     EXCHANGE_DEADLINE,
-    IssuerEndpoint,
-    ask_standing,
-    request_certificate,
 )
 from boxcert.box.clockstate import decision_time, load_clock
 from boxcert.box.config import BoxConfig, load_config, update_config
@@ -72,31 +70,26 @@ from boxcert.box.contact import look
 from boxcert.box.errors import BoxError, BoxFileError, BusyError, ConfigError, LoadError
 from boxcert.box.files import BoxPaths, check_home, clean_stale_temps
 from boxcert.box.hook import HookRun, hook_environment, load_hook, run_hook, save_hook
-from boxcert.box.identity import BoxIdentity, identify
-from boxcert.box.install import trust_roots, validate
 from boxcert.box.issuerinfo import (
     IssuerFacts,
     load_facts,
     save_facts,
     zone_mismatch,
-    zone_of,
 )
 from boxcert.box.lock import file_lock
 from boxcert.box.observer import AgentObserver, NoObserver
+from boxcert.box.questions import STANDING_EVERY, IssuerQuestions, prerequisites
 from boxcert.box.schedule import next_attempt, retry_delay
 from boxcert.box.state import LastAttempt, load_last, next_record, save_last
 from boxcert.box.status import BoxStatus, CertState, StatusHolder
 from boxcert.box.wake import POLL_SECONDS, Alarm, WaitOnEvent, Wake, wait_on_event
 from boxcert.clock import Clock, system_clock
-from boxcert.wire import CertificateRequest
-from boxcert.wire.standing import Standing, StandingQuery, serial_hex
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 LOCK_TIMEOUT = 10.0  # seconds a caller waits for a running check before BusyError
 REQUEST_SPACING = timedelta(seconds=10)  # at least this long between two checks on request
-STANDING_EVERY = timedelta(hours=11)  # the loop wakes every 12 h: asked at each healthy wake
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,13 +117,18 @@ class BoxAgent:
         self.clock = clock
         self.jitter = jitter
         self.lock_timeout = lock_timeout
-        self.exchange_deadline = exchange_deadline
         self.holder = holder or StatusHolder()
         self.observer: AgentObserver = observer or NoObserver()
         self._alarm = Alarm(paths.config, wait=wait, poll=poll)
         self._streak = 0  # failures in a row that state.json could not count
         self._last_check = clock()
-        self._standing_at: datetime | None = None  # when the issuer last said "still good"
+        self.questions = IssuerQuestions(
+            paths,
+            clock,
+            # The observer is looked up at each exchange: the front may replace it.
+            lambda *told: self.observer.issuer_request(*told),
+            exchange_deadline,
+        )
         self._looked: tuple[str, datetime] | None = None  # issuer URL and when it was read
         self._running = 0  # checks running in this process (the loop's, a caller's)
         self._running_lock = threading.Lock()
@@ -246,7 +244,7 @@ class BoxAgent:
         check = check_pair(self.paths, config, at or now, known.facts)
         if force or self._needs_issuer(check):
             try:  # what the box lacks itself is said before any request
-                self._prerequisites(config)
+                prerequisites(config)
             except (LoadError, ConfigError) as err:
                 return self._record(check, last, now, also(err, check), known)
         issuer_down = False
@@ -270,14 +268,14 @@ class BoxAgent:
             log.warning("the box's clock looks wrong; nothing is changed until it is right")
             return self._record(check, last, now, None, known)
         if check.state is CertState.OK and not force and not issuer_down:
-            check = self._ask_standing(config, check, now)  # revoked: a new one at once
+            check = self.questions.ask_standing(config, check, now)  # revoked: a new one at once
         if check.state is CertState.OK and not force:
             return self._record(check, last, now, None, known)
         if check.state is CertState.ERROR and not check.repairable:
             code = check.error or codes.CHECK_CERT_READ_EXCEPTION
             return self._record(check, last, now, LoadError(code, check.detail), known)
         try:
-            roots = self._prerequisites(config)
+            roots = prerequisites(config)
         except (LoadError, ConfigError) as err:
             return self._record(check, last, now, also(err, check), known)
         return self._renew(config, check, last, known, roots, at - now)
@@ -294,7 +292,7 @@ class BoxAgent:
         """Obtain, validate and install a new pair; ``shift``: the trusted time is the box's
         clock plus this."""
         try:
-            pair, identity = self._obtain(config, check, known.facts, roots, shift)
+            pair, identity = self.questions.obtain(config, check, known.facts, roots, shift)
             pairs.install_pair(self.paths, pair)
         except LoadError as err:
             return self._record(check, last, self.clock(), also(err, check), known)
@@ -309,27 +307,6 @@ class BoxAgent:
         now = self.clock()
         fresh = verdict_of(pair.key, list(pair.chain), identity, now + shift)
         return self._record(fresh, last, now, None, known)
-
-    @staticmethod
-    def _prerequisites(config: BoxConfig) -> list[x509.Certificate]:
-        """What the box needs before it may ask: credentials, an issuer URL, readable trust
-        roots (returned). LoadError or ConfigError naming what is missing."""
-        missing = [
-            name
-            for name, value in (
-                ("database UUID", config.db_uuid),
-                ("contract code", config.enterprise_code),
-            )
-            if not value
-        ]
-        if missing:
-            raise LoadError(codes.LOAD_NO_CREDENTIAL, f"Missing on the box: {', '.join(missing)}.")
-        if not config.issuer:
-            raise LoadError(
-                codes.LOAD_REQUEST_EXCEPTION,
-                "no certificate service URL is configured (boxcert box configure --issuer URL)",
-            )
-        return trust_roots(config)  # ConfigError for an unreadable trust_ca
 
     @staticmethod
     def _needs_issuer(check: Check) -> bool:
@@ -353,7 +330,7 @@ class BoxAgent:
             or self._needs_issuer(check)
             or (known.clock is not None and known.clock.wrong)
             or (unknown and not recently)
-            or (check.state is CertState.OK and self._standing_due(now))
+            or (check.state is CertState.OK and self.questions.standing_due(now))
         )
 
     def _run_hook(self, command: str, pair: pairs.CertPair) -> HookRun:
@@ -364,17 +341,6 @@ class BoxAgent:
             log.warning("%s", err)
         self.observer.hook_ran(run.ok)
         return run
-
-    def _timed(self, endpoint: str, call: Callable[[], T]) -> T:
-        started = time.perf_counter()
-        try:
-            result = call()
-        except LoadError as err:
-            answered = err.failure is None
-            self.observer.issuer_request(endpoint, time.perf_counter() - started, answered)
-            raise
-        self.observer.issuer_request(endpoint, time.perf_counter() - started, True)
-        return result
 
     def _record(
         self,
@@ -407,67 +373,6 @@ class BoxAgent:
         save_last(self.paths, attempt)
         status = compose(check, attempt, fresh=True, known=known)
         return _Outcome(status, check.renew_at, attempt.failures)
-
-    def _ask_standing(self, config: BoxConfig, check: Check, now: datetime) -> Check:
-        """Ask the issuer (when due) whether the certificate still stands; a revoked one is
-        removed and the check says a new one is needed."""
-        if not self._standing_due(now) or not check.chain or not config.issuer:
-            return check
-        query = StandingQuery(
-            config.db_uuid, config.enterprise_code, serial_hex(check.chain[0].serial_number)
-        )
-        endpoint = IssuerEndpoint(config.issuer, config.issuer_ca)
-        try:
-            answer = self._timed("standing", lambda: ask_standing(endpoint, query))
-        except LoadError as err:
-            log.info("could not ask whether the certificate still stands: %s", err.detail)
-            return check
-        self._standing_at = now
-        if answer.standing is not Standing.REVOKED:
-            return check
-        log.warning("the issuer revoked this box's certificate: %s", answer.reason)
-        pairs.drop_certificate(self.paths)
-        self._standing_at = None
-        return Check(
-            CertState.NEED_REFRESH,
-            None,
-            f"The certificate was revoked ({answer.reason_code}): {answer.reason}",
-            key=check.key,
-            identity=check.identity,
-        )
-
-    def _standing_due(self, now: datetime) -> bool:
-        return self._standing_at is None or now - self._standing_at >= STANDING_EVERY
-
-    def _obtain(
-        self,
-        config: BoxConfig,
-        check: Check,
-        facts: IssuerFacts | None,
-        roots: list[x509.Certificate],
-        shift: timedelta,
-    ) -> tuple[pairs.CertPair, BoxIdentity]:
-        """Ask the issuer for a certificate of the box's key and validate it by the trusted
-        time (the box's clock plus ``shift``); writes only a new key (before asking, so a
-        retry keeps the box's identity)."""
-        if check.key is not None and check.identity is not None:
-            key, identity = check.key, check.identity
-        else:
-            key = pki.make_ec_key()
-            pairs.store_key(self.paths, key)  # a certificate of a previous key goes with it
-            identity = identify(key, config, zone_of(config, facts))
-            log.info("made the box key; the box's label is %s", identity.label)
-        csr = pki.csr_pem(pki.make_csr(key, identity.names))
-        request = CertificateRequest(
-            config.db_uuid, config.enterprise_code, config.identifier, csr_pem=csr
-        )
-        endpoint = IssuerEndpoint(config.issuer, config.issuer_ca)
-        grant = self._timed(
-            "x509",
-            lambda: request_certificate(endpoint, request, deadline=self.exchange_deadline),
-        )
-        chain = validate(grant, key, identity.names, roots, self.clock() + shift)
-        return pairs.CertPair(key, tuple(chain)), identity
 
     # --- the loop ----------------------------------------------------------------------------
 
