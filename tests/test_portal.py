@@ -171,7 +171,7 @@ def test_a_database_page_shows_its_box_cap_and_when_it_is_full(shop: Shop) -> No
             assert c.get("/my/api/databases/db-shop").json()["box_cap"] == boxes
             page = c.get("/my/databases/db-shop").text
             assert f"{boxes} of {boxes} allowed" in page and ">full<" in page
-            assert "raises this database's cap" in page
+            assert "raise this database's cap" in page and "Retire a box you no longer use" in page
         finally:
             with issuer.sessions.begin() as s:
                 accounts.set_database_max_boxes(s, "db-shop", None)

@@ -19,13 +19,15 @@ from boxcert.web import LoginThrottle
 from boxcert.wire import CertificateRequest
 from boxcert.wire.hubreport import HubReport
 from tests.browser import chromium, fits_width, needs_chromium
-from tests.issuer_support import Clock, box_request, make_issuer
+from tests.issuer_support import Clock, box_csr, make_issuer
 from tests.vendor_support import PASSWORD, Vendor
 from tests.web_running import serve_app
 
 DOCS_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 EMAIL = "owner@bakery.example"
 MAIN, COPY = "9d0f7a52-61c4-4b8e-a0d3-2f1e5c6b7a80", "1e2d3c4b-5a69-4788-9aa0-bbccddeeff00"
+BOXES = ("front-counter-till", "kitchen-printer")
+LONG_NAME = "warehouse-shelf-label-printer-" + "0123456789abcdef" * 3  # must wrap on a phone
 
 pytestmark = needs_chromium
 
@@ -53,10 +55,10 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
 
     async def history() -> None:
         service = issuer.service
-        for _ in range(2):
-            await service.handle(box_request(MAIN, code))
+        for name in BOXES:
+            await service.handle(CertificateRequest(MAIN, code, name, box_csr()))
         await service.handle(CertificateRequest(MAIN, code))  # an older box, no CSR
-        await service.handle(box_request(COPY, code))
+        await service.handle(CertificateRequest(COPY, code, LONG_NAME, box_csr()))
         clock.advance(timedelta(hours=3))
         for fp in ("a1" * 16, "b2" * 16):
             clock.advance(timedelta(minutes=5))
@@ -124,8 +126,17 @@ def test_every_page_and_the_screenshots(portal: Portal) -> None:
         text = page.inner_text("body")
         assert "This database is eligible" in text
         assert "older boxes (shared database key)" in text and "valid" in text
+        assert text.count("Retire…") == len(BOXES)  # not the older boxes' shared key
         assert fits_width(page)
         page.screenshot(path=str(DOCS_IMAGES / "portal-database.png"), full_page=True)
+
+        with page.expect_navigation():
+            page.click("text=Retire… >> nth=1")
+        text = page.inner_text("body")
+        assert "Retire kitchen-printer" in text and "It is not a ban" in text
+        assert "valid until" in text and "Retire this box" in text
+        assert fits_width(page)
+        page.screenshot(path=str(DOCS_IMAGES / "portal-retire-box.png"), full_page=True)
 
         page.goto(portal.url + f"/my/databases/{COPY}")
         text = page.inner_text("body")
@@ -147,9 +158,12 @@ def test_the_pages_fit_a_phone(portal: Portal, tmp_path: Path) -> None:
         page.goto(portal.url + "/login")
         assert fits_width(page)
         login(page, portal)
+        page.goto(portal.url + f"/my/databases/{COPY}")
+        retire = page.get_attribute("text=Retire…", "href")
         for path in (
             "/my/subscriptions",
             f"/my/databases/{MAIN}",
+            retire,
             f"/my/databases/{COPY}",
             "/my/audit",
         ):
@@ -157,3 +171,23 @@ def test_the_pages_fit_a_phone(portal: Portal, tmp_path: Path) -> None:
             assert fits_width(page), path
         page.goto(portal.url + "/my/subscriptions")
         page.screenshot(path=str(tmp_path / "portal-phone.png"), full_page=True)
+
+
+def test_retiring_a_box_with_script_turned_off(portal: Portal) -> None:
+    """Last: it retires a box. The checkbox must be ticked; then the database page says so."""
+    with chromium(javascript=False) as browser:
+        page = browser.page()
+        login(page, portal)
+        page.goto(portal.url + f"/my/databases/{MAIN}")
+        with page.expect_navigation():
+            page.click("text=Retire… >> nth=0")
+        form_url = page.url
+        page.click("button.danger")  # not ticked: the browser does not send the form
+        assert page.url == form_url
+        page.check("input[name=confirm]")
+        with page.expect_navigation():
+            page.click("button.danger")
+        assert page.url.startswith(portal.url + f"/my/databases/{MAIN}?retired=")
+        text = page.inner_text("body")
+        assert "retired: its certificate was revoked and its place is free (now " in text
+        assert text.count("Retire…") == len(BOXES) - 1

@@ -233,3 +233,18 @@ async def test_a_database_removed_while_its_certificate_is_ordered_gets_none(
     assert len(ca.revoked) == 1
     chain, reason = ca.revoked[0]
     assert "BEGIN CERTIFICATE" in chain and reason == x509.ReasonFlags.cessation_of_operation
+
+
+async def test_a_box_is_forgotten_only_from_the_database_named(issuer: Issuer) -> None:
+    issuer.register("db-next-door", "C-NEXT-DOOR-0001")
+    key = box_key()
+    await issuer.service.handle(box_request(DB, CODE, key))
+    label = box_label_of(names_of(key)[1])
+    with pytest.raises(NotFound):  # before anything is revoked
+        await remover(issuer).forget_box(label, database="db-next-door")
+    with pytest.raises(NotFound), issuer.sessions.begin() as s:  # and in the removal itself
+        removals.forget_box(s, label, issuer.clock(), keep_certificate=True, database="x")
+    assert count(issuer, Box) == 1
+    assert count(issuer, Certificate, Certificate.revoked_at.is_not(None)) == 0
+    done = await remover(issuer).forget_box(label, database=DB.upper())
+    assert done.forgotten.box.db_uuid == DB and len(done.revoked) == 1

@@ -77,8 +77,9 @@ def refusal(decision: Decision, limit: int) -> Refusal | None:
     if decision is Decision.LIMIT_REACHED:
         return Refusal(
             RefusalCode.BOX_LIMIT_REACHED,
-            f"This database already has {limit} boxes with certificates. Retire unused "
-            "boxes or ask the vendor to raise the limit.",
+            f"This database already has {limit} boxes with certificates. Retire a box you no "
+            "longer use (on the database's page in the customer portal) or ask the vendor to "
+            "raise the limit.",
         )
     return None
 

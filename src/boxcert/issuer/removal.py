@@ -141,13 +141,18 @@ class Remover:
 
         return SubscriptionRemoval(await run_in_session(self.sessions, run), tuple(done))
 
-    async def forget_box(self, label: str, *, keep_certificate: bool = False) -> BoxForgetting:
+    async def forget_box(
+        self, label: str, *, keep_certificate: bool = False, database: str | None = None
+    ) -> BoxForgetting:
+        """Given ``database``, only a box of that database: a box of another one is NotFound,
+        as an unknown box is, before anything is revoked and again in the removal."""
+        database = canonical_uuid(database) if database is not None else None
         revoked: tuple[str, ...] = ()
         if not keep_certificate:
 
             def valid(session: Session, now: datetime) -> list[StoredCertificate]:
                 box = boxes.get_box(session, label)
-                if box is None:
+                if box is None or (database is not None and box.db_uuid != database):
                     raise NotFound(f"no box {label}")
                 return removals.valid_of_box(session, box, now)
 
@@ -155,7 +160,7 @@ class Remover:
 
         def run(session: Session) -> ForgottenBox:
             gone = removals.forget_box(
-                session, label, self.clock(), keep_certificate=keep_certificate
+                session, label, self.clock(), keep_certificate=keep_certificate, database=database
             )
             kept = ", ".join(c.serial_hex for c in gone.kept)
             self._record(

@@ -62,7 +62,8 @@ REFUSALS: dict[RefusalCode, RefusalMeaning] = {
     ),
     RefusalCode.BOX_LIMIT_REACHED: RefusalMeaning(
         "Too many boxes for this database",
-        "Retire boxes that are no longer used, or ask the vendor to raise the limit.",
+        "Retire boxes you no longer use on the database's page in the customer portal, or "
+        "ask the vendor to raise the limit.",
     ),
     RefusalCode.BOX_OF_ANOTHER_DATABASE: RefusalMeaning(
         "Box registered to another database",

@@ -4,7 +4,9 @@ Pages (server-rendered, no script; :mod:`boxcert.web` for sessions, CSRF, the lo
 headers and the base template):
 
 - ``GET /my/subscriptions[?state=…]`` — the account's subscriptions, In Progress by default;
-- ``GET /my/databases/<uuid>`` — one database, its boxes and their certificates;
+- ``GET /my/databases/<uuid>[?retired=<label>]`` — one database, its boxes and their
+  certificates (and a notice when the box ``label`` was just retired);
+- ``GET``/``POST /my/databases/<uuid>/boxes/<label>/retire`` — retiring a box (:mod:`.retire`);
 - ``GET /my/audit[?database=…]`` — what happened to them;
 - ``GET /login``, ``POST /login``, ``POST /logout``; ``GET /`` goes to the subscriptions.
 
@@ -36,6 +38,7 @@ from boxcert.issuer.db import run_in_session
 from boxcert.issuer.errors import NotFound
 from boxcert.issuer.portal import pages as data
 from boxcert.issuer.portal.accounts import PortalAccounts, SqlSessionStore
+from boxcert.issuer.portal.retire import Retiring
 from boxcert.issuer.service import IssuerService
 from boxcert.web import LoginGate, LoginThrottle, Pages, SecurityHeaders, Sessions, visit_of
 from boxcert.wire import ErrorBody, HttpErrorCode, canonical_uuid
@@ -98,14 +101,17 @@ def create_portal(
 
     async def database_html(request: Request) -> Response:
         uuid = canonical_uuid(request.path_params["uuid"])
-        ids = await sub_ids(request)
+        ids, own = await sub_ids(request), service.database_label(uuid)
         try:
-            page = await read(lambda s: data.database_page(s, ids, uuid, grace, cap))
+            page = await read(lambda s: data.database_page(s, ids, uuid, grace, cap, own))
         except NotFound as err:
             return pages.message(
                 request, 404, "No such database", str(err), back="/my/subscriptions"
             )
-        return pages.render(request, "database.html", title=f"Database {uuid}", page=page)
+        retired = page.retired.get(request.query_params.get("retired", ""))
+        return pages.render(
+            request, "database.html", title=f"Database {uuid}", page=page, retired=retired
+        )
 
     async def audit_html(request: Request) -> Response:
         db = request.query_params.get("database")
@@ -127,9 +133,9 @@ def create_portal(
 
     async def database_json(request: Request) -> Response:
         uuid = canonical_uuid(request.path_params["uuid"])
-        ids = await sub_ids(request)
+        ids, own = await sub_ids(request), service.database_label(uuid)
         try:
-            page = await read(lambda s: data.database_page(s, ids, uuid, grace, cap))
+            page = await read(lambda s: data.database_page(s, ids, uuid, grace, cap, own))
         except NotFound as err:
             return _json_error(404, str(err))
         return JSONResponse(page.to_json())
@@ -159,6 +165,8 @@ def create_portal(
             return _json_error(500, "the portal failed; the error is in its log")
         return pages.message(request, 500, "Portal error", "The portal failed; please retry.")
 
+    retiring = Retiring(service, clock, pages, who)
+    retire_path = "/my/databases/{uuid}/boxes/{label}/retire"
     page, api = gate.page, gate.api
     routes = [
         pages.stylesheet_route(),
@@ -166,6 +174,8 @@ def create_portal(
         Route("/", home, methods=["GET"]),
         Route("/my/subscriptions", page(subscriptions_page), methods=["GET"]),
         Route("/my/databases/{uuid}", page(database_html), methods=["GET"]),
+        Route(retire_path, page(retiring.confirm), methods=["GET"]),
+        Route(retire_path, page(retiring.retire), methods=["POST"]),
         Route("/my/audit", page(audit_html), methods=["GET"]),
         Route("/my/api/subscriptions", api(subscriptions_json), methods=["GET"]),
         Route("/my/api/databases/{uuid}", api(database_json), methods=["GET"]),

@@ -4,7 +4,8 @@
   otherwise), each with its lines and databases, and per database the verdict, the reason and
   what to do;
 - :func:`database_page` — one database: its verdict, duplicate mark and pending revocation,
-  and its boxes with their certificates (names, end date, revoked or not);
+  and its boxes with their certificates (names, end date, revoked or not); the certificates of
+  the older boxes' shared database key, and those of boxes retired since, are told apart;
 - :func:`audit_page` — the audit entries of the account's subscriptions and databases.
 
 Every function takes the account's subscription ids and never shows anything outside them.
@@ -65,6 +66,10 @@ def overview(session: Session, sub_ids: list[int], state: str, grace: timedelta)
     return Overview(state, counts, shown)
 
 
+SHARED_KEY = "older boxes (shared database key)"
+RETIRED = "retired box"
+
+
 @dataclass(frozen=True, slots=True)
 class BoxCertificates:
     label: str
@@ -72,6 +77,11 @@ class BoxCertificates:
     first_seen: datetime | None
     last_seen: datetime | None
     certificates: list[StoredCertificate]
+    kind: str = "box"  # "box"; "shared": the older boxes' database key; "retired": gone since
+
+    @property
+    def name(self) -> str:
+        return self.identifier if self.kind == "box" and self.identifier else self.label
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -104,6 +114,16 @@ class DatabasePage:
     box_cap: int  # the boxes (keys) it may have: its own cap, else the issuer's --max-boxes
 
     @property
+    def listed(self) -> list[BoxCertificates]:
+        """What the page lists: its boxes and the older boxes' shared key, not retired boxes."""
+        return [b for b in self.boxes if b.kind != "retired"]
+
+    @property
+    def retired(self) -> dict[str, BoxCertificates]:
+        """Boxes retired since they got certificates (kept, revoked, as history), by label."""
+        return {b.label: b for b in self.boxes if b.kind == "retired"}
+
+    @property
     def full(self) -> bool:
         """A new box would be refused (``box_limit_reached``)."""
         return self.database.row.boxes >= self.box_cap
@@ -126,9 +146,16 @@ class DatabasePage:
 
 
 def database_page(
-    session: Session, sub_ids: list[int], uuid: str, grace: timedelta, default_cap: int
+    session: Session,
+    sub_ids: list[int],
+    uuid: str,
+    grace: timedelta,
+    default_cap: int,
+    shared_label: str,
 ) -> DatabasePage:
-    """``default_cap``: the issuer's ``--max-boxes``, for a database without a cap of its own."""
+    """``default_cap``: the issuer's ``--max-boxes``, for a database without a cap of its own;
+    ``shared_label``: the database's own label (older boxes without a key of their own).
+    Certificates of any other label that is not a box any more are a retired box's."""
     view = views.database_view(session, uuid, grace)
     if view.row.subscription_id not in sub_ids:
         raise NotFound(f"no database {uuid} in your subscriptions")
@@ -139,15 +166,15 @@ def database_page(
     listed = []
     for label in [*known, *(h for h in grouped if h not in known)]:
         box = known.get(label)
-        listed.append(
-            BoxCertificates(
-                label,
-                box.identifier if box else "older boxes (shared database key)",
-                box.first_seen if box else None,
-                box.last_seen if box else None,
-                grouped.get(label, []),
+        certs = grouped.get(label, [])
+        if box is not None:
+            listed.append(
+                BoxCertificates(label, box.identifier, box.first_seen, box.last_seen, certs)
             )
-        )
+        elif label == shared_label:
+            listed.append(BoxCertificates(label, SHARED_KEY, None, None, certs, "shared"))
+        else:
+            listed.append(BoxCertificates(label, RETIRED, None, None, certs, "retired"))
     cap = box_cap(view.row.max_boxes, default_cap)
     return DatabasePage(view, listed, sightings.sightings(session, view.uuid), cap)
 

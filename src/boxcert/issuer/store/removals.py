@@ -141,12 +141,17 @@ def databases_of(session: Session, sub_id: int) -> list[str]:
 
 
 def forget_box(
-    session: Session, label: str, now: datetime, *, keep_certificate: bool = False
+    session: Session,
+    label: str,
+    now: datetime,
+    *,
+    keep_certificate: bool = False,
+    database: str | None = None,
 ) -> ForgottenBox:
     """Remove a box's registration; refused (StillValid) while it has a valid certificate,
-    unless ``keep_certificate``."""
+    unless ``keep_certificate``. Given ``database``, a box of another database is NotFound."""
     box = boxes.get_box(session, label)
-    if box is None:
+    if box is None or (database is not None and box.db_uuid != database):
         raise NotFound(f"no box {label}")
     accounts.lock_database(session, box.db_uuid)
     valid = valid_of_box(session, box, now)
