@@ -262,5 +262,5 @@ async def test_a_batch_notes_a_known_box_at_most_once_an_hour(tmp_path: Path) ->
     seen = issuer.statements()
     later = [inline.sign(holder, csr, None, None, name, first) for name in ("one", "two")]
     await _store_together(inline, later)
-    assert box() == BoxRow(label, "db-a", "one", first.first_seen, clock())
+    assert box() == BoxRow(label, "db-a", "two", first.first_seen, clock())  # the last name
     assert len([sql for sql in seen if sql.startswith("UPDATE boxes")]) == 1

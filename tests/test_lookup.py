@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
-from boxcert import pki
+from boxcert import naming, pki
+from boxcert.issuer import batching
 from boxcert.issuer.batching import Batched
 from boxcert.issuer.db import database_thread
 from boxcert.issuer.errors import BadRequest, Refusal
+from boxcert.issuer.inline import SignedOrder
+from boxcert.issuer.obtain import Holder
 from boxcert.wire import CertificateRequest, Grant, RefusalCode
 from tests.issuer_support import box_request, make_issuer
 
@@ -49,7 +53,8 @@ async def test_requests_handed_over_together_share_one_round_of_reads(
     requests = [
         box_request("db-a", "CODE-A", twice),
         box_request("db-a", "CODE-A"),
-        box_request("db-b", "WRONG"),  # refused at step 1: its CSR is never read
+        # Refused at step 1: its CSR (garbage, which would be a bad request) is never read.
+        CertificateRequest("db-b", "WRONG", "box", "-----BEGIN CERTIFICATE REQUEST-----\nx"),
         CertificateRequest("db-a", "CODE-A", "box", "-----BEGIN CERTIFICATE REQUEST-----\nx"),
         CertificateRequest("db-b", "CODE-B", "db-b", None),  # the database's own certificate
         box_request("db-a", "CODE-A", twice),  # the same box again
@@ -70,6 +75,43 @@ async def test_requests_handed_over_together_share_one_round_of_reads(
     # One read of the boxes for the lookup of all six, one for the store of all new ones.
     assert len(box_reads) == 2, reads
     assert not [sql for sql in reads if "FROM databases" in sql and "FOR UPDATE" not in sql]
+
+
+async def test_a_surprise_in_one_request_fails_that_request_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer = make_issuer(tmp_path)
+    issuer.register("db-a", "CODE-A")
+    inline = issuer.service.inline
+    assert inline is not None
+    unlucky = pki.make_ec_key()
+    label = naming.box_label(pki.spki_der(unlucky.public_key()))
+    sign = inline.sign
+
+    def sign_or_fail(holder: Holder, *args: Any) -> SignedOrder:
+        if holder.label == label:
+            raise ValueError("a bug met by this request alone")
+        return sign(holder, *args)
+
+    monkeypatch.setattr(inline, "sign", sign_or_fail)
+    requests = [box_request("db-a", "CODE-A", k) for k in (pki.make_ec_key(), unlucky)]
+    lucky, failed = await _together([issuer.service.handle(r) for r in requests])
+    issuer.service.close()
+    assert isinstance(lucky, Grant)
+    assert isinstance(failed, ValueError)
+
+
+async def test_a_batch_that_cannot_reach_the_thread_fails_and_the_next_one_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    batched: Batched[int, int] = Batched(lambda items: [item + 1 for item in items])
+    stopped = ThreadPoolExecutor(1)
+    stopped.shutdown()
+    monkeypatch.setattr(batching, "database_thread", lambda: stopped)
+    with pytest.raises(RuntimeError):
+        await asyncio.wait_for(batched(1), 5)  # told at once, not left waiting
+    monkeypatch.undo()
+    assert await asyncio.wait_for(batched(2), 5) == 3
 
 
 async def test_a_failing_batch_fails_each_of_its_items_and_keeps_none_waiting() -> None:

@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from boxcert import naming
 from boxcert.issuer.ca import IssuedCertificate
 from boxcert.issuer.errors import InUse, NotFound, Refusal, StillValid
+from boxcert.issuer.events import CertificateRevoked
 from boxcert.issuer.models import Box, Certificate, Database, HubSighting, Subscription
 from boxcert.issuer.removal import Remover, box_label_of
-from boxcert.issuer.store import audit, certificates, removals
+from boxcert.issuer.store import accounts, audit, certificates, removals
 from boxcert.wire import CertificateRequest, RefusalCode
 from tests.issuer_support import (
     Clock,
@@ -248,3 +249,35 @@ async def test_a_box_is_forgotten_only_from_the_database_named(issuer: Issuer) -
     assert count(issuer, Certificate, Certificate.revoked_at.is_not(None)) == 0
     done = await remover(issuer).forget_box(label, database=DB.upper())
     assert done.forgotten.box.db_uuid == DB and len(done.revoked) == 1
+
+
+@pytest.mark.parametrize("room", [True, False])
+async def test_a_box_retired_while_its_certificate_is_ordered(tmp_path: Path, room: bool) -> None:
+    """A box retired during its order (it had no valid certificate, so nothing waited for the
+    order) is a box asking: registered again when its database has room, else refused and
+    the certificate the CA issued revoked, never stored outside the cap."""
+    issuer = make_issuer(tmp_path, ca=SlowCA(tmp_path / "ca", Clock()))
+    ca = issuer.service.ca
+    assert isinstance(ca, SlowCA)
+    issuer.register(DB, CODE)
+    key = box_key()
+    asking = asyncio.ensure_future(issuer.service.handle(box_request(DB, CODE, key)))
+    await asyncio.wait_for(ca.ordering.wait(), 10)
+    await remover(issuer).forget_box(box_label_of(names_of(key)[1]))
+    assert count(issuer, Box) == 0
+    if not room:
+        with issuer.sessions.begin() as s:
+            accounts.set_database_max_boxes(s, DB, 0)
+    ca.answer.set()
+    if room:
+        grant = await asyncio.wait_for(asking, 10)
+        assert grant.subject_cn == names_of(key)[0]
+        assert count(issuer, Box) == 1 and count(issuer, Certificate) == 1
+        assert ca.revoked == []
+        return
+    with pytest.raises(Refusal) as refused:
+        await asyncio.wait_for(asking, 10)
+    assert refused.value.code is RefusalCode.BOX_LIMIT_REACHED
+    assert count(issuer, Box) == 0 and count(issuer, Certificate) == 0
+    assert len(ca.revoked) == 1
+    assert any(isinstance(e, CertificateRevoked) for e in issuer.events)

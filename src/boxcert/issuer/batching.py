@@ -41,10 +41,13 @@ class Batched(Generic[T, R]):
             queue = not self._queued
             self._queued = True
         if queue:
-            database_thread().submit(self._run_pending, loop)
+            try:
+                database_thread().submit(self._run_pending)
+            except RuntimeError as err:  # the thread is shut down (the process is stopping)
+                self._fail_pending(err)
         return await done
 
-    def _run_pending(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _run_pending(self) -> None:
         with self._lock:
             batch, self._pending, self._queued = self._pending, [], False
         try:
@@ -54,7 +57,14 @@ class Batched(Generic[T, R]):
         except BaseException as err:  # the database is down, or a bug: nobody waits forever
             outcomes = [err] * len(batch)
         for (_, done), outcome in zip(batch, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, done, outcome)
+            # Each item on its own caller's loop (a process may run more than one).
+            done.get_loop().call_soon_threadsafe(_settle, done, outcome)
+
+    def _fail_pending(self, err: BaseException) -> None:
+        with self._lock:
+            batch, self._pending, self._queued = self._pending, [], False
+        for _, done in batch:
+            done.get_loop().call_soon_threadsafe(_settle, done, err)
 
 
 def _settle(done: asyncio.Future[R], outcome: R | BaseException) -> None:

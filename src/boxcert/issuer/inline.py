@@ -29,13 +29,15 @@ databases wait for each other, never deadlock), reads every box, count and lates
 certificate it needs in one statement each, judges each order in turn as if the ones before
 it were stored (:class:`_Batch`; a refusal for one stores nothing of it and nothing else
 changes), then writes in one statement per table. A box's first certificate so costs the
-request's read and a share of one transaction of six statements, where the general path
-takes four transactions and five thread hops: a fleet's first morning goes at the pace of
-the CPU rather than of the database's write lock or round trips (``bench/fleet_storm.py``).
+request's read and a share of one transaction of six statements (seven when known boxes are
+noted as seen), where the general path takes four transactions and five thread hops: a
+fleet's first morning goes at the pace of the CPU rather than of the database's write lock or
+round trips (``bench/fleet_storm.py``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -69,6 +71,7 @@ class SignedOrder:
     seen: BoxRow | None  # the box as the request read it (None: unknown, or not a box)
 
 
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE
 Stored = tuple[StoredCertificate, bool]  # the certificate, and whether it was stored before
 
 
@@ -130,12 +133,12 @@ class InlineObtainer:
     def _store_batch(self, orders: Sequence[SignedOrder]) -> list[Stored | BaseException]:
         try:
             return self._store_together(orders)
-        except IntegrityError:
+        except Exception as err:
+            if not _one_order_at_fault(err):  # the database is down: every order fails alike
+                return [err] * len(orders)
             # A box asked for two databases at once on two issuers: one order of the batch
             # found its row taken. Each on its own, so only that one is refused.
             return [self._store_alone(order) for order in orders]
-        except Exception as err:  # the database is down: every order fails alike
-            return [err] * len(orders)
 
     def _store_alone(self, order: SignedOrder) -> Stored | BaseException:
         try:
@@ -158,12 +161,14 @@ class InlineObtainer:
                 found,
                 boxes.count_boxes_of(session, counted),
                 certificates.latest_certificates(
-                    session, {_key(h) for h in holders if h.db_uuid in locked}, self.ca.name
+                    session, {h.key for h in holders if h.db_uuid in locked}, self.ca.name
                 ),
                 self.registrar.limit,
                 self.clock(),
             )
             judged = [batch.judge(order, self) for order in orders]
+            # In the order of their labels: two issuers' batches adding the same new boxes
+            # (each for another database) then wait for each other, never deadlock.
             boxes.add_boxes(session, batch.new_boxes)
             boxes.touch_boxes(session, batch.touched, batch.now)
             saved = certificates.save_certificates(session, batch.new_certificates)
@@ -207,9 +212,8 @@ class _Batch:
         self.latest = latest
         self.default_cap = default_cap
         self.now = now
-        self.new_boxes: list[BoxRow] = []
-        self.touched: list[tuple[str, str, str]] = []  # (label, database, identifier)
-        self._written: set[str] = set()  # the boxes added or touched
+        self._added: dict[str, BoxRow] = {}  # label → the new box
+        self._touched: dict[str, tuple[str, str]] = {}  # label → (database, name)
         self.new_certificates: list[NewCertificate] = []
         self._ordered: dict[certificates.HolderKey, int] = {}  # holder → its new certificate
 
@@ -218,7 +222,7 @@ class _Batch:
         refused = self._register(order)
         if refused is not None:
             return refused
-        key = _key(holder)
+        key = holder.key
         if key in self._ordered:
             return self._ordered[key], True  # an earlier order of the batch got it
         current = self.latest.get(key)
@@ -245,20 +249,38 @@ class _Batch:
             new = BoxRow(holder.label, holder.db_uuid, order.identifier, self.now, self.now)
             self.boxes[holder.label] = new
             self.counts[holder.db_uuid] = count + 1
-            self.new_boxes.append(new)
-            self._written.add(holder.label)
-        elif (
-            decision is registration.Decision.KNOWN
-            and registration.needs_touch(order.seen, self.now)
-            and holder.label not in self._written  # added or touched by this batch already
+            self._added[holder.label] = new
+        elif decision is registration.Decision.KNOWN and registration.needs_touch(
+            order.seen, self.now
         ):
-            self._written.add(holder.label)
-            self.touched.append((holder.label, holder.db_uuid, order.identifier))
+            # Written once a batch, with the name the last order gave (an empty one keeps
+            # the name before), as storing the orders one at a time would leave it.
+            if holder.label in self._added:
+                added = self._added[holder.label]
+                name = order.identifier or added.identifier
+                self._added[holder.label] = dataclasses.replace(added, identifier=name)
+            else:
+                before = self._touched.get(holder.label, (holder.db_uuid, ""))[1]
+                self._touched[holder.label] = (holder.db_uuid, order.identifier or before)
         return registration.refusal(decision, cap)
 
+    @property
+    def new_boxes(self) -> list[BoxRow]:
+        """The boxes to add, in the order of their labels (see the insert)."""
+        return [self._added[label] for label in sorted(self._added)]
 
-def _key(holder: Holder) -> certificates.HolderKey:
-    return holder.label, holder.db_uuid, holder.names
+    @property
+    def touched(self) -> list[tuple[str, str, str]]:
+        """The known boxes to note as seen: (label, database, name)."""
+        return [(label, db, name) for label, (db, name) in sorted(self._touched.items())]
+
+
+def _one_order_at_fault(err: Exception) -> bool:
+    """Whether a batch failed for one of its orders (so that the others go through alone): a
+    box's row taken by another issuer meanwhile, or PostgreSQL breaking a deadlock of ours."""
+    if isinstance(err, IntegrityError):
+        return True
+    return getattr(getattr(err, "orig", None), "sqlstate", None) == DEADLOCK_DETECTED
 
 
 def _outcome(verdict: _Verdict, saved: list[StoredCertificate]) -> Stored | BaseException:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from cryptography import x509
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +28,6 @@ from boxcert.issuer import eligibility
 from boxcert.issuer.batching import Batched
 from boxcert.issuer.contract_codes import ContractCodes
 from boxcert.issuer.csr import parse_csr, validate_box_csr
-from boxcert.issuer.errors import BadRequest, Refusal
 from boxcert.issuer.hotcache import HotCache, Missing
 from boxcert.issuer.inline import InlineObtainer, SignedOrder
 from boxcert.issuer.memory import csr_digest
@@ -35,6 +35,8 @@ from boxcert.issuer.obtain import Holder, is_fresh
 from boxcert.issuer.store import accounts, boxes, certificates
 from boxcert.issuer.store.rows import BoxRow, StoredCertificate
 from boxcert.wire import CertificateRequest, RefusalCode
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ class Lookup:
             if not cache.usable():
                 cache.refresh(session)
             epoch = cache.epoch()
-            whos = [self._who(session, ask, epoch) for ask in asks]
+            whos = [self._each(self._who, session, ask, epoch) for ask in asks]
             holders = [who.holder for who in whos if isinstance(who, _Who)]
             found_boxes, latest = self._read(session, holders)
         outcomes: list[Found | eligibility.Verdict | BaseException] = []
@@ -111,16 +113,20 @@ class Lookup:
                 continue
             holder = who.holder
             seen = found_boxes.get(holder.label) if holder.for_box else None
-            cached = latest.get((holder.label, holder.db_uuid, holder.names))
-            try:
-                outcomes.append(self._found(ask, who, seen, cached, epoch))
-            except (BadRequest, Refusal) as err:
-                outcomes.append(err)
+            cached = latest.get(holder.key)
+            outcomes.append(self._each(self._found, ask, who, seen, cached, epoch))
         return outcomes
 
-    def _who(
-        self, session: Session, ask: Ask, epoch: int
-    ) -> _Who | eligibility.Verdict | BaseException:
+    @staticmethod
+    def _each(step: Callable[..., T], *args: object) -> T | BaseException:
+        """One request's own step: what goes wrong there (a refusal, a bad CSR, a surprise)
+        is that request's outcome, not its batch's. The batch's shared reads fail them all."""
+        try:
+            return step(*args)
+        except Exception as err:
+            return err
+
+    def _who(self, session: Session, ask: Ask, epoch: int) -> _Who | eligibility.Verdict:
         """Steps 1 and 2, in their order: the CSR is only read once the credentials check
         out."""
         request, cache = ask.request, self.cache
@@ -150,10 +156,7 @@ class Lookup:
             csr_key = csr_digest(request.csr_pem)
             known = cache.csr_label(csr_key)
             if known is None:
-                try:
-                    csr, label = validate_box_csr(request.csr_pem, self.zone)
-                except (BadRequest, Refusal) as err:
-                    return err
+                csr, label = validate_box_csr(request.csr_pem, self.zone)
                 cache.put_csr_label(csr_key, label)
             else:
                 label = known  # these exact bytes were verified before
@@ -174,11 +177,11 @@ class Lookup:
                 session, holder.label, holder.db_uuid, holder.names, self.ca_name
             )
             found = {holder.label: box} if box is not None else {}
-            return found, {_key(holder): cert} if cert is not None else {}
+            return found, {holder.key: cert} if cert is not None else {}
         labels = {holder.label for holder in holders if holder.for_box}
         return (
             boxes.get_boxes(session, labels),
-            certificates.latest_certificates(session, {_key(h) for h in holders}, self.ca_name),
+            certificates.latest_certificates(session, {h.key for h in holders}, self.ca_name),
         )
 
     def _found(
@@ -200,7 +203,3 @@ class Lookup:
             csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
             signed = self.inline.sign(holder, csr, cached, csr_hex, request.identifier, seen)
         return Found(holder, csr, seen, cached, epoch, signed)
-
-
-def _key(holder: Holder) -> certificates.HolderKey:
-    return holder.label, holder.db_uuid, holder.names

@@ -31,9 +31,10 @@ from boxcert.issuer import registration
 from boxcert.issuer.ca import CertificateAuthority, IssuedCertificate
 from boxcert.issuer.db import run_in_session
 from boxcert.issuer.errors import CertificateAuthorityError, LockTimeout, RateLimited, Refusal
-from boxcert.issuer.events import CertificateIssued, EventBus
+from boxcert.issuer.events import CertificateIssued, CertificateRevoked, EventBus
 from boxcert.issuer.limits import OrderLimits
 from boxcert.issuer.locks import HeldLock, SqlLocker
+from boxcert.issuer.registration import Registrar
 from boxcert.issuer.store import accounts, certificates
 from boxcert.issuer.store.rows import NewCertificate, StoredCertificate
 from boxcert.wire import RefusalCode
@@ -51,6 +52,11 @@ class Holder:
     db_uuid: str
     names: tuple[str, str]  # wildcard first
     for_box: bool
+
+    @property
+    def key(self) -> certificates.HolderKey:
+        """How the store keys the holder's certificates."""
+        return self.label, self.db_uuid, self.names
 
 
 def is_fresh(cert: StoredCertificate | None, now: datetime) -> bool:
@@ -101,6 +107,7 @@ class Obtainer:
         *,
         locker: SqlLocker | None = None,
         lock_wait: float = LOCK_WAIT,
+        registrar: Registrar | None = None,
     ) -> None:
         self.sessions = sessions
         self.ca = ca
@@ -109,6 +116,7 @@ class Obtainer:
         self.clock = clock
         self.locker = locker or SqlLocker(sessions, clock=clock)
         self.lock_wait = lock_wait
+        self.registrar = registrar  # registers a box again when its certificate is stored
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     def cached_in(self, session: Session, holder: Holder) -> StoredCertificate | None:
@@ -126,9 +134,11 @@ class Obtainer:
         csr: x509.CertificateSigningRequest | None,
         cached: StoredCertificate | None,
         csr_sha256: str | None = None,
+        identifier: str = "",
     ) -> tuple[StoredCertificate, bool]:
         """The certificate to hand out, and whether it came from the cache. ``csr_sha256``:
-        the digest of the CSR's exact bytes, kept with a certificate ordered for it."""
+        the digest of the CSR's exact bytes, kept with a certificate ordered for it;
+        ``identifier``: the box's name, should it have to be registered again."""
         if is_fresh(cached, self.clock()):
             assert cached is not None
             return cached, True
@@ -149,7 +159,9 @@ class Obtainer:
                         assert current is not None
                         return current, True
                     self.limits.judge(limits, domain, renewal=current is not None)
-                    issued = await self._issue(holder, csr, current, domain, held, csr_sha256)
+                    issued = await self._issue(
+                        holder, csr, current, domain, held, csr_sha256, identifier
+                    )
                     return issued, False
             except LockTimeout as err:
                 raise Refusal(RefusalCode.CA_FAILED, f"{err}; retry in a few minutes") from err
@@ -177,6 +189,7 @@ class Obtainer:
         domain: str,
         held: HeldLock,
         csr_sha256: str | None,
+        identifier: str,
     ) -> StoredCertificate:
         csr, key_pem = request_of(holder, csr)
         try:
@@ -187,7 +200,9 @@ class Obtainer:
             raise await self.limits.paused(domain, err) from err
         except CertificateAuthorityError as err:
             raise self.ca_failed(holder, err) from err
-        stored = await self._store(holder, domain, issued, key_pem, previous, held, csr_sha256)
+        stored = await self._store(
+            holder, domain, issued, key_pem, previous, held, csr_sha256, identifier
+        )
         self.announce(holder, stored, renewal=previous is not None)
         return stored
 
@@ -261,37 +276,56 @@ class Obtainer:
         previous: StoredCertificate | None,
         held: HeldLock,
         csr_sha256: str | None,
+        identifier: str,
     ) -> StoredCertificate:
         new = self.new_certificate(holder, domain, issued, key_pem, previous, csr_sha256)
 
-        def store(session: Session) -> StoredCertificate | None:
-            # Under the database's row lock, as a removal checks what is left under it: a
-            # database removed while the CA was issuing (seconds, for ACME) stores nothing.
-            if accounts.lock_database(session, holder.db_uuid) is None:
-                held.release_in(session)
-                return None
-            stored = certificates.save_certificate(session, new)
+        def store(session: Session) -> StoredCertificate | Refusal:
+            # Under the database's row lock, as a removal checks what is left under it: an
+            # order takes seconds at a network CA, and its database may be removed, or its box
+            # retired, meanwhile. A retired box that asks is a new box (if the cap allows), as
+            # on the in-process path (.inline); a removed database stores nothing.
+            locked = accounts.lock_database(session, holder.db_uuid)
+            refused = None
+            if locked is None:
+                refused = registration.refusal(registration.Decision.NO_DATABASE, 0)
+            elif holder.for_box and self.registrar is not None:
+                decision, cap = self.registrar.register_locked(
+                    session, locked, holder.label, holder.db_uuid, identifier, None
+                )
+                refused = registration.refusal(decision, cap)
+            if refused is None:
+                stored: StoredCertificate | Refusal = certificates.save_certificate(session, new)
+            else:
+                stored = refused
             held.release_in(session)  # one transaction: stored and released together
             return stored
 
         stored = await run_in_session(self.sessions, store)
         held.released_now()
-        if stored is None:
+        if isinstance(stored, Refusal):
             await self._revoke_unstored(holder, issued)
-            refused = registration.refusal(registration.Decision.NO_DATABASE, 0)
-            assert refused is not None
-            raise refused
+            raise stored
         return stored
 
     async def _revoke_unstored(self, holder: Holder, issued: IssuedCertificate) -> None:
-        """Revoke a certificate nobody will be handed (its database is gone): a public CA
-        logs every certificate, so the box could still find it there."""
-        log.info(
-            "database of %s removed during its order: certificate %s revoked, not stored",
-            holder.names[1],
-            issued.serial_hex,
-        )
+        """Revoke a certificate nobody will be handed (its database or box went during the
+        order): a public CA logs every certificate, so the box could still find it there."""
+        reason = x509.ReasonFlags.cessation_of_operation
         try:
-            await self.ca.revoke(issued.chain_pem, x509.ReasonFlags.cessation_of_operation)
-        except CertificateAuthorityError as err:
-            log.warning("could not revoke certificate %s: %s", issued.serial_hex, err)
+            await self.ca.revoke(issued.chain_pem, reason)
+        except Exception as err:  # the box's answer (a refusal) must not depend on it
+            log.warning("could not revoke unstored certificate %s: %s", issued.serial_hex, err)
+            return
+        log.info("certificate %s of %s revoked unstored", issued.serial_hex, holder.names[1])
+        self.events.publish(
+            CertificateRevoked(
+                at=self.clock(),
+                db_uuid=holder.db_uuid,
+                holder_label=holder.label,
+                serial_hex=issued.serial_hex,
+                ca_name=self.ca.name,
+                reason=reason.value,
+                actor="issuer",
+            )
+        )

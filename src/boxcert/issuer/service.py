@@ -86,7 +86,9 @@ class IssuerService:
             self.codes = stored.contract_codes_of(session)
         self.limits = OrderLimits(sessions, ca, settings, self.events, clock)
         self.registrar = Registrar(sessions, settings.max_boxes_per_database, clock)
-        self.obtainer = Obtainer(sessions, ca, self.limits, self.events, clock)
+        self.obtainer = Obtainer(
+            sessions, ca, self.limits, self.events, clock, registrar=self.registrar
+        )
         self.inline: InlineObtainer | None = None
         if isinstance(ca, SigningAuthority) and not ca.limits_per_domain:
             # Signed in this process and never refused by the CA for a domain's count: one
@@ -105,8 +107,10 @@ class IssuerService:
             self.audit.attach(self.events)
         self.cache = cache or HotCache()
         self.cache.watch(sessions)
+        reads = reading_sessions(sessions)  # the request's reads: no BEGIN, no COMMIT
+        self.cache.watch(reads)  # (the report key a first request stores is a change)
         self.lookup = Lookup(
-            reading_sessions(sessions),  # the request's reads: no BEGIN, no COMMIT
+            reads,
             self.cache,
             self.codes,
             zone=settings.zone,
@@ -192,7 +196,9 @@ class IssuerService:
                     holder.label, request.db_uuid, request.identifier, seen
                 )
             csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
-            cert, from_cache = await self.obtainer.obtain(holder, found.csr, found.cached, csr_hex)
+            cert, from_cache = await self.obtainer.obtain(
+                holder, found.csr, found.cached, csr_hex, request.identifier
+            )
         box_seen = None
         if holder.for_box:
             box_seen = seen.last_seen if seen is not None else None

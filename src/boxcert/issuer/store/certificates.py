@@ -41,12 +41,27 @@ _BOX_AND_LATEST = select(
         _TABLE, _TABLE.c.id == _LATEST.with_only_columns(_TABLE.c.id).scalar_subquery()
     )
 )
-# A batch's holders at once (:mod:`boxcert.issuer.inline`).
-_UNREVOKED_OF = select(_TABLE).where(
-    _TABLE.c.holder_label.in_(bindparam("labels", expanding=True)),
-    _TABLE.c.ca_name == bindparam("ca_name"),
-    _TABLE.c.revoked_at.is_(None),
+# A batch's holders at once (:mod:`boxcert.issuer.inline`, :mod:`boxcert.issuer.lookup`):
+# each holder's newest unrevoked certificate, ranked in the database so that a box's history
+# (a renewal every two months, never pruned) is not read with it.
+_RANKED = (
+    select(
+        _TABLE,
+        func.row_number()
+        .over(
+            partition_by=(_TABLE.c.holder_label, _TABLE.c.db_uuid, _TABLE.c.names),
+            order_by=(_TABLE.c.issued_at.desc(), _TABLE.c.id.desc()),
+        )
+        .label("rank"),
+    )
+    .where(
+        _TABLE.c.holder_label.in_(bindparam("labels", expanding=True)),
+        _TABLE.c.ca_name == bindparam("ca_name"),
+        _TABLE.c.revoked_at.is_(None),
+    )
+    .subquery("ranked")
 )
+_NEWEST_OF = select(*(c for c in _RANKED.c if c.name != "rank")).where(_RANKED.c.rank == 1)
 _SAVE_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 HolderKey = tuple[str, str, tuple[str, ...]]  # (holder label, database uuid, names)
@@ -143,13 +158,10 @@ def latest_certificates(
     wanted = set(holders)
     params = {"labels": sorted({label for label, _, _ in wanted}), "ca_name": ca_name}
     latest: dict[HolderKey, StoredCertificate] = {}
-    for row in core.connection(session).execute(_UNREVOKED_OF, params).mappings():
+    for row in core.connection(session).execute(_NEWEST_OF, params).mappings():
         cert = StoredCertificate(**{**row, "names": tuple(row["names"].split())})
         key = (cert.holder_label, cert.db_uuid, cert.names)
-        if key not in wanted:
-            continue
-        newest = latest.get(key)
-        if newest is None or (cert.issued_at, cert.id) > (newest.issued_at, newest.id):
+        if key in wanted:
             latest[key] = cert
     return latest
 
