@@ -345,8 +345,13 @@ def listing(
     db_uuid: str | None = None,
     revoked: bool | None = None,
     limit: int = 500,
+    before_id: int | None = None,
 ) -> list[StoredCertificate]:
+    """Certificates newest first (by id), at most ``limit``; ``before_id``: only those older
+    than that one (the next page after a page whose last id it is)."""
     query = select(Certificate)
+    if before_id is not None:
+        query = query.where(Certificate.id < before_id)
     if db_uuid is not None:
         query = query.where(Certificate.db_uuid == db_uuid)
     if revoked is not None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
@@ -60,6 +60,11 @@ class RemovedSubscription:
 class ForgottenBox:
     box: BoxRow
     kept: tuple[StoredCertificate, ...]  # valid certificates left valid (keep_certificate)
+
+
+BoxKey = tuple[str, datetime, str]  # (database uuid, first seen, label): list_boxes' order
+_BOX_COLUMNS = (Box.label, Box.db_uuid, Box.identifier, Box.first_seen, Box.last_seen)
+_LABELS_PER_READ = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,24 +166,55 @@ def forget_box(
     return ForgottenBox(box, tuple(valid))
 
 
-def list_boxes(session: Session, db_uuid: str | None, now: datetime) -> list[BoxListing]:
-    """Boxes (of one database, or all), oldest first, each with its newest valid
-    certificate."""
-    query = select(Box).order_by(Box.db_uuid, Box.first_seen, Box.label)
-    held = (
-        select(Certificate)
-        .join(Box, (Box.label == Certificate.holder_label) & (Box.db_uuid == Certificate.db_uuid))
-        .where(Certificate.revoked_at.is_(None), Certificate.not_after > now)
-        .order_by(Certificate.issued_at, Certificate.id)
-    )
+def list_boxes(
+    session: Session,
+    db_uuid: str | None,
+    now: datetime,
+    *,
+    limit: int | None = None,
+    after: BoxKey | None = None,
+) -> list[BoxListing]:
+    """Boxes (of one database, or all) in :data:`BoxKey` order — database, then oldest first —
+    each with its newest valid certificate. ``after``: only the boxes past that key (a page's
+    last one); ``limit``: at most that many. Certificates are read for the listed boxes only."""
+    query = select(*_BOX_COLUMNS).order_by(Box.db_uuid, Box.first_seen, Box.label)
     if db_uuid is not None:
         query = query.where(Box.db_uuid == db_uuid)
-        held = held.where(Box.db_uuid == db_uuid)
-    newest = {c.holder_label: certificates.row_of(c) for c in session.scalars(held)}
-    return [
-        BoxListing(
-            BoxRow(b.label, b.db_uuid, b.identifier, b.first_seen, b.last_seen),
-            newest.get(b.label),
+    if after is not None:
+        # A row value: typed by the left side, so first_seen binds as UtcDateTime (the text
+        # SQLite stores, the timestamptz PostgreSQL stores) and compares as it is ordered.
+        query = query.where(tuple_(Box.db_uuid, Box.first_seen, Box.label) > tuple(after))
+    if limit is not None:
+        query = query.limit(limit)
+    found = [BoxRow(*row) for row in session.execute(query)]
+    newest = _newest_valid(session, found, now)
+    return [BoxListing(b, newest.get((b.label, b.db_uuid))) for b in found]
+
+
+def key_of(box: BoxRow) -> BoxKey:
+    """The box's place in :func:`list_boxes`' order (for ``after``)."""
+    return (box.db_uuid, box.first_seen, box.label)
+
+
+def _newest_valid(
+    session: Session, found: list[BoxRow], now: datetime
+) -> dict[tuple[str, str], StoredCertificate]:
+    """Each box's newest valid certificate, read for these boxes only (in chunks of labels,
+    so that a listing of every box stays under the databases' limits on parameters)."""
+    own = {(b.label, b.db_uuid) for b in found}
+    newest: dict[tuple[str, str], StoredCertificate] = {}
+    labels = sorted({b.label for b in found})
+    for start in range(0, len(labels), _LABELS_PER_READ):
+        held = (
+            select(Certificate)
+            .where(
+                Certificate.holder_label.in_(labels[start : start + _LABELS_PER_READ]),
+                Certificate.revoked_at.is_(None),
+                Certificate.not_after > now,
+            )
+            .order_by(Certificate.issued_at, Certificate.id)
         )
-        for b in session.scalars(query)
-    ]
+        for c in session.scalars(held):
+            if (c.holder_label, c.db_uuid) in own:  # a box's, of its own database
+                newest[(c.holder_label, c.db_uuid)] = certificates.row_of(c)
+    return newest
