@@ -248,6 +248,13 @@ async def test_the_openapi_document_is_valid_and_public(
     }
     create = document["components"]["schemas"]["SubscriptionCreate"]
     assert create["additionalProperties"] is False and create["required"] == ["code"]
+    for path, listing in [
+        ("/api/v1/boxes", "BoxList"),
+        ("/api/v1/certificates", "CertificateList"),
+    ]:
+        params = {q["name"] for q in document["paths"][path]["get"]["parameters"]}
+        assert {"after", "limit", "database"} <= params, path
+        assert "next" in document["components"]["schemas"][listing]["required"], listing
     assert document["security"] == [{"token": []}]
 
 
@@ -255,7 +262,7 @@ async def test_answers_match_the_document(site: tuple[Issuer, httpx.AsyncClient,
     """Each answer validates against the schema the document gives for it."""
     from jsonschema import Draft202012Validator
 
-    _, client, token = site
+    issuer, client, token = site
     document = (await client.get("/openapi.json")).json()
 
     def check(answer: httpx.Response, schema_name: str) -> None:
@@ -270,8 +277,19 @@ async def test_answers_match_the_document(site: tuple[Issuer, httpx.AsyncClient,
     check(await client.get("/api/v1/databases", headers=h), "DatabaseList")
     check(await client.get("/api/v1/databases/db-a", headers=h), "DatabaseOut")
     check(await client.get("/api/v1/certificates", headers=h), "CertificateList")
+    check(await client.get("/api/v1/certificates?after=%%%", headers=h), "ErrorOut")
     check(await client.get("/api/v1/audit", headers=h), "AuditList")
     check(await client.get("/api/v1/boxes", headers=h), "BoxList")
+    await issuer.service.handle(box_request("db-a", "C-ADMIN-00000001"))  # a second box:
+    first = await client.get("/api/v1/boxes?limit=1", headers=h)  # a page with a next
+    check(first, "BoxList")
+    certs = await client.get("/api/v1/certificates?limit=1", headers=h)
+    check(certs, "CertificateList")
+    assert first.json()["next"] and certs.json()["next"]
+    check(await client.get(f"/api/v1/boxes?after={first.json()['next']}", headers=h), "BoxList")
+    check(await client.get("/api/v1/boxes?after=%%%", headers=h), "ErrorOut")
+    forget = first.json()["boxes"][0]["label"]
+    check(await client.delete(f"/api/v1/boxes/{forget}", headers=h), "BoxForgotten")
     (box,) = (await client.get("/api/v1/boxes", headers=h)).json()["boxes"]
     check(await client.delete(f"/api/v1/boxes/{box['label']}", headers=h), "BoxForgotten")
     check(await client.delete("/api/v1/databases/db-a", headers=h), "DatabaseRemoved")

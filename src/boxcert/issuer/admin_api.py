@@ -31,7 +31,7 @@ from starlette.routing import Route
 import boxcert
 from boxcert import naming
 from boxcert.issuer import admin_schema as schema
-from boxcert.issuer import tokens, views
+from boxcert.issuer import paging, tokens, views
 from boxcert.issuer.db import run_in_session
 from boxcert.issuer.errors import (
     AlreadyExists,
@@ -99,6 +99,19 @@ def _query(request: Request, model: type[M]) -> M:
         return model.model_validate(raw, strict=False)
     except ValidationError as err:
         raise _Refused(400, _explain(err)) from err
+
+
+P = TypeVar("P")
+
+
+def _position(decode: Callable[[str], P], cursor: str | None) -> P | None:
+    """The position an ``after`` cursor names (None: the first page); a bad one is a 400."""
+    if cursor is None:
+        return None
+    try:
+        return decode(cursor)
+    except paging.BadCursor as err:
+        raise _Refused(400, f"after: {err}") from err
 
 
 def _certificate_json(c: StoredCertificate) -> dict[str, Any]:
@@ -337,14 +350,23 @@ def create_admin_api(service: IssuerService) -> Starlette:
     async def list_boxes(request: Request, actor: str) -> Response:
         query = _query(request, schema.BoxQuery)
         db = canonical_uuid(query.database) if query.database else None
+        after = _position(paging.box_position, query.after)
 
-        def run(session: Session) -> list[dict[str, Any]]:
+        def run(session: Session) -> list[removals.BoxListing]:
             if db is not None:
                 accounts.get_database(session, db)  # NotFound
-            found = removals.list_boxes(session, db, clock())[: query.limit]
-            return [_box_json(b) for b in found]
+            # One more than asked: whether there is a next page.
+            return removals.list_boxes(session, db, clock(), limit=query.limit + 1, after=after)
 
-        return JSONResponse({"boxes": await run_in_session(service.sessions, run)})
+        found = await run_in_session(service.sessions, run)
+        page = found[: query.limit]
+        more = len(found) > query.limit
+        return JSONResponse(
+            {
+                "boxes": [_box_json(b) for b in page],
+                "next": paging.box_cursor(removals.key_of(page[-1].box)) if more else None,
+            }
+        )
 
     async def forget_box(request: Request, actor: str) -> Response:
         label = request.path_params["label"]
@@ -366,11 +388,21 @@ def create_admin_api(service: IssuerService) -> Starlette:
     async def list_certificates(request: Request, actor: str) -> Response:
         query = _query(request, schema.CertificateQuery)
         db = canonical_uuid(query.database) if query.database else None
+        before = _position(paging.certificate_position, query.after)
         found = await run_in_session(
             service.sessions,
-            lambda s: certificates.listing(s, db_uuid=db, revoked=query.revoked, limit=query.limit),
+            lambda s: certificates.listing(
+                s, db_uuid=db, revoked=query.revoked, limit=query.limit + 1, before_id=before
+            ),
         )
-        return JSONResponse({"certificates": [_certificate_json(c) for c in found]})
+        page = found[: query.limit]
+        more = len(found) > query.limit
+        return JSONResponse(
+            {
+                "certificates": [_certificate_json(c) for c in page],
+                "next": paging.certificate_cursor(page[-1].id) if more else None,
+            }
+        )
 
     async def revoke(request: Request, actor: str) -> Response:
         serial = normalize_serial(request.path_params["serial"])

@@ -94,9 +94,16 @@ class SubscriptionRemoveQuery(_In):
     revoke: bool = Field(default=False, description="With with_databases: revoke first.")
 
 
+MAX_BOXES_PAGE = 1000
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+_AFTER = "The `next` of the previous page, as given (left out: the first page)."
+_NEXT = "Give it as `after` for the next page; null: this is the last page."
+
+
 class BoxQuery(_In):
     database: Uuid | None = None
-    limit: int = Field(default=1000, ge=1, le=100_000)
+    limit: int = Field(default=MAX_BOXES_PAGE, ge=1, le=MAX_BOXES_PAGE)
+    after: Cursor | None = Field(default=None, description=_AFTER)
 
 
 class BoxForgetQuery(_In):
@@ -114,6 +121,7 @@ class CertificateQuery(_In):
     database: Uuid | None = None
     revoked: bool | None = None
     limit: int = Field(default=100, ge=1, le=1000)
+    after: Cursor | None = Field(default=None, description=_AFTER)
 
 
 class AuditQuery(_In):
@@ -178,7 +186,10 @@ class BoxOut(BaseModel):
 
 
 class BoxList(BaseModel):
+    """A page of boxes: by database, then oldest first."""
+
     boxes: list[BoxOut]
+    next: str | None = Field(description=_NEXT)
 
 
 class DatabaseRemoved(BaseModel):
@@ -232,7 +243,10 @@ class DatabaseList(BaseModel):
 
 
 class CertificateList(BaseModel):
+    """A page of certificates, newest first."""
+
     certificates: list[CertificateOut]
+    next: str | None = Field(description=_NEXT)
 
 
 class AuditList(BaseModel):
@@ -387,7 +401,14 @@ def openapi_document(version: str) -> dict[str, Any]:
                 path=uuid,
             ),
         },
-        f"{p}/boxes": {"get": _op("List boxes", BoxList, query=BoxQuery)},
+        f"{p}/boxes": {
+            "get": _op(
+                "List boxes, a page at a time (follow next until it is null)",
+                BoxList,
+                errors=(400, 401, 404),
+                query=BoxQuery,
+            )
+        },
         f"{p}/boxes/{{label}}": {
             "delete": _op(
                 "Forget a box (its place under the cap is free); its certificate is revoked "
@@ -399,7 +420,11 @@ def openapi_document(version: str) -> dict[str, Any]:
             ),
         },
         f"{p}/certificates": {
-            "get": _op("List certificates", CertificateList, query=CertificateQuery),
+            "get": _op(
+                "List certificates, a page at a time (follow next until it is null)",
+                CertificateList,
+                query=CertificateQuery,
+            ),
         },
         f"{p}/certificates/{{serial}}/revoke": {
             "post": _op(
