@@ -135,3 +135,13 @@ def test_certificates_newest_first_page_by_page(fleet: sessionmaker[Session]) ->
         assert ids == sorted(ids, reverse=True) and len(ids) == 3
         older = certificates.listing(s, limit=100, before_id=ids[1])
         assert older and all(c.id < ids[1] for c in older)
+
+
+def test_a_listing_of_every_box_reads_certificates_in_chunks(
+    fleet: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's `box list` lists every box at once: labels go to the database in chunks."""
+    with fleet.begin() as s:
+        whole = removals.list_boxes(s, None, NOW)
+        monkeypatch.setattr(removals, "_LABELS_PER_READ", 2)
+        assert removals.list_boxes(s, None, NOW) == whole

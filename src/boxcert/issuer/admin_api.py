@@ -6,7 +6,8 @@ validated by the pydantic models of :mod:`.admin_schema` (the same models the Op
 document is generated from); a mismatch is a 400 naming the field. Each change runs in one
 transaction and is announced as :class:`~.events.AdminChanged` (so it is in the audit log,
 with the token's name as the actor); removals (:mod:`.removal`) write their entry in their own
-transaction. Contract codes are accepted, never returned.
+transaction. Contract codes are accepted, never returned. The boxes and certificates listings
+come a page at a time: each answer's ``next`` (:mod:`.paging`) is the ``after`` of the next.
 
 Why pydantic on Starlette rather than FastAPI: the box's hot path stays a plain Starlette app,
 errors keep our one JSON shape (:mod:`boxcert.wire.errors`) and authentication comes strictly

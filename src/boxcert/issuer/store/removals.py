@@ -64,7 +64,7 @@ class ForgottenBox:
 
 BoxKey = tuple[str, datetime, str]  # (database uuid, first seen, label): list_boxes' order
 _BOX_COLUMNS = (Box.label, Box.db_uuid, Box.identifier, Box.first_seen, Box.last_seen)
-_LABELS_PER_READ = 1000
+_LABELS_PER_READ = 5000  # under SQLite's 32766 parameters, PostgreSQL's 65535
 
 
 @dataclass(frozen=True, slots=True)
