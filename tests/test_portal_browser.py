@@ -131,7 +131,7 @@ def test_every_page_and_the_screenshots(portal: Portal) -> None:
         page.screenshot(path=str(DOCS_IMAGES / "portal-database.png"), full_page=True)
 
         with page.expect_navigation():
-            page.click("text=Retire… >> nth=1")
+            page.click("tr:has-text('kitchen-printer') >> text=Retire…")
         text = page.inner_text("body")
         assert "Retire kitchen-printer" in text and "It is not a ban" in text
         assert "valid until" in text and "Retire this box" in text

@@ -124,5 +124,6 @@ def touch_boxes(session: Session, seen: Sequence[tuple[str, str, str]], now: dat
 
 
 def boxes_of_database(session: Session, db_uuid: str) -> list[BoxRow]:
-    rows = session.scalars(select(Box).where(Box.db_uuid == db_uuid).order_by(Box.first_seen))
+    query = select(Box).where(Box.db_uuid == db_uuid).order_by(Box.first_seen, Box.label)
+    rows = session.scalars(query)  # oldest first, in a stable order
     return [BoxRow(b.label, b.db_uuid, b.identifier, b.first_seen, b.last_seen) for b in rows]
