@@ -48,6 +48,7 @@ class Found:
     seen: BoxRow | None  # the box as read (None: unknown, or the holder is a database)
     cached: StoredCertificate | None  # the holder's newest certificate, fresh or not
     epoch: int  # the cache's epoch before the reads (see HotCache.epoch)
+    csr_sha256: str | None  # the digest of the CSR's exact bytes (hex), kept with its order
     signed: SignedOrder | None  # signed right after the reads (a CA that signs in-process)
 
 
@@ -66,6 +67,7 @@ class _Who:
 
     holder: Holder
     csr: x509.CertificateSigningRequest | None
+    csr_sha256: str | None  # hex
 
 
 class Lookup:
@@ -151,7 +153,7 @@ class Lookup:
             cache.put_facts(epoch, request.db_uuid, facts)
         if verdict.code is not None:
             return verdict
-        csr = None
+        csr, csr_key = None, None
         if request.csr_pem is not None:
             csr_key = csr_digest(request.csr_pem)
             known = cache.csr_label(csr_key)
@@ -164,7 +166,8 @@ class Lookup:
             label = self.database_label(request.db_uuid)
         ask.label.append(label)
         names = naming.certificate_names(label, self.zone)
-        return _Who(Holder(label, request.db_uuid, names, request.csr_pem is not None), csr)
+        holder = Holder(label, request.db_uuid, names, request.csr_pem is not None)
+        return _Who(holder, csr, csr_key.hex() if csr_key is not None else None)
 
     def _read(
         self, session: Session, holders: list[Holder]
@@ -197,9 +200,9 @@ class Lookup:
         if holder.for_box and csr is None and not fresh:
             assert request.csr_pem is not None
             csr = parse_csr(request.csr_pem)  # to order a certificate for its key
+        csr_hex = who.csr_sha256
         signed = None
         if self.inline is not None and not fresh:
             # Signed in the same call, then registered and stored in one transaction (.inline).
-            csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
             signed = self.inline.sign(holder, csr, cached, csr_hex, request.identifier, seen)
-        return Found(holder, csr, seen, cached, epoch, signed)
+        return Found(holder, csr, seen, cached, epoch, csr_hex, signed)

@@ -200,9 +200,8 @@ class Obtainer:
             raise await self.limits.paused(domain, err) from err
         except CertificateAuthorityError as err:
             raise self.ca_failed(holder, err) from err
-        stored = await self._store(
-            holder, domain, issued, key_pem, previous, held, csr_sha256, identifier
-        )
+        new = self.new_certificate(holder, domain, issued, key_pem, previous, csr_sha256)
+        stored = await self._store(holder, new, held, identifier)
         self.announce(holder, stored, renewal=previous is not None)
         return stored
 
@@ -268,18 +267,8 @@ class Obtainer:
         )
 
     async def _store(
-        self,
-        holder: Holder,
-        domain: str,
-        issued: IssuedCertificate,
-        key_pem: str | None,
-        previous: StoredCertificate | None,
-        held: HeldLock,
-        csr_sha256: str | None,
-        identifier: str,
+        self, holder: Holder, new: NewCertificate, held: HeldLock, identifier: str
     ) -> StoredCertificate:
-        new = self.new_certificate(holder, domain, issued, key_pem, previous, csr_sha256)
-
         def store(session: Session) -> StoredCertificate | Refusal:
             # Under the database's row lock, as a removal checks what is left under it: an
             # order takes seconds at a network CA, and its database may be removed, or its box
@@ -304,26 +293,26 @@ class Obtainer:
         stored = await run_in_session(self.sessions, store)
         held.released_now()
         if isinstance(stored, Refusal):
-            await self._revoke_unstored(holder, issued)
+            await self._revoke_unstored(holder, new)
             raise stored
         return stored
 
-    async def _revoke_unstored(self, holder: Holder, issued: IssuedCertificate) -> None:
+    async def _revoke_unstored(self, holder: Holder, new: NewCertificate) -> None:
         """Revoke a certificate nobody will be handed (its database or box went during the
         order): a public CA logs every certificate, so the box could still find it there."""
         reason = x509.ReasonFlags.cessation_of_operation
         try:
-            await self.ca.revoke(issued.chain_pem, reason)
+            await self.ca.revoke(new.chain_pem, reason)
         except Exception as err:  # the box's answer (a refusal) must not depend on it
-            log.warning("could not revoke unstored certificate %s: %s", issued.serial_hex, err)
+            log.warning("could not revoke unstored certificate %s: %s", new.serial_hex, err)
             return
-        log.info("certificate %s of %s revoked unstored", issued.serial_hex, holder.names[1])
+        log.info("certificate %s of %s revoked unstored", new.serial_hex, holder.names[1])
         self.events.publish(
             CertificateRevoked(
                 at=self.clock(),
                 db_uuid=holder.db_uuid,
                 holder_label=holder.label,
-                serial_hex=issued.serial_hex,
+                serial_hex=new.serial_hex,
                 ca_name=self.ca.name,
                 reason=reason.value,
                 actor="issuer",

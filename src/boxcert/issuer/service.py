@@ -52,7 +52,7 @@ from boxcert.issuer.inline import InlineObtainer
 from boxcert.issuer.lifecycle import LifecycleJob
 from boxcert.issuer.limits import OrderLimits
 from boxcert.issuer.lookup import Ask, Lookup
-from boxcert.issuer.memory import MemoryPath, csr_digest, entry_of
+from boxcert.issuer.memory import MemoryPath, entry_of
 from boxcert.issuer.metrics import IssuerMetrics
 from boxcert.issuer.obtain import Obtainer
 from boxcert.issuer.registration import SEEN_RESOLUTION, Registrar
@@ -195,9 +195,8 @@ class IssuerService:
                 await self.registrar.register(
                     holder.label, request.db_uuid, request.identifier, seen
                 )
-            csr_hex = csr_digest(request.csr_pem).hex() if request.csr_pem is not None else None
             cert, from_cache = await self.obtainer.obtain(
-                holder, found.csr, found.cached, csr_hex, request.identifier
+                holder, found.csr, found.cached, found.csr_sha256, request.identifier
             )
         box_seen = None
         if holder.for_box:

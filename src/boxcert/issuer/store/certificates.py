@@ -3,7 +3,7 @@ reads of the lifecycle job, the CRL, the boxes' standing question, the portal an
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -114,15 +114,24 @@ def latest_certificate(
     Keyed by the database too: a certificate (and, without a CSR, its key) is only ever handed
     to the database it was issued for, even if two databases' labels were to collide.
     """
-    params = {
+    params = _holder_params(holder_label, db_uuid, names, ca_name)
+    row = core.connection(session).execute(_LATEST, params).mappings().first()
+    return _certificate(row) if row is not None else None
+
+
+def _holder_params(
+    holder_label: str, db_uuid: str, names: tuple[str, ...], ca_name: str
+) -> dict[str, str]:
+    return {
         "holder_label": holder_label,
         "db_uuid": db_uuid,
         "names": " ".join(names),
         "ca_name": ca_name,
     }
-    row = core.connection(session).execute(_LATEST, params).mappings().first()
-    if row is None:
-        return None
+
+
+def _certificate(row: Mapping[Any, Any]) -> StoredCertificate:
+    """A certificate row as read by a built statement (names are stored space-separated)."""
     return StoredCertificate(**{**row, "names": tuple(row["names"].split())})
 
 
@@ -131,20 +140,14 @@ def box_and_latest(
 ) -> tuple[BoxRow | None, StoredCertificate | None]:
     """The box ``holder_label`` (whichever database it is of) and :func:`latest_certificate`,
     in one statement: a request's reads cost one round trip to PostgreSQL."""
-    params = {
-        "holder_label": holder_label,
-        "db_uuid": db_uuid,
-        "names": " ".join(names),
-        "ca_name": ca_name,
-    }
+    params = _holder_params(holder_label, db_uuid, names, ca_name)
     row = core.connection(session).execute(_BOX_AND_LATEST, params).mappings().one()
     box = None
     if row["box_label"] is not None:
         box = BoxRow(*(row[f"box_{name}"] for name in _BOX_COLUMNS))
     cert = None
     if row["id"] is not None:
-        values = {k: v for k, v in row.items() if not k.startswith("box_")}
-        cert = StoredCertificate(**{**values, "names": tuple(values["names"].split())})
+        cert = _certificate({k: v for k, v in row.items() if not k.startswith("box_")})
     return box, cert
 
 
@@ -159,7 +162,7 @@ def latest_certificates(
     params = {"labels": sorted({label for label, _, _ in wanted}), "ca_name": ca_name}
     latest: dict[HolderKey, StoredCertificate] = {}
     for row in core.connection(session).execute(_NEWEST_OF, params).mappings():
-        cert = StoredCertificate(**{**row, "names": tuple(row["names"].split())})
+        cert = _certificate(row)
         key = (cert.holder_label, cert.db_uuid, cert.names)
         if key in wanted:
             latest[key] = cert
